@@ -1,0 +1,46 @@
+# ORFEAS: `make serve` starts the studio, `make test` installs what the tests need and runs them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: serve test test-fast bench lint format clean system web
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+system:
+	./scripts/setup-system.sh
+
+web:
+	@if [ -f src/orfeas/web/package.json ]; then ./scripts/build-web.sh; fi
+
+serve: $(STAMP) web
+	$(BIN)/orfeas serve
+
+test: $(STAMP) system web
+	$(BIN)/ruff check src tests bench
+	$(BIN)/pytest -n 2 --cov --cov-report=term --cov-report=xml $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -n 2 -m "unit" $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .coverage* coverage.xml build src/*.egg-info

@@ -1,0 +1,304 @@
+"""The ``orfeas`` command: generate models, list engines, run the service.
+
+Exit codes: 0 success, 2 bad arguments or unusable input (the reason on stderr), 1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import types
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from orfeas.errors import EngineUnavailable, InputRejected, MeshInvalid
+from orfeas.mesh import exchange
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``orfeas`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or EXIT_OK)
+    except (InputRejected, EngineUnavailable) as exc:
+        print(f"orfeas: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    except MeshInvalid as exc:
+        print(f"orfeas: {exc.message}", file=sys.stderr)
+        return EXIT_INTERNAL
+    except KeyboardInterrupt:
+        return 130
+
+
+# --- generate ------------------------------------------------------------------------------------
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from orfeas.pipeline import generate
+
+    if (args.input is None) == (args.text is None):
+        _usage("give either an INPUT image/folder or --text")
+    params = _collect_params(args)
+    lettering = {
+        k: v
+        for k, v in (("font_path", args.font), ("outline_px", args.outline), ("border_px", args.border))
+        if v is not None
+    }
+    if args.input is not None and Path(args.input).is_dir():
+        return _generate_batch(Path(args.input), args, params)
+    outputs = [Path(o) for o in (args.output or [])]
+    if not outputs:
+        _usage("say where to write the model with -o OUT.stl (repeat -o for more formats)")
+    for out in outputs:
+        _format_of(out)
+    if args.input is not None and not Path(args.input).is_file():
+        _usage(f"no such file: {args.input}")
+    with _Progress(args.quiet, Path(args.input).name if args.input else "text") as progress:
+        model = generate(
+            Path(args.input) if args.input else None,
+            text=args.text,
+            engine=args.engine,
+            params=params,
+            lettering=lettering,
+            progress=progress,
+        )
+        for out in outputs:
+            model.save(out)
+    _write_report(args.report, model.report)
+    if not args.quiet:
+        print(_summary(model.report, outputs))
+    return EXIT_OK
+
+
+def _generate_batch(folder: Path, args: argparse.Namespace, params: dict[str, Any]) -> int:
+    from orfeas.pipeline import generate
+
+    out_dir = Path(args.output[0]) if args.output else None
+    if out_dir is None or len(args.output) != 1:
+        _usage("for a folder, give one output folder: -o OUTDIR (and --format stl,glb)")
+    formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
+    for fmt in formats:
+        if fmt not in exchange.FORMATS:
+            _usage(f"unknown format '{fmt}'; choose from {', '.join(exchange.FORMATS)}")
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not images:
+        _usage(f"no images in {folder}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    reports: dict[str, Any] = {}
+    for image in images:
+        try:
+            with _Progress(args.quiet, image.name) as progress:
+                model = generate(image, engine=args.engine, params=params, progress=progress)
+                for fmt in formats:
+                    model.save(out_dir / f"{image.stem}.{fmt}", fmt)
+            reports[image.name] = model.report
+        except (InputRejected, MeshInvalid) as exc:
+            failed += 1
+            reports[image.name] = {"error": {"code": exc.code, "message": exc.message}}
+            print(f"orfeas: {image.name}: {exc.message}", file=sys.stderr)
+    _write_report(args.report, reports)
+    if not args.quiet:
+        print(f"{len(images) - failed} of {len(images)} images → {out_dir} ({', '.join(formats)})")
+    return EXIT_USAGE if failed else EXIT_OK
+
+
+def _collect_params(args: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for name in _engine_fields():
+        value = getattr(args, f"param_{name}", None)
+        if value is not None:
+            params[name] = value
+    for item in args.param or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            _usage(f"--param takes KEY=VALUE, not '{item}'")
+        params[key.strip().replace("-", "_")] = value.strip()
+    return params
+
+
+def _summary(report: dict[str, Any], outputs: list[Path]) -> str:
+    x, y, z = report["bbox_mm"]
+    lines = [
+        f"{', '.join(str(o) for o in outputs)}",
+        f"  size {x:.1f} × {y:.1f} × {z:.1f} mm, {report['faces']} faces, {report['volume_cm3']:.2f} cm³, "
+        f"~{report['filament_g']:.1f} g PLA",
+        f"  watertight {'yes' if report['watertight'] else 'no'}, "
+        f"thinnest wall ≈ {report['thinnest_wall_mm']:.2f} mm, overhangs {report['overhang_share'] * 100:.0f} %, quality {report['quality_score']:.2f}",
+    ]
+    return "\n".join(lines)
+
+
+def _write_report(path: str | None, report: Any) -> None:
+    if path:
+        exchange.write_atomic(Path(path), json.dumps(report, indent=2).encode())
+
+
+class _Progress:
+    """A progress bar over the pipeline's stages, on stderr."""
+
+    def __init__(self, quiet: bool, label: str) -> None:
+        from orfeas.pipeline import STAGES
+
+        self.stages = STAGES
+        self.quiet = quiet or not sys.stderr.isatty()
+        self.label = label
+        self.bar: Any = None
+
+    def __enter__(self) -> _Progress:
+        if not self.quiet:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=len(self.stages),
+                desc=self.label,
+                unit="stage",
+                leave=False,
+                bar_format="{desc}: {bar} {postfix}",
+            )
+        return self
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        if self.bar is not None and stage in self.stages:
+            self.bar.n = self.stages.index(stage)
+            self.bar.set_postfix_str(stage)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+# --- engines, serve --------------------------------------------------------------------------------
+
+
+def _engines(args: argparse.Namespace) -> int:
+    from orfeas.engines import all_engines
+    from orfeas.engines.base import parameters_schema
+
+    rows = []
+    for engine in all_engines():
+        state = engine.availability()
+        rows.append(
+            {
+                "name": engine.name,
+                "version": engine.version,
+                "available": state.available,
+                "reason": state.reason,
+                "parameters": parameters_schema(engine),
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    for row in rows:
+        status = "available" if row["available"] else f"unavailable: {row['reason']}"
+        print(f"{row['name']} {row['version']}  {status}")
+        for name, spec in row["parameters"].get("properties", {}).items():
+            choices = f" one of {spec['enum']}" if "enum" in spec else ""
+            print(
+                f"    --{name.replace('_', '-'):20s} default {spec.get('default')!s:8s}{choices}  "
+                f"{spec.get('description', '')}"
+            )
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from orfeas.api import serve
+    from orfeas.settings import Settings
+
+    overrides = {
+        k: v for k, v in (("host", args.host), ("port", args.port), ("data_dir", args.data_dir)) if v
+    }
+    serve(Settings(**overrides))
+    return EXIT_OK
+
+
+# --- argument parsing ---------------------------------------------------------------------------
+
+
+def _engine_fields() -> dict[str, Any]:
+    from orfeas.engines import get_engine
+    from orfeas.settings import get_settings
+
+    model: type[BaseModel] = get_engine(get_settings().default_engine).parameters_model
+    return dict(model.model_fields)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orfeas", description="A picture or a line of text in, a 3D model out."
+    )
+    parser.set_defaults(run=lambda _args: parser.print_help())
+    commands = parser.add_subparsers(title="commands")
+
+    gen = commands.add_parser("generate", help="make a model from an image, a folder of images, or text")
+    gen.add_argument("input", nargs="?", help="an image file, or a folder of images for batch")
+    gen.add_argument("-o", "--output", action="append", help="output file (format from extension); repeat")
+    gen.add_argument("--text", help='text to typeset into a sign (e.g. "HELLO"); use \\n for new lines')
+    gen.add_argument("--engine", help="engine name (see `orfeas engines`)")
+    gen.add_argument("--format", default="stl", help="batch: comma-separated formats (stl,3mf,obj,glb,ply)")
+    gen.add_argument("--report", help="write the printability report as JSON here")
+    gen.add_argument("--font", help="text: a TrueType/OpenType font file")
+    gen.add_argument("--outline", type=int, help="text: thicken glyphs by this many pixels")
+    gen.add_argument("--border", type=int, help="text: a frame this many pixels thick")
+    gen.add_argument("--param", action="append", metavar="KEY=VALUE", help="any engine parameter")
+    gen.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    for name, field in _engine_fields().items():
+        flag = f"--{name.replace('_', '-')}"
+        kind = _field_kind(field.annotation)
+        help_text = field.description or ""
+        if kind is bool:
+            gen.add_argument(flag, dest=f"param_{name}", action="store_const", const=True, help=help_text)
+        elif isinstance(kind, tuple):
+            gen.add_argument(flag, dest=f"param_{name}", choices=kind, help=help_text)
+        else:
+            gen.add_argument(
+                flag, dest=f"param_{name}", type=kind, help=f"{help_text} (default {field.default})"
+            )
+    gen.set_defaults(run=_generate)
+
+    eng = commands.add_parser("engines", help="list engines, whether they can run here, and their parameters")
+    eng.add_argument("--json", action="store_true", help="machine-readable output")
+    eng.set_defaults(run=_engines)
+
+    srv = commands.add_parser("serve", help="run the web service and studio")
+    srv.add_argument("--host")
+    srv.add_argument("--port", type=int)
+    srv.add_argument("--data-dir")
+    srv.set_defaults(run=_serve)
+    return parser
+
+
+def _field_kind(annotation: Any) -> Any:
+    """The argparse type for a parameter: bool, int, float, str, or a tuple of choices."""
+    if annotation in (bool, int, float, str):
+        return annotation
+    if typing.get_origin(annotation) is typing.Literal:
+        return tuple(str(a) for a in typing.get_args(annotation))
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return str
+    return str
+
+
+def _usage(message: str) -> typing.NoReturn:
+    raise InputRejected(message, code="usage")
+
+
+def _format_of(path: Path) -> str:
+    try:
+        return exchange.format_from_path(path)
+    except ValueError as exc:
+        _usage(f"{path}: {exc}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

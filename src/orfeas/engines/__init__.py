@@ -1,0 +1,32 @@
+"""Generation engines: each turns an image into a closed mesh behind one interface (``base``).
+
+``relief`` (classical, CPU, always available) is the embedded default; neural engines register
+here too and report why they cannot run when their packages, weights or GPU are missing.
+"""
+
+from __future__ import annotations
+
+from orfeas.engines.base import Availability, Engine, EngineInput, EngineOutput
+from orfeas.engines.relief import ReliefEngine
+from orfeas.errors import InputRejected
+
+_ENGINES: dict[str, Engine] = {engine.name: engine for engine in (ReliefEngine(),)}
+
+
+def all_engines() -> list[Engine]:
+    """Every known engine, available or not, in a stable order."""
+    return list(_ENGINES.values())
+
+
+def get_engine(name: str) -> Engine:
+    """The engine called ``name``; unknown names are an input error listing the known ones."""
+    try:
+        return _ENGINES[name]
+    except KeyError:
+        known = ", ".join(_ENGINES)
+        raise InputRejected(
+            f"Unknown engine '{name}'. Known engines: {known}.", code="unknown_engine", field="engine"
+        ) from None
+
+
+__all__ = ["Availability", "Engine", "EngineInput", "EngineOutput", "all_engines", "get_engine"]

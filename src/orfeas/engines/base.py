@@ -1,0 +1,91 @@
+"""The one interface every generation engine implements."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+
+import numpy as np
+import trimesh
+from pydantic import BaseModel, ValidationError
+
+from orfeas.errors import EngineUnavailable, InputRejected
+
+#: ``progress(stage, fraction)``: called at stage boundaries (fraction in [0, 1] within the stage).
+#: A callback may raise :class:`orfeas.errors.Cancelled` to stop the engine between stages.
+ProgressCallback = Callable[[str, float], None]
+
+
+def no_progress(stage: str, fraction: float) -> None:
+    """A progress callback that ignores everything."""
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether an engine can run here and, when it cannot, a sentence saying exactly why."""
+
+    available: bool
+    reason: str = ""
+
+
+@dataclass
+class EngineInput:
+    """What an engine is given: an 8-bit RGBA image (H, W, 4) and facts about its foreground."""
+
+    rgba: np.ndarray
+    source: Literal["image", "text"] = "image"
+
+
+@dataclass
+class EngineOutput:
+    """A closed mesh and what the engine wants to say about it.
+
+    ``units`` is ``"mm"`` when the engine already built the mesh at its final size (the pipeline
+    then leaves the scale alone) or ``"model"`` when the pipeline must scale it to ``size_mm``.
+    Vertex colours, when known, are in ``mesh.visual.vertex_colors``.
+    """
+
+    mesh: trimesh.Trimesh
+    units: Literal["mm", "model"] = "mm"
+    notes: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """An image → mesh generator. Engines are stateless apart from loaded models."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    parameters_model: ClassVar[type[BaseModel]]
+
+    def availability(self) -> Availability: ...
+
+    def generate(
+        self, source: EngineInput, params: BaseModel, progress: ProgressCallback = no_progress
+    ) -> EngineOutput: ...
+
+
+def parameters_schema(engine: Engine) -> dict[str, Any]:
+    """The JSON schema of an engine's parameters (ranges, defaults, units in descriptions)."""
+    return engine.parameters_model.model_json_schema()
+
+
+def validate_parameters(engine: Engine, raw: dict[str, Any]) -> BaseModel:
+    """Check ``raw`` against the engine's parameter model; the first problem becomes an error."""
+    try:
+        return engine.parameters_model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field_name = ".".join(str(p) for p in first["loc"]) or None
+        raise InputRejected(
+            f"Parameter '{field_name}': {first['msg']}.", code="invalid_parameter", field=field_name
+        ) from exc
+
+
+def require_available(engine: Engine) -> None:
+    """Raise :class:`EngineUnavailable` with the engine's own reason when it cannot run here."""
+    state = engine.availability()
+    if not state.available:
+        raise EngineUnavailable(f"Engine '{engine.name}' is unavailable: {state.reason}")

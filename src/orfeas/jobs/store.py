@@ -1,0 +1,486 @@
+"""Where jobs live: rows in a database, files under ``data_dir/jobs/<id>/``.
+
+Files are written with :func:`orfeas.mesh.exchange.write_atomic` (temporary name, fsync, rename)
+and an artifact is recorded in the database only after its rename, in the same transaction that
+marks the job succeeded: a half-written or unrecorded file is never listed or served.
+
+Every state change is one conditional ``UPDATE … WHERE state IN (…)`` whose allowed sources come
+from :data:`orfeas.jobs.states.TRANSITIONS`, so the state machine holds even when several threads
+or processes share the store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orfeas.jobs.db import Database, Row, SQLiteDatabase
+from orfeas.jobs.states import (
+    TERMINAL,
+    Artifact,
+    FailureReason,
+    InvalidTransition,
+    Job,
+    JobState,
+    sources,
+)
+from orfeas.mesh.exchange import write_atomic
+
+log = logging.getLogger("orfeas.jobs.store")
+
+INPUT_NAME = "input.png"
+
+_SCHEMA = (
+    """
+    CREATE TABLE IF NOT EXISTS jobs (
+        id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        stage TEXT,
+        progress REAL NOT NULL DEFAULT 0,
+        engine TEXT NOT NULL,
+        params TEXT NOT NULL,
+        formats TEXT NOT NULL,
+        input_kind TEXT NOT NULL,
+        input_text TEXT,
+        input_filename TEXT,
+        lettering TEXT,
+        has_input INTEGER NOT NULL DEFAULT 0,
+        input_size INTEGER NOT NULL DEFAULT 0,
+        error_code TEXT,
+        error_message TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        timings TEXT NOT NULL DEFAULT '{}',
+        report TEXT
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS jobs_state_created ON jobs (state, created_at)",
+    "CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at)",
+    """
+    CREATE TABLE IF NOT EXISTS artifacts (
+        job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        format TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        content_type TEXT NOT NULL,
+        PRIMARY KEY (job_id, name)
+    )
+    """,
+    "CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at REAL NOT NULL)",
+)
+
+_COLUMNS = (
+    "id, state, stage, progress, engine, params, formats, input_kind, input_text, input_filename, "
+    "lettering, has_input, input_size, error_code, error_message, attempts, cancel_requested, "
+    "created_at, started_at, finished_at, timings, report"
+)
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What :meth:`JobStore.recover` did at start-up."""
+
+    requeued: tuple[str, ...]
+    interrupted: tuple[str, ...]
+    queued: tuple[str, ...]  # every job now waiting, oldest first (re-queued ones included)
+
+
+class JobStore:
+    """Jobs and their files. Safe to share between threads; each thread gets its own connection."""
+
+    def __init__(self, data_dir: str | Path, db: Database | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.jobs_dir = self.data_dir / "jobs"
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self.db: Database = db or SQLiteDatabase(self.data_dir / "orfeas.db")
+        with self.db.transaction():
+            for statement in _SCHEMA:
+                self.db.execute(statement)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- files --------------------------------------------------------------------------------
+    def job_dir(self, job_id: str) -> Path:
+        """The folder of a job's files. ``job_id`` comes from the store, never from a URL as is."""
+        return self.jobs_dir / job_id
+
+    def file_path(self, job: Job, name: str) -> Path | None:
+        """The path of a recorded file of ``job``, or ``None``: names are looked up, never joined.
+
+        Only ``input.png`` (when stored) and the recorded artifacts resolve, so a name such as
+        ``../../orfeas.db`` cannot reach outside the job's folder.
+        """
+        if name == INPUT_NAME and job.has_input:
+            return self.job_dir(job.id) / INPUT_NAME
+        artifact = job.artifact(name)
+        return self.job_dir(job.id) / artifact.name if artifact else None
+
+    def write_input(self, job_id: str, png: bytes) -> None:
+        """Store the normalised input image of a job (atomically) and record it."""
+        write_atomic(self.job_dir(job_id) / INPUT_NAME, png)
+        self.db.execute(
+            "UPDATE jobs SET has_input = 1, input_size = ? WHERE id = ?", (len(png), job_id)
+        )
+
+    # --- create and read ----------------------------------------------------------------------
+    def create(self, job: Job, input_png: bytes | None = None) -> Job:
+        """Insert a new queued job; its input image (if any) is on disk before the row exists."""
+        if job.state is not JobState.QUEUED:
+            raise InvalidTransition("New jobs start queued.")
+        if input_png is not None:
+            write_atomic(self.job_dir(job.id) / INPUT_NAME, input_png)
+        try:
+            self.db.execute(
+                f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * 22)})",
+                (
+                    job.id,
+                    job.state.value,
+                    None,
+                    0.0,
+                    job.engine,
+                    json.dumps(job.params),
+                    json.dumps(list(job.formats)),
+                    job.input_kind,
+                    job.input_text,
+                    job.input_filename,
+                    json.dumps(job.lettering) if job.lettering is not None else None,
+                    int(input_png is not None),
+                    len(input_png) if input_png is not None else 0,
+                    None,
+                    None,
+                    0,
+                    0,
+                    job.created_at,
+                    None,
+                    None,
+                    "{}",
+                    None,
+                ),
+            )
+        except BaseException:
+            shutil.rmtree(self.job_dir(job.id), ignore_errors=True)
+            raise
+        created = self.get(job.id)
+        assert created is not None
+        return created
+
+    def get(self, job_id: str) -> Job | None:
+        rows = self.db.query(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+        if not rows:
+            return None
+        return _job_from_row(rows[0], self._artifacts([job_id]).get(job_id, ()))
+
+    def list(self, state: JobState | None = None, limit: int = 20, offset: int = 0) -> tuple[list[Job], int]:
+        """A page of jobs, newest first, and the total count matching the filter."""
+        where, params = ("WHERE state = ?", [state.value]) if state else ("", [])
+        total = int(self.db.query(f"SELECT COUNT(*) FROM jobs {where}", params)[0][0])
+        rows = self.db.query(
+            f"SELECT {_COLUMNS} FROM jobs {where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+            [*params, int(limit), int(offset)],
+        )
+        artifacts = self._artifacts([r[0] for r in rows])
+        return [_job_from_row(r, artifacts.get(r[0], ())) for r in rows], total
+
+    def count(self, state: JobState) -> int:
+        return int(self.db.query("SELECT COUNT(*) FROM jobs WHERE state = ?", (state.value,))[0][0])
+
+    def _artifacts(self, job_ids: Sequence[str]) -> dict[str, tuple[Artifact, ...]]:
+        if not job_ids:
+            return {}
+        marks = ", ".join("?" * len(job_ids))
+        rows = self.db.query(
+            f"SELECT job_id, name, format, size, content_type FROM artifacts WHERE job_id IN ({marks}) "
+            "ORDER BY job_id, rowid",
+            list(job_ids),
+        )
+        found: dict[str, list[Artifact]] = {}
+        for job_id, name, fmt, size, content_type in rows:
+            found.setdefault(job_id, []).append(Artifact(name, fmt, int(size), content_type))
+        return {k: tuple(v) for k, v in found.items()}
+
+    # --- state changes ------------------------------------------------------------------------
+    def _move(self, job_id: str, target: JobState, assignments: str, params: Sequence[Any]) -> bool:
+        allowed = sorted(s.value for s in sources(target))
+        marks = ", ".join("?" * len(allowed))
+        changed = self.db.execute(
+            f"UPDATE jobs SET state = ?, {assignments} WHERE id = ? AND state IN ({marks})",
+            [target.value, *params, job_id, *allowed],
+        )
+        return changed == 1
+
+    def claim(self, job_id: str) -> Job | None:
+        """queued → running (attempt + 1); ``None`` when the job is no longer queued (e.g. cancelled)."""
+        ok = self.db.execute(
+            "UPDATE jobs SET state = ?, stage = NULL, progress = 0, attempts = attempts + 1, "
+            "started_at = ?, cancel_requested = 0 WHERE id = ? AND state = ?",
+            (JobState.RUNNING.value, time.time(), job_id, JobState.QUEUED.value),
+        )
+        return self.get(job_id) if ok == 1 else None
+
+    def set_progress(self, job_id: str, stage: str, progress: float) -> bool:
+        """running → running with a new stage and overall progress (never moving backwards)."""
+        return (
+            self.db.execute(
+                "UPDATE jobs SET stage = ?, progress = CASE WHEN progress > ? THEN progress ELSE ? END "
+                "WHERE id = ? AND state = ?",
+                (stage, progress, progress, job_id, JobState.RUNNING.value),
+            )
+            == 1
+        )
+
+    def succeed(
+        self,
+        job_id: str,
+        *,
+        report: dict[str, Any],
+        timings: dict[str, float],
+        artifacts: Iterable[Artifact],
+    ) -> bool:
+        """running → succeeded, recording the artifacts (already renamed into place) atomically."""
+        artifacts = list(artifacts)
+        with self.db.transaction():
+            if not self._move(
+                job_id,
+                JobState.SUCCEEDED,
+                "progress = 1, finished_at = ?, report = ?, timings = ?, error_code = NULL, "
+                "error_message = NULL",
+                (time.time(), json.dumps(report), json.dumps(timings)),
+            ):
+                return False
+            self.db.execute("DELETE FROM artifacts WHERE job_id = ?", (job_id,))
+            for a in artifacts:
+                self.db.execute(
+                    "INSERT INTO artifacts (job_id, name, format, size, content_type) VALUES (?, ?, ?, ?, ?)",
+                    (job_id, a.name, a.format, a.size, a.content_type),
+                )
+        return True
+
+    def fail(self, job_id: str, reason: FailureReason, message: str, timings: dict[str, float] | None = None) -> bool:
+        """queued/running → failed(reason)."""
+        return self._move(
+            job_id,
+            JobState.FAILED,
+            "error_code = ?, error_message = ?, finished_at = ?, timings = ?",
+            (FailureReason(reason).value, message, time.time(), json.dumps(timings or {})),
+        )
+
+    def cancel(self, job_id: str) -> bool:
+        """queued/running → cancelled."""
+        return self._move(
+            job_id,
+            JobState.CANCELLED,
+            "error_code = ?, error_message = ?, finished_at = ?",
+            (FailureReason.CANCELLED.value, "Cancelled on request.", time.time()),
+        )
+
+    def cancel_if_queued(self, job_id: str) -> bool:
+        """queued → cancelled, only if nobody has started the job yet."""
+        return (
+            self.db.execute(
+                "UPDATE jobs SET state = ?, error_code = ?, error_message = ?, finished_at = ? "
+                "WHERE id = ? AND state = ?",
+                (
+                    JobState.CANCELLED.value,
+                    FailureReason.CANCELLED.value,
+                    "Cancelled on request.",
+                    time.time(),
+                    job_id,
+                    JobState.QUEUED.value,
+                ),
+            )
+            == 1
+        )
+
+    def request_cancel(self, job_id: str) -> bool:
+        """Flag a running job; its worker stops at the next stage boundary."""
+        return (
+            self.db.execute(
+                "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state = ?",
+                (job_id, JobState.RUNNING.value),
+            )
+            == 1
+        )
+
+    def delete(self, job_id: str) -> bool:
+        """Remove a finished job, its rows and its folder. Queued and running jobs are not deleted."""
+        terminal = sorted(s.value for s in TERMINAL)
+        with self.db.transaction():
+            self.db.execute("DELETE FROM artifacts WHERE job_id = ?", (job_id,))
+            gone = self.db.execute(
+                f"DELETE FROM jobs WHERE id = ? AND state IN ({', '.join('?' * len(terminal))})",
+                (job_id, *terminal),
+            )
+        if gone:
+            shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+        return gone == 1
+
+    # --- start-up and housekeeping ------------------------------------------------------------
+    def recover(self, max_attempts: int) -> Recovery:
+        """After a crash: running jobs get another run if they have attempts left, else fail.
+
+        Files that are not recorded (temporary ``.part`` files, artifacts of an interrupted run)
+        are removed, and so are folders without a job row (a crash between write and insert).
+        """
+        running = self.db.query(
+            "SELECT id, attempts FROM jobs WHERE state = ?", (JobState.RUNNING.value,)
+        )
+        requeued: list[str] = []
+        interrupted: list[str] = []
+        for job_id, attempts in running:
+            if int(attempts) < max_attempts:
+                if self._move(job_id, JobState.QUEUED, "stage = NULL, progress = 0, cancel_requested = 0", ()):
+                    requeued.append(job_id)
+            elif self.fail(
+                job_id,
+                FailureReason.INTERRUPTED,
+                f"The service stopped while this job was running ({attempts} of {max_attempts} attempts used).",
+            ):
+                interrupted.append(job_id)
+        self._sweep_files()
+        queued = tuple(
+            r[0]
+            for r in self.db.query(
+                "SELECT id FROM jobs WHERE state = ? ORDER BY created_at, id", (JobState.QUEUED.value,)
+            )
+        )
+        if requeued or interrupted:
+            log.warning(
+                "recovered after an unclean stop: %d job(s) re-queued, %d failed as interrupted",
+                len(requeued),
+                len(interrupted),
+            )
+        return Recovery(tuple(requeued), tuple(interrupted), queued)
+
+    def _sweep_files(self) -> None:
+        known = {r[0]: bool(r[1]) for r in self.db.query("SELECT id, has_input FROM jobs")}
+        recorded: dict[str, set[str]] = {}
+        for job_id, name in self.db.query("SELECT job_id, name FROM artifacts"):
+            recorded.setdefault(job_id, set()).add(name)
+        for folder in self.jobs_dir.iterdir():
+            if folder.name not in known:
+                shutil.rmtree(folder, ignore_errors=True)
+                continue
+            keep = recorded.get(folder.name, set()) | ({INPUT_NAME} if known[folder.name] else set())
+            for path in folder.iterdir():
+                if path.name not in keep:
+                    path.unlink(missing_ok=True)
+
+    def disk_usage(self) -> int:
+        """Bytes held by recorded files (inputs and artifacts)."""
+        inputs = self.db.query("SELECT COALESCE(SUM(input_size), 0) FROM jobs")[0][0]
+        outputs = self.db.query("SELECT COALESCE(SUM(size), 0) FROM artifacts")[0][0]
+        return int(inputs) + int(outputs)
+
+    def expire(self, older_than_s: float, now: float | None = None) -> list[str]:
+        """Delete finished jobs that finished more than ``older_than_s`` seconds ago."""
+        cutoff = (now if now is not None else time.time()) - older_than_s
+        terminal = sorted(s.value for s in TERMINAL)
+        rows = self.db.query(
+            f"SELECT id FROM jobs WHERE state IN ({', '.join('?' * len(terminal))}) AND finished_at < ? "
+            "ORDER BY finished_at",
+            (*terminal, cutoff),
+        )
+        removed = [r[0] for r in rows if self.delete(r[0])]
+        if removed:
+            log.info("retention: expired %d finished job(s) older than %.1f h", len(removed), older_than_s / 3600)
+        return removed
+
+    def prune(self, budget_bytes: int) -> list[str]:
+        """Delete finished jobs, oldest first, until the recorded files fit in ``budget_bytes``."""
+        usage = self.disk_usage()
+        if usage <= budget_bytes:
+            return []
+        terminal = sorted(s.value for s in TERMINAL)
+        rows = self.db.query(
+            f"SELECT j.id, j.input_size + COALESCE((SELECT SUM(size) FROM artifacts a WHERE a.job_id = j.id), 0) "
+            f"FROM jobs j WHERE j.state IN ({', '.join('?' * len(terminal))}) ORDER BY j.created_at, j.id",
+            terminal,
+        )
+        removed: list[str] = []
+        before = usage
+        for job_id, size in rows:
+            if usage <= budget_bytes:
+                break
+            if self.delete(job_id):
+                removed.append(job_id)
+                usage -= int(size)
+        if removed:
+            log.info(
+                "retention: disk budget %d B exceeded (%d B); pruned %d oldest job(s), now %d B",
+                budget_bytes,
+                before,
+                len(removed),
+                usage,
+            )
+        return removed
+
+    def check_writable(self) -> None:
+        """Raise if the database or the data folder cannot be written (used by /readyz)."""
+        with self.db.transaction():
+            self.db.execute("DELETE FROM probe")
+            self.db.execute("INSERT INTO probe (id, at) VALUES (1, ?)", (time.time(),))
+        probe = self.data_dir / ".write-probe"
+        write_atomic(probe, b"ok")
+        probe.unlink(missing_ok=True)
+
+
+def _job_from_row(row: Row, artifacts: tuple[Artifact, ...]) -> Job:
+    (
+        job_id,
+        state,
+        stage,
+        progress,
+        engine,
+        params,
+        formats,
+        input_kind,
+        input_text,
+        input_filename,
+        lettering,
+        has_input,
+        input_size,
+        error_code,
+        error_message,
+        attempts,
+        cancel_requested,
+        created_at,
+        started_at,
+        finished_at,
+        timings,
+        report,
+    ) = row
+    return Job(
+        id=job_id,
+        state=JobState(state),
+        stage=stage,
+        progress=float(progress),
+        engine=engine,
+        params=json.loads(params),
+        formats=tuple(json.loads(formats)),
+        input_kind=input_kind,
+        input_text=input_text,
+        input_filename=input_filename,
+        lettering=json.loads(lettering) if lettering else None,
+        has_input=bool(has_input),
+        input_size=int(input_size),
+        error_code=error_code,
+        error_message=error_message,
+        attempts=int(attempts),
+        cancel_requested=bool(cancel_requested),
+        created_at=float(created_at),
+        started_at=started_at,
+        finished_at=finished_at,
+        timings=json.loads(timings) if timings else {},
+        report=json.loads(report) if report else None,
+        artifacts=artifacts,
+    )

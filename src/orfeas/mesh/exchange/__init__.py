@@ -1,0 +1,81 @@
+"""File formats, one module each; :func:`export` and :func:`load` dispatch on the format name."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import trimesh
+
+from orfeas.mesh.exchange import glb, obj, ply, stl, threemf
+
+#: Every format ORFEAS writes, in the order the studio lists them.
+FORMATS: tuple[str, ...] = ("stl", "3mf", "obj", "glb", "ply")
+
+CONTENT_TYPES: dict[str, str] = {
+    "stl": "model/stl",
+    "3mf": "model/3mf",
+    "obj": "model/obj",
+    "glb": "model/gltf-binary",
+    "ply": "application/octet-stream",
+}
+
+_EXPORTERS: dict[str, Callable[[trimesh.Trimesh], bytes]] = {
+    "stl": stl.export_stl,
+    "3mf": threemf.export_3mf,
+    "obj": obj.export_obj,
+    "glb": glb.export_glb,
+    "ply": ply.export_ply,
+}
+
+_LOADERS: dict[str, Callable[[bytes], trimesh.Trimesh]] = {
+    "stl": stl.load_stl,
+    "3mf": threemf.load_3mf,
+    "obj": obj.load_obj,
+    "glb": glb.load_glb,
+    "ply": ply.load_ply,
+}
+
+
+def export(mesh: trimesh.Trimesh, fmt: str) -> bytes:
+    """``mesh`` (millimetres) as the bytes of a ``fmt`` file."""
+    return _EXPORTERS[_known(fmt)](mesh)
+
+
+def load(data: bytes, fmt: str) -> trimesh.Trimesh:
+    """A ``fmt`` file's bytes as one mesh in millimetres (GLB's metres are converted back)."""
+    return _LOADERS[_known(fmt)](data)
+
+
+def format_from_path(path: str | Path) -> str:
+    """The format named by a file's extension (``model.STL`` → ``"stl"``)."""
+    return _known(Path(path).suffix.lstrip(".").lower())
+
+
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see either nothing or the whole file.
+
+    The bytes go to a temporary file in the same folder, are flushed to disk, and the file is
+    renamed over ``path`` (an atomic step on POSIX file systems).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _known(fmt: str) -> str:
+    fmt = fmt.lower().lstrip(".")
+    if fmt not in _EXPORTERS:
+        raise ValueError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")
+    return fmt

@@ -1,0 +1,105 @@
+"""The printability report: what a maker needs to know before slicing, as plain JSON.
+
+Quality score (in [0, 1]); 0 for any mesh that fails verification, otherwise the weighted sum
+
+    0.45 · wall   + 0.25 · overhang + 0.15 · bodies + 0.15 · detail
+
+* wall     = min(1, thinnest_wall_mm / 0.8)        — a 0.4 mm nozzle lays two lines in 0.8 mm
+* overhang = 1 − overhang_share                     — share of area needing support (> 45°)
+* bodies   = 1 / bodies                             — one piece prints (and lands) as one piece
+* detail   = min(1, faces / 20 000)                 — enough triangles to carry the shape
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import trimesh
+from scipy.spatial import cKDTree
+
+from orfeas.mesh.verify import Verification, check
+
+#: Density of PLA in g/cm³, for the filament estimate.
+PLA_DENSITY = 1.24
+#: Faces steeper than this many degrees past vertical, facing down, need support.
+OVERHANG_DEGREES = 45.0
+#: Surface points sampled for the wall-thickness estimate.
+WALL_SAMPLES = 4000
+
+QUALITY_WEIGHTS = {"wall": 0.45, "overhang": 0.25, "bodies": 0.15, "detail": 0.15}
+
+
+def printability_report(mesh: trimesh.Trimesh, verification: Verification | None = None) -> dict[str, Any]:
+    """Measure ``mesh`` (millimetres) and return the report as a JSON-able dict."""
+    verification = verification or check(mesh)
+    low, high = mesh.bounds if len(mesh.vertices) else np.zeros((2, 3))
+    volume_cm3 = verification.volume_mm3 / 1000.0
+    thinnest = thinnest_wall_mm(mesh) if verification.ok else 0.0
+    overhang = overhang_share(mesh) if verification.ok else 1.0
+    parts = {
+        "wall": min(1.0, thinnest / 0.8),
+        "overhang": 1.0 - overhang,
+        "bodies": 1.0 / max(1, verification.bodies),
+        "detail": min(1.0, len(mesh.faces) / 20_000),
+    }
+    score = sum(QUALITY_WEIGHTS[k] * v for k, v in parts.items()) if verification.ok else 0.0
+    return {
+        "printable": verification.ok,
+        "problems": verification.problems(),
+        "watertight": verification.watertight,
+        "winding_consistent": verification.winding_consistent,
+        "manifold3d_accepted": verification.manifold3d_accepted,
+        "bodies": verification.bodies,
+        "euler_number": verification.euler_number,
+        "volume_cm3": round(volume_cm3, 4),
+        "area_cm2": round(float(mesh.area) / 100.0, 4),
+        "bbox_mm": [round(float(x), 3) for x in (high - low)],
+        "faces": len(mesh.faces),
+        "vertices": len(mesh.vertices),
+        "thinnest_wall_mm": round(thinnest, 3),
+        "overhang_share": round(overhang, 4),
+        "filament_g": round(volume_cm3 * PLA_DENSITY, 2),
+        "filament_assumption": f"solid PLA at {PLA_DENSITY} g/cm³ (an upper bound; infill prints lighter)",
+        "quality_score": round(float(score), 4),
+        "quality_parts": {k: round(float(v), 4) for k, v in parts.items()},
+    }
+
+
+def overhang_share(mesh: trimesh.Trimesh) -> float:
+    """Share of the surface area facing down steeper than 45°, not counting faces on the bed."""
+    normals = mesh.face_normals
+    areas = mesh.area_faces
+    total = float(areas.sum())
+    if total <= 0:
+        return 0.0
+    down = normals[:, 2] < -np.cos(np.radians(90.0 - OVERHANG_DEGREES))
+    z_low = mesh.bounds[0, 2]
+    on_bed = mesh.triangles[:, :, 2].max(axis=1) <= z_low + 0.05
+    return float(areas[down & ~on_bed].sum() / total)
+
+
+def thinnest_wall_mm(mesh: trimesh.Trimesh, samples: int = WALL_SAMPLES) -> float:
+    """An estimate of the thinnest wall: distance from surface points to the nearest surface
+    facing the other way (normals more than 120° apart), 2nd percentile over evenly spread
+    samples. Cheap and robust; a slicer's own check is the final word."""
+    if len(mesh.faces) == 0:
+        return 0.0
+    rng = np.random.default_rng(0)
+    points, face_index = trimesh.sample.sample_surface_even(mesh, samples, seed=rng)
+    if len(points) < 8:
+        return 0.0
+    normals = mesh.face_normals[face_index]
+    tree = cKDTree(points)
+    k = min(32, len(points))
+    distances, neighbours = tree.query(points, k=k)
+    facing = np.einsum("ij,ikj->ik", normals, normals[neighbours]) < -0.5
+    # Only count opposite points that lie behind the surface (inside the solid).
+    offsets = points[neighbours] - points[:, None, :]
+    behind = np.einsum("ij,ikj->ik", normals, offsets) < 0
+    candidate = np.where(facing & behind, distances, np.inf)
+    nearest = candidate.min(axis=1)
+    nearest = nearest[np.isfinite(nearest)]
+    if len(nearest) == 0:
+        return float(np.min(mesh.extents))
+    return float(np.percentile(nearest, 2))

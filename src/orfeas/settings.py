@@ -1,0 +1,55 @@
+"""All configuration in one place: pydantic settings read from ``ORFEAS_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every tunable of ORFEAS. Each field reads ``ORFEAS_<NAME>`` from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="ORFEAS_", extra="ignore")
+
+    # --- image intake -------------------------------------------------------------------------
+    max_upload_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="Largest accepted upload.")
+    max_image_pixels: int = Field(
+        40_000_000, ge=1, description="Largest accepted width × height, checked before decoding."
+    )
+    max_text_chars: int = Field(200, ge=1, description="Longest accepted text prompt.")
+
+    # --- service ------------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    data_dir: Path = Field(Path("./data"), description="Job database and artifacts live here.")
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
+    queue_size: int = Field(64, ge=1, description="Jobs waiting beyond the running ones.")
+    job_timeout_s: float = Field(600.0, gt=0)
+    max_attempts: int = Field(2, ge=1, description="Runs a job gets when interrupted by a crash.")
+    retention_hours: float = Field(72.0, gt=0)
+    disk_budget_bytes: int = Field(5 * 1024**3, ge=0, description="Artifacts beyond this are pruned.")
+    rate_limit_submissions_per_minute: int = Field(30, ge=0, description="0 turns the limit off.")
+    rate_limit_requests_per_minute: int = Field(1200, ge=0, description="0 turns the limit off.")
+    api_keys: str = Field("", description="Comma-separated API keys; empty means no key is needed.")
+    protect_metrics: bool = False
+    cors_origins: str = Field("", description="Comma-separated origins; empty turns CORS off.")
+    metrics_enabled: bool = True
+
+    # --- engines ------------------------------------------------------------------------------
+    default_engine: str = "relief"
+
+    def api_key_set(self) -> frozenset[str]:
+        return frozenset(k.strip() for k in self.api_keys.split(",") if k.strip())
+
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: serve test test-fast bench lint format clean system web
+.PHONY: serve test test-fast bench lint format clean system web tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,13 +18,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 system:
 	./scripts/setup-system.sh
 
+tools: tools/gltf-validator/node_modules/.package-lock.json
+
+tools/gltf-validator/node_modules/.package-lock.json: tools/gltf-validator/package-lock.json
+	cd tools/gltf-validator && npm ci --silent --no-audit --no-fund
+
 web:
 	@if [ -f src/orfeas/web/package.json ]; then ./scripts/build-web.sh; fi
 
 serve: $(STAMP) web
 	$(BIN)/orfeas serve
 
-test: $(STAMP) system web
+test: $(STAMP) system web tools
 	$(BIN)/ruff check src tests bench
 	$(BIN)/pytest -n 2 --cov --cov-report=term --cov-report=xml $(PYTEST_ARGS)
 

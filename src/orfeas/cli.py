@@ -133,7 +133,8 @@ def _summary(report: dict[str, Any], outputs: list[Path]) -> str:
         f"  size {x:.1f} × {y:.1f} × {z:.1f} mm, {report['faces']} faces, {report['volume_cm3']:.2f} cm³, "
         f"~{report['filament_g']:.1f} g PLA",
         f"  watertight {'yes' if report['watertight'] else 'no'}, "
-        f"thinnest wall ≈ {report['thinnest_wall_mm']:.2f} mm, overhangs {report['overhang_share'] * 100:.0f} %, quality {report['quality_score']:.2f}",
+        f"thinnest wall ≈ {report['thinnest_wall_mm']:.2f} mm, "
+        f"overhangs {report['overhang_share'] * 100:.0f} %, quality {report['quality_score']:.2f}",
     ]
     return "\n".join(lines)
 

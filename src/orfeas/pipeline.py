@@ -112,10 +112,8 @@ def generate(
     mesh = clean_mesh(output.mesh)
     if output.units == "model":
         mesh = scale_to_size(mesh, float(getattr(checked, "size_mm", 100.0)))
-    else:
-        mesh = place_on_bed(mesh)
-    target = int(getattr(checked, "target_faces", 50_000))
-    mesh = simplify_to(mesh, target)
+    mesh = simplify_to(mesh, int(getattr(checked, "target_faces", 50_000)))
+    mesh = place_on_bed(mesh)
     lap("simplify")
 
     progress("verify", 0.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,12 @@ class Settings(BaseSettings):
     protect_metrics: bool = False
     cors_origins: str = Field("", description="Comma-separated origins; empty turns CORS off.")
     metrics_enabled: bool = True
+    worker_mode: Literal["process", "thread"] = Field(
+        "process", description="Run generations in child processes (default, faster here) or threads."
+    )
+    maintenance_interval_s: float = Field(
+        300.0, gt=0, description="How often retention (age and disk budget) runs in the service."
+    )
 
     # --- engines ------------------------------------------------------------------------------
     default_engine: str = "relief"

@@ -54,8 +54,8 @@ def clean_mask(mask: np.ndarray, *, smooth_px: float = 1.5, min_component: float
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
         m = cv2.morphologyEx(m, cv2.MORPH_OPEN, kernel)
         m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, kernel)
-    m = _drop_small(m, max(4, int(min_component * area)))
-    m = 1 - _drop_small(1 - m, max(4, int(min_component * 0.5 * area)), keep_border=True)
+    m = _drop_small(m, max(1, int(min_component * area)))
+    m = 1 - _drop_small(1 - m, max(1, int(min_component * 0.5 * area)), keep_border=True)
     if smooth_px > 0 and min(h, w) >= 8:
         blurred = cv2.GaussianBlur(m.astype(np.float32), (0, 0), smooth_px)
         m = (blurred >= 0.5).astype(np.uint8)

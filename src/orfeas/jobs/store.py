@@ -311,6 +311,27 @@ class JobStore:
             == 1
         )
 
+    def release(self, job_id: str) -> bool:
+        """running → queued on a clean shutdown; the aborted run does not count as an attempt."""
+        self.clear_outputs(job_id)
+        return self._move(
+            job_id,
+            JobState.QUEUED,
+            "stage = NULL, progress = 0, cancel_requested = 0, "
+            "attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END",
+            (),
+        )
+
+    def clear_outputs(self, job_id: str) -> None:
+        """Remove a job's unrecorded files (a failed or cancelled run's leftovers), keeping the input."""
+        folder = self.job_dir(job_id)
+        if not folder.is_dir():
+            return
+        recorded = {r[0] for r in self.db.query("SELECT name FROM artifacts WHERE job_id = ?", (job_id,))}
+        for path in folder.iterdir():
+            if path.name != INPUT_NAME and path.name not in recorded:
+                path.unlink(missing_ok=True)
+
     def delete(self, job_id: str) -> bool:
         """Remove a finished job, its rows and its folder. Queued and running jobs are not deleted."""
         terminal = sorted(s.value for s in TERMINAL)

@@ -22,16 +22,20 @@ from scipy import ndimage
 def fix_pinches(mask: np.ndarray) -> np.ndarray:
     """Fill cells so no two foreground cells touch only at a corner (keeps the outline a manifold)."""
     m = mask.astype(bool).copy()
-    for _ in range(64):
+    while True:  # filling only adds cells, so this ends
         a, b = m[:-1, :-1], m[:-1, 1:]
         c, d = m[1:, :-1], m[1:, 1:]
         diag = a & d & ~b & ~c
         anti = b & c & ~a & ~d
         if not (diag.any() or anti.any()):
             return m
-        rows, cols = np.nonzero(diag | anti)
-        m[rows, cols + 1] = True  # fill the top-right cell of each pinched 2 × 2 window
-        m[rows + 1, cols] = True  # and the bottom-left one
+        # Fill the two empty cells of each pinched 2 × 2 window.
+        rows, cols = np.nonzero(diag)
+        m[rows, cols + 1] = True
+        m[rows + 1, cols] = True
+        rows, cols = np.nonzero(anti)
+        m[rows, cols] = True
+        m[rows + 1, cols + 1] = True
     return m
 
 

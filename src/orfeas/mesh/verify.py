@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass
 import manifold3d
 import numpy as np
 import trimesh
+from scipy import sparse
+from scipy.sparse import csgraph
 
 from orfeas.errors import MeshInvalid
 
@@ -59,21 +61,53 @@ def check(mesh: trimesh.Trimesh) -> Verification:
     vertices = np.asarray(mesh.vertices, dtype=np.float64)
     faces = np.asarray(mesh.faces, dtype=np.int64)
     finite = bool(len(faces)) and bool(np.all(np.isfinite(vertices)))
-    watertight = finite and bool(mesh.is_watertight)
-    winding = finite and bool(mesh.is_winding_consistent)
-    status = manifold_status(vertices, faces) if finite else "NonFiniteVertex"
-    volume = float(mesh.volume) if watertight and winding else 0.0
-    bodies = int(mesh.body_count) if finite else 0
+    if not finite:
+        return Verification(False, False, False, "NonFiniteVertex", 0, 0, 0.0, False)
+    watertight, winding, edges = edge_checks(faces)
+    status = manifold_status(vertices, faces)
+    used = np.unique(faces)
+    volume = signed_volume(vertices, faces) if watertight and winding else 0.0
     return Verification(
         watertight=watertight,
         winding_consistent=winding,
         manifold3d_accepted=status == "NoError",
         manifold3d_status=status,
-        bodies=bodies,
-        euler_number=int(mesh.euler_number) if finite else 0,
+        bodies=count_bodies(faces, len(vertices)),
+        euler_number=int(len(used) - edges + len(faces)),
         volume_mm3=volume,
-        finite=finite,
+        finite=True,
     )
+
+
+def edge_checks(faces: np.ndarray) -> tuple[bool, bool, int]:
+    """(watertight, winding consistent, number of edges) from the faces alone.
+
+    Watertight: every edge is shared by exactly two faces. Consistent winding: those two faces
+    traverse it in opposite directions, so no directed edge occurs twice.
+    """
+    directed = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    n = int(faces.max()) + 1
+    undirected = np.sort(directed, axis=1)
+    _, counts = np.unique(undirected[:, 0] * n + undirected[:, 1], return_counts=True)
+    watertight = bool(np.all(counts == 2))
+    directed_keys = np.sort(directed[:, 0] * n + directed[:, 1])
+    winding = bool(np.all(directed_keys[1:] != directed_keys[:-1]))
+    return watertight, winding, len(counts)
+
+
+def count_bodies(faces: np.ndarray, vertex_count: int) -> int:
+    """Connected pieces of the surface (vertices joined by edges)."""
+    rows = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2]])
+    cols = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0]])
+    graph = sparse.coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(vertex_count,) * 2)
+    _, labels = csgraph.connected_components(graph, directed=False)
+    return len(np.unique(labels[np.unique(faces)]))
+
+
+def signed_volume(vertices: np.ndarray, faces: np.ndarray) -> float:
+    """Enclosed volume by the divergence theorem; positive when normals point outward."""
+    a, b, c = vertices[faces[:, 0]], vertices[faces[:, 1]], vertices[faces[:, 2]]
+    return float(np.einsum("ij,ij->", a, np.cross(b, c)) / 6.0)
 
 
 def verify(mesh: trimesh.Trimesh) -> Verification:

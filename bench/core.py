@@ -1,0 +1,142 @@
+"""Benchmark of the generation core: per-stage timings and peak memory per input size and mode.
+
+Each case runs in its own process (so peak RSS belongs to that case alone): one warm-up, then
+``--repeat`` timed runs; medians are reported. Next to each total stands its ratio to the I/O
+floor measured in the same process: decoding the input and exporting STL + GLB, nothing else.
+
+    python bench/core.py [--repeat 5] [--out bench/results/core.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+SIZES = (512, 1024, 2048)
+MODES = ("puffy", "relief", "lithophane", "heightmap")
+#: (size, mode, kind) → target seconds on a 2-core machine, from the issue.
+TARGETS = {(1024, "puffy", "alpha"): 0.35, (1024, "puffy", "plain"): 0.8, (1024, "lithophane", "photo"): 0.8}
+RSS_TARGET_MB = 400
+
+
+def picture(size: int, kind: str) -> bytes:
+    """A deterministic test picture: ``alpha`` (subject on transparency), ``plain`` (subject on a
+    plain background, needs GrabCut) or ``photo`` (busy, photo-like)."""
+    rng = np.random.default_rng(size)
+    if kind == "photo":
+        y, x = np.mgrid[0:size, 0:size] / size
+        base = np.stack([120 + 80 * x, 100 + 60 * np.sin(6 * y), 90 + 70 * x * y], axis=-1)
+        blobs = cv2.GaussianBlur(rng.normal(0, 40, (size, size, 3)), (0, 0), size / 30)
+        rgb = np.clip(base + blobs + rng.normal(0, 10, (size, size, 3)), 0, 255).astype(np.uint8)
+        image = Image.fromarray(rgb)
+    else:
+        rgba = np.zeros((size, size, 4), np.uint8)
+        if kind == "plain":
+            rgba[..., :3], rgba[..., 3] = 245, 255
+        s = size / 1024
+        cv2.ellipse(rgba, (int(512 * s), int(540 * s)), (int(380 * s), int(300 * s)), 20, 0, 360,
+                    (200, 80, 40, 255), -1)
+        cv2.circle(rgba, (int(380 * s), int(330 * s)), int(150 * s), (60, 120, 200, 255), -1)
+        cv2.circle(rgba, (int(600 * s), int(560 * s)), int(60 * s), (0, 0, 0, 0) if kind == "alpha" else
+                   (245, 245, 245, 255), -1)
+        image = Image.fromarray(rgba if kind == "alpha" else rgba[..., :3])
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def run_case(picture_path: Path, size: int, mode: str, kind: str, repeat: int) -> dict:
+    """Time one case in this process and return its figures."""
+    import orfeas
+    from orfeas.imaging import decode_image
+
+    data = picture_path.read_bytes()
+    params = {"mode": mode}
+    runs, floors = [], []
+    for i in range(repeat + 1):
+        start = time.perf_counter()
+        model = orfeas.generate(data, params=params)
+        engine_done = time.perf_counter()
+        model.export("stl")
+        model.export("glb")
+        end = time.perf_counter()
+        # The I/O floor: decode the same bytes and write the same mesh, nothing else.
+        floor_start = time.perf_counter()
+        decode_image(data)
+        model.export("stl")
+        model.export("glb")
+        floor = time.perf_counter() - floor_start
+        if i == 0:
+            continue  # warm-up: imports, caches
+        stages = dict(model.timings)
+        stages["export"] = end - engine_done
+        stages["total"] = end - start
+        runs.append(stages)
+        floors.append(floor)
+    median = {k: statistics.median(r.get(k, 0.0) for r in runs) for k in runs[0]}
+    floor = statistics.median(floors)
+    return {
+        "size": size, "mode": mode, "kind": kind, "faces": model.report["faces"],
+        "stages_s": {k: round(v, 4) for k, v in median.items()},
+        "total_s": round(median["total"], 4),
+        "io_floor_s": round(floor, 4),
+        "ratio_to_io_floor": round(median["total"] / floor, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "target_s": TARGETS.get((size, mode, kind)),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--out", default="bench/results/core.json")
+    parser.add_argument("--case", help=argparse.SUPPRESS)  # path,size,mode,kind: run one case, print JSON
+    args = parser.parse_args()
+    if args.case:
+        path, size, mode, kind = args.case.split(",")
+        print(json.dumps(run_case(Path(path), int(size), mode, kind, args.repeat)))
+        return 0
+    pictures = Path(tempfile.mkdtemp(prefix="orfeas-bench-"))
+    cases = [(s, m, "photo" if m in ("lithophane", "heightmap") else "alpha") for s in SIZES for m in MODES]
+    cases += [(1024, "puffy", "plain"), (1024, "relief", "plain"), (1024, "puffy", "photo")]
+    results = []
+    print(f"{'case':32s} {'faces':>7s} {'total s':>8s} {'× I/O floor':>11s} {'RSS MB':>7s}  target  stages")
+    for size, mode, kind in cases:
+        # Pictures are made here, so the case's process holds only what the pipeline needs.
+        path = pictures / f"{size}-{kind}.png"
+        if not path.exists():
+            path.write_bytes(picture(size, kind))
+        done = subprocess.run([sys.executable, __file__, "--case", f"{path},{size},{mode},{kind}", "--repeat",
+                               str(args.repeat)], capture_output=True, text=True, check=True)
+        row = json.loads(done.stdout)
+        results.append(row)
+        target = f"≤{row['target_s']}" if row["target_s"] else ""
+        stages = " ".join(f"{k}={v * 1000:.0f}ms" for k, v in row["stages_s"].items() if k != "total")
+        print(f"{size}² {mode:10s} {kind:6s}{'':11s} {row['faces']:7d} {row['total_s']:8.3f} "
+              f"{row['ratio_to_io_floor']:10.1f}× {row['peak_rss_mb']:7.0f}  {target:6s}  {stages}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"machine": platform.machine(), "cpus": __import__("os").cpu_count(), "python": platform.python_version(),
+            "repeat": args.repeat, "rss_target_mb": RSS_TARGET_MB}
+    out.write_text(json.dumps({"meta": meta, "cases": results}, indent=2))
+    shutil.rmtree(pictures, ignore_errors=True)
+    print(f"written {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

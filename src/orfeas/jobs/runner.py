@@ -1,0 +1,219 @@
+"""Where a generation actually runs: a child process (default) or a thread, behind one pipe protocol.
+
+The supervisor (:mod:`orfeas.jobs.worker`) and the runner talk over a ``multiprocessing.Pipe``:
+
+- supervisor → runner: a :class:`Task`, ``("cancel", job_id)``, or ``None`` (exit);
+- runner → supervisor: ``("progress", job_id, stage, overall_fraction)`` while working, then
+  exactly one of ``("done", job_id, result)``, ``("error", job_id, reason, message, timings)``,
+  ``("cancelled", job_id)``.
+
+The runner writes the artifacts itself (export is CPU work too) with ``write_atomic``; the
+supervisor records them in the store only once the runner reports them renamed into place.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.connection
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from orfeas.errors import Cancelled
+from orfeas.jobs.states import failure_reason
+from orfeas.settings import Settings
+
+log = logging.getLogger("orfeas.jobs.runner")
+
+Mode = Literal["process", "thread"]
+
+
+@dataclass(frozen=True)
+class Task:
+    """Everything a runner needs to run one job, picklable."""
+
+    job_id: str
+    job_dir: str
+    engine: str
+    params: dict[str, Any]
+    formats: tuple[str, ...]
+    settings: Settings
+    input_path: str | None = None
+    text: str | None = None
+    lettering: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ParentGone(BaseException):
+    """The supervisor's end of the pipe closed: stop working, nobody will read the result."""
+
+
+def serve_tasks(conn: multiprocessing.connection.Connection) -> None:
+    """The runner's main loop: run tasks from ``conn`` until told to stop or the parent goes away."""
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        if isinstance(message, Task):
+            try:
+                _run(message, conn)
+            except ParentGone:
+                return
+
+
+def _run(task: Task, conn: multiprocessing.connection.Connection) -> None:
+    # Imported here so the supervisor side never needs the pipeline loaded to start.
+    from orfeas.mesh.exchange import CONTENT_TYPES, write_atomic
+    from orfeas.pipeline import STAGES, generate
+
+    cancelled = False
+    last_stage = [STAGES[0]]
+
+    def check_control() -> None:
+        nonlocal cancelled
+        try:
+            while conn.poll():
+                message = conn.recv()
+                if message is None:
+                    raise ParentGone
+                if isinstance(message, tuple) and message[:2] == ("cancel", task.job_id):
+                    cancelled = True
+        except (EOFError, OSError) as exc:
+            raise ParentGone from exc
+        if cancelled:
+            raise Cancelled("Cancelled on request.")
+
+    def send(*message: Any) -> None:
+        try:
+            conn.send(message)
+        except (BrokenPipeError, EOFError, OSError) as exc:
+            raise ParentGone from exc
+
+    def progress(stage: str, fraction: float) -> None:
+        check_control()
+        if stage in STAGES:
+            last_stage[0] = stage
+            overall = (STAGES.index(stage) + min(1.0, max(0.0, fraction))) / len(STAGES)
+            send("progress", task.job_id, stage, round(overall, 4))
+
+    try:
+        model = generate(
+            task.input_path,
+            text=task.text,
+            engine=task.engine,
+            params=task.params,
+            lettering=task.lettering,
+            progress=progress,
+            settings=task.settings,
+        )
+        artifacts = []
+        folder = Path(task.job_dir)
+        for i, fmt in enumerate(task.formats):
+            progress("export", i / max(1, len(task.formats)))
+            data = model.export(fmt)
+            name = f"model.{fmt}"
+            write_atomic(folder / name, data)
+            artifacts.append((name, fmt, len(data), CONTENT_TYPES[fmt]))
+        check_control()
+        result = {
+            "report": _jsonable(model.report),
+            "timings": {k: round(float(v), 6) for k, v in model.timings.items()},
+            "artifacts": artifacts,
+        }
+        send("done", task.job_id, result)
+    except ParentGone:
+        raise
+    except Cancelled:
+        send("cancelled", task.job_id)
+    except Exception as exc:
+        reason = failure_reason(exc)
+        if reason.value == "internal":
+            log.exception("job %s failed unexpectedly", task.job_id)
+            message = f"Unexpected error in stage '{last_stage[0]}': {type(exc).__name__}: {exc}"
+        else:
+            message = str(exc)
+        send("error", task.job_id, reason.value, message, {})
+
+
+def _jsonable(value: Any) -> Any:
+    """numpy scalars and arrays → plain Python, recursively (reports go into JSON columns)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, float) and value != value:  # NaN is not JSON
+        return None
+    return value
+
+
+class Runner:
+    """A runner seen from the supervisor: one pipe end plus a way to start and stop the worker."""
+
+    def __init__(self, mode: Mode) -> None:
+        self.mode = mode
+        self._stopped = False
+        self.conn, child = multiprocessing.Pipe(duplex=True)
+        if mode == "process":
+            # forkserver: children fork from a clean process that has the pipeline preloaded, so a
+            # restart after a kill is quick and no lock held by a server thread is inherited.
+            ctx = multiprocessing.get_context("forkserver")
+            self._proc: Any = ctx.Process(target=serve_tasks, args=(child,), name="orfeas-runner", daemon=True)
+        else:
+            self._proc = threading.Thread(target=serve_tasks, args=(child,), name="orfeas-runner", daemon=True)
+        self._proc.start()
+        if mode == "process":
+            child.close()  # the child holds its own copy; ours must close so EOF is seen
+
+    @property
+    def pid(self) -> int | None:
+        return getattr(self._proc, "pid", None)
+
+    def alive(self) -> bool:
+        return self._proc.is_alive()
+
+    def send(self, message: Any) -> None:
+        self.conn.send(message)
+
+    def poll(self, timeout: float) -> bool:
+        return self.conn.poll(timeout)
+
+    def recv(self) -> Any:
+        return self.conn.recv()
+
+    def stop(self, *, kill: bool = False, timeout: float = 5.0) -> None:
+        """End the runner (idempotent). ``kill`` stops a process at once; a thread is abandoned."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.mode == "process":
+            if kill and self._proc.is_alive():
+                self._proc.kill()
+            else:
+                try:
+                    self.conn.send(None)
+                except OSError:
+                    pass
+            self._proc.join(timeout)
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join(timeout)
+        else:
+            # A thread cannot be killed: closing the pipe makes its next progress call raise
+            # ParentGone, so it stops at the next stage boundary; it is a daemon meanwhile.
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+        self.conn.close()
+
+
+def preload_process_runners() -> None:
+    """Make forkserver children start with the pipeline already imported (a one-time cost)."""
+    multiprocessing.get_context("forkserver").set_forkserver_preload(["orfeas.pipeline"])

@@ -1,0 +1,118 @@
+"""The relief engine: every mode gives a closed solid of the asked size; the maths is right."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from orfeas.engines import all_engines, get_engine
+from orfeas.engines.base import EngineInput, parameters_schema, validate_parameters
+from orfeas.engines.relief import ReliefParameters, solve_inflation
+from orfeas.errors import InputRejected
+from orfeas.mesh.verify import check
+from tests.conftest import disc_rgba, drawing_on_white, photo_like
+
+MODES = ("puffy", "relief", "lithophane", "heightmap")
+
+
+def _run(rgba: np.ndarray, **params: object):
+    engine = get_engine("relief")
+    return engine.generate(EngineInput(rgba=rgba), validate_parameters(engine, {"target_faces": 4000, **params}))
+
+
+@pytest.mark.unit
+def test_inflation_of_a_disc_is_a_hemisphere() -> None:
+    size = 121
+    y, x = np.mgrid[0:size, 0:size] - 60
+    mask = x**2 + y**2 < 55**2
+    height = np.sqrt(solve_inflation(mask))
+    r2 = (x**2 + y**2)[mask]
+    expected = np.sqrt(np.maximum(55**2 - r2, 0))
+    assert height[60, 60] == pytest.approx(55, rel=0.03)
+    assert np.median(np.abs(height[mask] - expected)) < 1.5
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("mode", MODES)
+def test_each_mode_is_closed_and_sized(mode: str) -> None:
+    out = _run(disc_rgba(128), mode=mode, size_mm=50)
+    result = check(out.mesh)
+    assert result.ok, result.problems()
+    assert max(out.mesh.extents[:2]) == pytest.approx(50, rel=1e-6)
+    assert out.units == "mm" and out.notes["mode"] == mode
+    assert out.mesh.visual.vertex_colors.shape == (len(out.mesh.vertices), 4)
+
+
+@pytest.mark.unit
+def test_puffy_disc_volume_matches_hemispheres() -> None:
+    out = _run(disc_rgba(200), mode="puffy", size_mm=40, back_ratio=1.0, detail_mm=0, rim_mm=0.2, target_faces=20000)
+    radius = 20.0
+    sphere = 4 / 3 * np.pi * radius**3
+    assert out.mesh.volume == pytest.approx(sphere, rel=0.06)
+    assert out.mesh.extents[2] == pytest.approx(2 * radius, rel=0.06)
+
+
+@pytest.mark.unit
+def test_lithophane_thickness_spans_min_to_max() -> None:
+    ramp = np.dstack([np.tile(np.linspace(0, 255, 200).astype(np.uint8), (100, 1))] * 3 + [np.full((100, 200), 255, np.uint8)])
+    out = _run(ramp, mode="lithophane", min_thickness_mm=0.6, max_thickness_mm=2.5, frame_mm=0)
+    z = out.mesh.vertices[:, 2]
+    assert z.min() == pytest.approx(0) and z.max() == pytest.approx(2.5, abs=0.01)
+    top = out.mesh.vertices[z > 0.01]
+    assert top[:, 2].min() == pytest.approx(0.6, abs=0.05)
+    # Dark (left) is thick, light (right) is thin.
+    left = top[top[:, 0] < 5][:, 2].mean()
+    right = top[top[:, 0] > out.mesh.extents[0] - 5][:, 2].mean()
+    assert left > right + 1.0
+
+
+@pytest.mark.unit
+def test_relief_plate_has_base_thickness_and_raised_subject() -> None:
+    out = _run(disc_rgba(160), mode="relief", base_mm=1.5, depth_mm=3.0, detail_mm=0)
+    z = out.mesh.vertices[:, 2]
+    assert z.max() == pytest.approx(4.5, abs=0.05)
+    corner = out.mesh.vertices[(out.mesh.vertices[:, 0] < 1) & (out.mesh.vertices[:, 1] < 1) & (z > 0.1)]
+    assert corner[:, 2] == pytest.approx(1.5, abs=0.02)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("picture", [drawing_on_white(160), photo_like(160)], ids=["drawing", "photo"])
+def test_pictures_without_alpha_use_grabcut_and_report_confidence(picture: np.ndarray) -> None:
+    rgba = np.dstack([picture, np.full(picture.shape[:2], 255, np.uint8)])
+    out = _run(rgba, mode="puffy")
+    assert check(out.mesh).ok
+    assert out.notes["mask_method"] in ("grabcut", "whole")
+    assert 0.0 <= out.notes["mask_confidence"] <= 1.0
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"mode": "sculpture"}, "mode"),
+        ({"size_mm": 0}, "size_mm"),
+        ({"target_faces": 10}, "target_faces"),
+        ({"min_thickness_mm": 3, "max_thickness_mm": 2}, None),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_bad_parameters_name_the_field(params: dict, field: str | None) -> None:
+    with pytest.raises(InputRejected) as caught:
+        validate_parameters(get_engine("relief"), params)
+    assert caught.value.code == "invalid_parameter"
+    if field:
+        assert caught.value.field == field and field in caught.value.message
+
+
+@pytest.mark.unit
+def test_schema_lists_modes_units_and_ranges() -> None:
+    schema = parameters_schema(get_engine("relief"))
+    props = schema["properties"]
+    assert props["mode"]["enum"] == list(MODES)
+    assert props["size_mm"]["unit"] == "mm" and props["size_mm"]["minimum"] == 5
+    assert props["inflation"]["modes"] == ["puffy"]
+    assert [e.name for e in all_engines()][0] == "relief"
+    with pytest.raises(InputRejected) as caught:
+        get_engine("nope")
+    assert caught.value.code == "unknown_engine"
+    assert ReliefParameters().target_faces == 50_000

@@ -1,0 +1,70 @@
+"""Verification catches every broken mesh; the report measures what a maker needs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+
+from orfeas.errors import MeshInvalid
+from orfeas.mesh.report import QUALITY_WEIGHTS, overhang_share, printability_report, thinnest_wall_mm
+from orfeas.mesh.verify import check, verify
+
+
+@pytest.mark.unit
+def test_closed_box_passes_every_check() -> None:
+    result = verify(trimesh.creation.box((10, 10, 10)))
+    assert result.ok and result.bodies == 1 and result.euler_number == 2
+    assert result.volume_mm3 == pytest.approx(1000)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("problem", ["hole", "flipped", "nan", "inside_out"])
+def test_broken_meshes_fail_with_a_reason(problem: str) -> None:
+    box = trimesh.creation.box((10, 10, 10))
+    vertices, faces = box.vertices.copy(), box.faces.copy()
+    if problem == "hole":
+        faces = faces[:-1]
+    elif problem == "flipped":
+        faces[0] = faces[0, ::-1]
+    elif problem == "nan":
+        vertices[0, 0] = np.inf
+    elif problem == "inside_out":
+        faces = faces[:, ::-1]
+    mesh = trimesh.Trimesh(vertices, faces, process=False)
+    assert not check(mesh).ok
+    with pytest.raises(MeshInvalid, match="failed verification"):
+        verify(mesh)
+
+
+@pytest.mark.unit
+def test_report_of_a_cube() -> None:
+    cube = trimesh.creation.box((20, 20, 20))
+    cube.apply_translation([0, 0, 10])
+    report = printability_report(cube)
+    assert report["printable"] and report["watertight"] and report["manifold3d_accepted"]
+    assert report["volume_cm3"] == pytest.approx(8.0)
+    assert report["area_cm2"] == pytest.approx(24.0)
+    assert report["bbox_mm"] == pytest.approx([20, 20, 20])
+    assert report["overhang_share"] == 0.0  # its bottom lies on the bed
+    assert report["filament_g"] == pytest.approx(8.0 * 1.24, abs=0.01)
+    assert 0.0 <= report["quality_score"] <= 1.0
+    assert sum(QUALITY_WEIGHTS.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.unit
+def test_thin_plate_wall_and_overhang() -> None:
+    plate = trimesh.creation.box((30, 30, 0.6))
+    assert thinnest_wall_mm(plate) == pytest.approx(0.6, abs=0.15)
+    # An upside-down cone hangs over the bed.
+    cone = trimesh.creation.cone(radius=10, height=5)
+    cone.apply_transform(trimesh.transformations.rotation_matrix(np.pi, [1, 0, 0]))
+    cone.apply_translation([0, 0, -cone.bounds[0, 2]])
+    assert overhang_share(cone) > 0.5
+
+
+@pytest.mark.unit
+def test_broken_mesh_scores_zero() -> None:
+    box = trimesh.creation.box()
+    report = printability_report(trimesh.Trimesh(box.vertices, box.faces[:-2], process=False))
+    assert report["quality_score"] == 0.0 and not report["printable"] and report["problems"]

@@ -1,0 +1,104 @@
+"""The ``orfeas`` command, as a person types it (run in a real subprocess where exit codes matter)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orfeas.cli import main
+from orfeas.mesh import exchange
+from orfeas.mesh.verify import check
+from tests.conftest import disc_rgba, png_bytes
+
+
+@pytest.fixture
+def picture(tmp_path: Path) -> Path:
+    path = tmp_path / "disc.png"
+    path.write_bytes(png_bytes(disc_rgba(96)))
+    return path
+
+
+def _orfeas(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "orfeas.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.integration
+def test_generate_several_formats_and_report(picture: Path, tmp_path: Path) -> None:
+    stl, glb, report = tmp_path / "out.stl", tmp_path / "out.glb", tmp_path / "report.json"
+    done = _orfeas("generate", str(picture), "-o", str(stl), "-o", str(glb), "--mode", "relief",
+                   "--size-mm", "40", "--target-faces", "3000", "--report", str(report))
+    assert done.returncode == 0, done.stderr
+    assert check(exchange.load(stl.read_bytes(), "stl")).ok and check(exchange.load(glb.read_bytes(), "glb")).ok
+    data = json.loads(report.read_text())
+    assert data["bbox_mm"][0] == pytest.approx(40, abs=0.01) and data["parameters"]["mode"] == "relief"
+    assert "watertight yes" in done.stdout
+
+
+@pytest.mark.integration
+def test_unusable_input_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+    fake = tmp_path / "fake.png"
+    fake.write_text("not an image")
+    out = tmp_path / "out.stl"
+    done = _orfeas("generate", str(fake), "-o", str(out))
+    assert done.returncode == 2 and "not an image" in done.stderr and not out.exists()
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["generate"], "either an INPUT"),
+        (["generate", "x.png", "--text", "hi", "-o", "a.stl"], "either an INPUT"),
+        (["generate", "--text", "hi"], "-o OUT.stl"),
+        (["generate", "--text", "hi", "-o", "a.dwg"], "unknown format"),
+        (["generate", "missing.png", "-o", "a.stl"], "no such file"),
+        (["generate", "--text", "hi", "-o", "a.stl", "--param", "oops"], "KEY=VALUE"),
+        (["generate", "--text", "hi", "-o", "a.stl", "--size-mm", "1"], "size_mm"),
+    ],
+)
+def test_bad_arguments_exit_2_with_reason(args: list[str], message: str, capsys, tmp_path: Path,
+                                          monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.unit
+def test_text_and_param_flags(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "sign.3mf"
+    assert main(["generate", "--text", "HI", "-o", str(out), "--param", "target_faces=2000", "--border", "6",
+                 "-q"]) == 0
+    assert check(exchange.load(out.read_bytes(), "3mf")).ok
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.unit
+def test_batch_over_a_folder(tmp_path: Path, capsys) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    for i in range(2):
+        (source / f"p{i}.png").write_bytes(png_bytes(disc_rgba(64 + 16 * i)))
+    (source / "broken.png").write_bytes(b"nope")
+    (source / "notes.txt").write_text("ignored")
+    out = tmp_path / "out"
+    code = main(["generate", str(source), "-o", str(out), "--format", "stl,glb", "--target-faces", "2000",
+                 "--report", str(tmp_path / "r.json")])
+    assert code == 2  # one picture was unusable; the others were still made
+    assert sorted(p.name for p in out.iterdir()) == ["p0.glb", "p0.stl", "p1.glb", "p1.stl"]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["broken.png"]["error"]["code"] == "unsupported_type"
+    assert "2 of 3 images" in capsys.readouterr().out
+
+
+@pytest.mark.unit
+def test_engines_lists_relief_with_parameters(capsys) -> None:
+    assert main(["engines", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["name"] == "relief" and rows[0]["available"] is True
+    assert "mode" in rows[0]["parameters"]["properties"]
+    assert main(["engines"]) == 0
+    assert "--size-mm" in capsys.readouterr().out

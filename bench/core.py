@@ -48,11 +48,24 @@ def picture(size: int, kind: str) -> bytes:
         if kind == "plain":
             rgba[..., :3], rgba[..., 3] = 245, 255
         s = size / 1024
-        cv2.ellipse(rgba, (int(512 * s), int(540 * s)), (int(380 * s), int(300 * s)), 20, 0, 360,
-                    (200, 80, 40, 255), -1)
+        cv2.ellipse(
+            rgba,
+            (int(512 * s), int(540 * s)),
+            (int(380 * s), int(300 * s)),
+            20,
+            0,
+            360,
+            (200, 80, 40, 255),
+            -1,
+        )
         cv2.circle(rgba, (int(380 * s), int(330 * s)), int(150 * s), (60, 120, 200, 255), -1)
-        cv2.circle(rgba, (int(600 * s), int(560 * s)), int(60 * s), (0, 0, 0, 0) if kind == "alpha" else
-                   (245, 245, 245, 255), -1)
+        cv2.circle(
+            rgba,
+            (int(600 * s), int(560 * s)),
+            int(60 * s),
+            (0, 0, 0, 0) if kind == "alpha" else (245, 245, 245, 255),
+            -1,
+        )
         image = Image.fromarray(rgba if kind == "alpha" else rgba[..., :3])
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
@@ -90,7 +103,10 @@ def run_case(picture_path: Path, size: int, mode: str, kind: str, repeat: int) -
     median = {k: statistics.median(r.get(k, 0.0) for r in runs) for k in runs[0]}
     floor = statistics.median(floors)
     return {
-        "size": size, "mode": mode, "kind": kind, "faces": model.report["faces"],
+        "size": size,
+        "mode": mode,
+        "kind": kind,
+        "faces": model.report["faces"],
         "stages_s": {k: round(v, 4) for k, v in median.items()},
         "total_s": round(median["total"], 4),
         "io_floor_s": round(floor, 4),
@@ -120,18 +136,36 @@ def main() -> int:
         path = pictures / f"{size}-{kind}.png"
         if not path.exists():
             path.write_bytes(picture(size, kind))
-        done = subprocess.run([sys.executable, __file__, "--case", f"{path},{size},{mode},{kind}", "--repeat",
-                               str(args.repeat)], capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--case",
+                f"{path},{size},{mode},{kind}",
+                "--repeat",
+                str(args.repeat),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         row = json.loads(done.stdout)
         results.append(row)
         target = f"≤{row['target_s']}" if row["target_s"] else ""
         stages = " ".join(f"{k}={v * 1000:.0f}ms" for k, v in row["stages_s"].items() if k != "total")
-        print(f"{size}² {mode:10s} {kind:6s}{'':11s} {row['faces']:7d} {row['total_s']:8.3f} "
-              f"{row['ratio_to_io_floor']:10.1f}× {row['peak_rss_mb']:7.0f}  {target:6s}  {stages}")
+        print(
+            f"{size}² {mode:10s} {kind:6s}{'':11s} {row['faces']:7d} {row['total_s']:8.3f} "
+            f"{row['ratio_to_io_floor']:10.1f}× {row['peak_rss_mb']:7.0f}  {target:6s}  {stages}"
+        )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"machine": platform.machine(), "cpus": __import__("os").cpu_count(), "python": platform.python_version(),
-            "repeat": args.repeat, "rss_target_mb": RSS_TARGET_MB}
+    meta = {
+        "machine": platform.machine(),
+        "cpus": __import__("os").cpu_count(),
+        "python": platform.python_version(),
+        "repeat": args.repeat,
+        "rss_target_mb": RSS_TARGET_MB,
+    }
     out.write_text(json.dumps({"meta": meta, "cases": results}, indent=2))
     shutil.rmtree(pictures, ignore_errors=True)
     print(f"written {out}")

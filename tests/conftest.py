@@ -54,9 +54,13 @@ def drawing_on_white(size: int = 256) -> np.ndarray:
     """A child's-drawing-like picture: thick dark strokes and a filled shape on white paper."""
     image = np.full((size, int(size * 1.25), 3), 250, np.uint8)
     s = size / 256
-    cv2.ellipse(image, (int(160 * s), int(128 * s)), (int(90 * s), int(60 * s)), 15, 0, 360, (30, 90, 200), -1)
+    cv2.ellipse(
+        image, (int(160 * s), int(128 * s)), (int(90 * s), int(60 * s)), 15, 0, 360, (30, 90, 200), -1
+    )
     cv2.circle(image, (int(200 * s), int(110 * s)), int(12 * s), (20, 20, 20), -1)
-    cv2.line(image, (int(80 * s), int(170 * s)), (int(240 * s), int(200 * s)), (20, 20, 20), max(2, int(6 * s)))
+    cv2.line(
+        image, (int(80 * s), int(170 * s)), (int(240 * s), int(200 * s)), (20, 20, 20), max(2, int(6 * s))
+    )
     return image
 
 

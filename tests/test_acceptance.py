@@ -95,8 +95,12 @@ def test_prusaslicer_slices_each_mode(corpus_models: dict[str, Path], mode: str,
     slicer = require_tool("prusa-slicer")
     stl = corpus_models[f"star-with-hole-alpha--{mode}"] / "model.stl"
     gcode = tmp_path / "model.gcode"
-    done = subprocess.run([slicer, "--export-gcode", str(stl), "--output", str(gcode)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [slicer, "--export-gcode", str(stl), "--output", str(gcode)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert gcode.stat().st_size > 10_000 and b"G1 " in gcode.read_bytes()[:200_000]
 
@@ -104,11 +108,18 @@ def test_prusaslicer_slices_each_mode(corpus_models: dict[str, Path], mode: str,
 @pytest.mark.integration
 def test_khronos_validator_finds_no_errors_in_glb(corpus_models: dict[str, Path]) -> None:
     node = require_tool("node")
-    require((VALIDATOR / "node_modules" / "gltf-validator").is_dir(),
-            "the glTF validator is not installed (make test runs npm ci in tools/gltf-validator)")
+    require(
+        (VALIDATOR / "node_modules" / "gltf-validator").is_dir(),
+        "the glTF validator is not installed (make test runs npm ci in tools/gltf-validator)",
+    )
     paths = [str(folder / "model.glb") for folder in corpus_models.values()]
-    done = subprocess.run([node, str(VALIDATOR / "validate.mjs"), *paths], capture_output=True, text=True,
-                          timeout=300, check=True)
+    done = subprocess.run(
+        [node, str(VALIDATOR / "validate.mjs"), *paths],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     reports = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(reports) == len(paths)
     assert all(r["numErrors"] == 0 for r in reports), [r for r in reports if r["numErrors"]]

@@ -23,16 +23,34 @@ def picture(tmp_path: Path) -> Path:
 
 
 def _orfeas(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "orfeas.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "orfeas.cli", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.integration
 def test_generate_several_formats_and_report(picture: Path, tmp_path: Path) -> None:
     stl, glb, report = tmp_path / "out.stl", tmp_path / "out.glb", tmp_path / "report.json"
-    done = _orfeas("generate", str(picture), "-o", str(stl), "-o", str(glb), "--mode", "relief",
-                   "--size-mm", "40", "--target-faces", "3000", "--report", str(report))
+    done = _orfeas(
+        "generate",
+        str(picture),
+        "-o",
+        str(stl),
+        "-o",
+        str(glb),
+        "--mode",
+        "relief",
+        "--size-mm",
+        "40",
+        "--target-faces",
+        "3000",
+        "--report",
+        str(report),
+    )
     assert done.returncode == 0, done.stderr
-    assert check(exchange.load(stl.read_bytes(), "stl")).ok and check(exchange.load(glb.read_bytes(), "glb")).ok
+    assert (
+        check(exchange.load(stl.read_bytes(), "stl")).ok and check(exchange.load(glb.read_bytes(), "glb")).ok
+    )
     data = json.loads(report.read_text())
     assert data["bbox_mm"][0] == pytest.approx(40, abs=0.01) and data["parameters"]["mode"] == "relief"
     assert "watertight yes" in done.stdout
@@ -60,8 +78,9 @@ def test_unusable_input_exits_2_and_writes_nothing(tmp_path: Path) -> None:
         (["generate", "--text", "hi", "-o", "a.stl", "--size-mm", "1"], "size_mm"),
     ],
 )
-def test_bad_arguments_exit_2_with_reason(args: list[str], message: str, capsys, tmp_path: Path,
-                                          monkeypatch) -> None:
+def test_bad_arguments_exit_2_with_reason(
+    args: list[str], message: str, capsys, tmp_path: Path, monkeypatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(args) == 2
     assert message in capsys.readouterr().err
@@ -70,8 +89,23 @@ def test_bad_arguments_exit_2_with_reason(args: list[str], message: str, capsys,
 @pytest.mark.unit
 def test_text_and_param_flags(tmp_path: Path, capsys) -> None:
     out = tmp_path / "sign.3mf"
-    assert main(["generate", "--text", "HI", "-o", str(out), "--param", "target_faces=2000", "--border", "6",
-                 "-q"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--text",
+                "HI",
+                "-o",
+                str(out),
+                "--param",
+                "target_faces=2000",
+                "--border",
+                "6",
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert check(exchange.load(out.read_bytes(), "3mf")).ok
     assert capsys.readouterr().out == ""
 
@@ -85,8 +119,20 @@ def test_batch_over_a_folder(tmp_path: Path, capsys) -> None:
     (source / "broken.png").write_bytes(b"nope")
     (source / "notes.txt").write_text("ignored")
     out = tmp_path / "out"
-    code = main(["generate", str(source), "-o", str(out), "--format", "stl,glb", "--target-faces", "2000",
-                 "--report", str(tmp_path / "r.json")])
+    code = main(
+        [
+            "generate",
+            str(source),
+            "-o",
+            str(out),
+            "--format",
+            "stl,glb",
+            "--target-faces",
+            "2000",
+            "--report",
+            str(tmp_path / "r.json"),
+        ]
+    )
     assert code == 2  # one picture was unusable; the others were still made
     assert sorted(p.name for p in out.iterdir()) == ["p0.glb", "p0.stl", "p1.glb", "p1.stl"]
     report = json.loads((tmp_path / "r.json").read_text())

@@ -178,6 +178,62 @@ class _Progress:
             self.bar.close()
 
 
+# --- analyze, repair ------------------------------------------------------------------------------
+
+
+UNITS_TO_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": 25.4}
+
+
+def _read_model_file(path: str, units: str | None) -> tuple[Any, float]:
+    from orfeas.mesh.exchange.untrusted import read_model
+    from orfeas.settings import get_settings
+
+    source = Path(path)
+    if not source.is_file():
+        _usage(f"no such file: {path}")
+    settings = get_settings()
+    mesh, facts = read_model(
+        source.read_bytes(), max_bytes=settings.max_model_bytes, max_faces=settings.max_model_faces
+    )
+    scale = UNITS_TO_MM[units] if units else float(facts["scale_to_mm"])  # type: ignore[arg-type]
+    return mesh, scale
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from orfeas.mesh.doctor import analyze
+
+    mesh, scale = _read_model_file(args.model, args.units)
+    mesh.merge_vertices()
+    if scale != 1.0:
+        mesh.apply_scale(scale)
+    report = analyze(mesh)
+    _write_report(args.report, report)
+    print(json.dumps(report, indent=2))
+    return EXIT_OK
+
+
+def _repair(args: argparse.Namespace) -> int:
+    from orfeas.mesh.doctor import RepairOptions, repair
+
+    out = Path(args.output)
+    fmt = _format_of(out)
+    mesh, scale = _read_model_file(args.model, args.units)
+    options = RepairOptions(
+        units_to_mm=scale,
+        size_mm=args.size_mm,
+        target_faces=args.target_faces,
+        lay_flat=args.lay_flat,
+        max_volume_loss=args.max_volume_loss,
+    )
+    result = repair(mesh, options)
+    exchange.write_atomic(out, exchange.export(result.mesh, fmt))
+    _write_report(args.report, {**result.report, "changes": result.changes})
+    if not args.quiet:
+        print("\n".join(f"  - {c}" for c in result.changes))
+        print(_summary(result.report, [out]))
+    return EXIT_OK
+
+
 # --- engines, serve --------------------------------------------------------------------------------
 
 
@@ -266,6 +322,33 @@ def _parser() -> argparse.ArgumentParser:
                 flag, dest=f"param_{name}", type=kind, help=f"{help_text} (default {field.default})"
             )
     gen.set_defaults(run=_generate)
+
+    ana = commands.add_parser("analyze", help="print the printability report of a mesh file (JSON)")
+    ana.add_argument("model", help="an STL, OBJ, PLY, GLB or 3MF file")
+    ana.add_argument(
+        "--units", choices=sorted(UNITS_TO_MM), help="the file's units (default: as declared, else mm)"
+    )
+    ana.add_argument("--report", help="also write the report here")
+    ana.set_defaults(run=_analyze)
+
+    rep = commands.add_parser("repair", help="make a mesh file printable (closed, manifold, one solid)")
+    rep.add_argument("model", help="an STL, OBJ, PLY, GLB or 3MF file")
+    rep.add_argument("-o", "--output", required=True, help="the repaired file (format from extension)")
+    rep.add_argument(
+        "--units", choices=sorted(UNITS_TO_MM), help="the file's units (default: as declared, else mm)"
+    )
+    rep.add_argument("--size-mm", type=float, help="scale so the longest side is this long")
+    rep.add_argument("--target-faces", type=int, help="simplify to about this many triangles")
+    rep.add_argument("--lay-flat", action="store_true", help="rest the largest flat face on the bed")
+    rep.add_argument(
+        "--max-volume-loss",
+        type=float,
+        default=0.02,
+        help="fail rather than remove more than this share of the volume (default 0.02)",
+    )
+    rep.add_argument("--report", help="write the report and the list of changes as JSON here")
+    rep.add_argument("-q", "--quiet", action="store_true")
+    rep.set_defaults(run=_repair)
 
     eng = commands.add_parser("engines", help="list engines, whether they can run here, and their parameters")
     eng.add_argument("--json", action="store_true", help="machine-readable output")

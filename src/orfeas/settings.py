@@ -22,6 +22,8 @@ class Settings(BaseSettings):
         40_000_000, ge=1, description="Largest accepted width × height, checked before decoding."
     )
     max_text_chars: int = Field(200, ge=1, description="Longest accepted text prompt.")
+    max_model_bytes: int = Field(100 * 1024 * 1024, ge=1024, description="Largest accepted mesh file.")
+    max_model_faces: int = Field(2_000_000, ge=1, description="Most triangles accepted in a mesh file.")
 
     # --- service ------------------------------------------------------------------------------
     host: str = "127.0.0.1"

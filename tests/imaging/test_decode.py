@@ -26,12 +26,16 @@ def _encode(image: Image.Image, fmt: str, **kwargs: object) -> bytes:
 
 def _png_claiming(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims ``width`` × ``height`` (a decompression bomb's calling card)."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(
-        b"IEND", b""
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
     )
 
 
@@ -40,8 +44,10 @@ def _png_claiming(width: int, height: int) -> bytes:
 def test_each_format_is_sniffed_from_content(fmt: str) -> None:
     image = Image.fromarray(disc_rgba(64)[..., :3])
     decoded = decode_image(_encode(image, fmt))
-    assert decoded.format == {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp", "BMP": "bmp",
-                              "TIFF": "tiff", "GIF": "gif"}[fmt]
+    assert (
+        decoded.format
+        == {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff", "GIF": "gif"}[fmt]
+    )
     assert decoded.rgba.shape == (64, 64, 4) and decoded.rgba.dtype == np.uint8
 
 

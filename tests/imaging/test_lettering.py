@@ -44,7 +44,9 @@ def test_font_file_is_used() -> None:
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize(("text", "code"), [("", "empty"), ("   \n ", "empty"), ("a\x00b", "invalid_parameter")])
+@pytest.mark.parametrize(
+    ("text", "code"), [("", "empty"), ("   \n ", "empty"), ("a\x00b", "invalid_parameter")]
+)
 def test_bad_text_is_rejected(text: str, code: str) -> None:
     with pytest.raises(InputRejected) as caught:
         render_text(text)

@@ -23,8 +23,9 @@ def test_opposite_duplicate_faces_are_removed_as_a_pair() -> None:
 @pytest.mark.unit
 def test_clean_mesh_merges_split_vertices_into_a_closed_box() -> None:
     box = trimesh.creation.box((10, 20, 30))
-    split = trimesh.Trimesh(box.triangles.reshape(-1, 3), np.arange(len(box.faces) * 3).reshape(-1, 3),
-                            process=False)
+    split = trimesh.Trimesh(
+        box.triangles.reshape(-1, 3), np.arange(len(box.faces) * 3).reshape(-1, 3), process=False
+    )
     assert not split.is_watertight
     cleaned = clean_mesh(split)
     assert len(cleaned.vertices) == 8 and check(cleaned).ok

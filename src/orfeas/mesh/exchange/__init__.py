@@ -45,8 +45,11 @@ def export(mesh: trimesh.Trimesh, fmt: str) -> bytes:
 
 
 def load(data: bytes, fmt: str) -> trimesh.Trimesh:
-    """A ``fmt`` file's bytes as one mesh in millimetres (GLB's metres are converted back)."""
-    return _LOADERS[_known(fmt)](data)
+    """A ``fmt`` file's bytes as one mesh in millimetres (GLB's metres are converted back),
+    with coincident vertices merged (STL stores every triangle's corners separately)."""
+    mesh = _LOADERS[_known(fmt)](data)
+    mesh.merge_vertices()
+    return mesh
 
 
 def format_from_path(path: str | Path) -> str:

@@ -18,6 +18,6 @@ def export_glb(mesh: trimesh.Trimesh) -> bytes:
 
 
 def load_glb(data: bytes) -> trimesh.Trimesh:
-    mesh = trimesh.load(io.BytesIO(data), file_type="glb", force="mesh", process=True)
+    mesh = trimesh.load(io.BytesIO(data), file_type="glb", force="mesh", process=False)
     mesh.apply_scale(MM_PER_METRE)
     return mesh

@@ -15,4 +15,4 @@ def export_obj(mesh: trimesh.Trimesh) -> bytes:
 
 
 def load_obj(data: bytes) -> trimesh.Trimesh:
-    return trimesh.load(io.BytesIO(data), file_type="obj", force="mesh", process=True)
+    return trimesh.load(io.BytesIO(data), file_type="obj", force="mesh", process=False)

@@ -12,4 +12,4 @@ def export_ply(mesh: trimesh.Trimesh) -> bytes:
 
 
 def load_ply(data: bytes) -> trimesh.Trimesh:
-    return trimesh.load(io.BytesIO(data), file_type="ply", force="mesh", process=True)
+    return trimesh.load(io.BytesIO(data), file_type="ply", force="mesh", process=False)

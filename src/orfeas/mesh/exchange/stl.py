@@ -21,4 +21,4 @@ def export_stl(mesh: trimesh.Trimesh) -> bytes:
 
 def load_stl(data: bytes) -> trimesh.Trimesh:
     """Read STL bytes (binary or ASCII) into one mesh with coincident vertices merged."""
-    return trimesh.load(io.BytesIO(data), file_type="stl", force="mesh", process=True)
+    return trimesh.load(io.BytesIO(data), file_type="stl", force="mesh", process=False)

@@ -57,4 +57,4 @@ def export_3mf(mesh: trimesh.Trimesh) -> bytes:
 
 
 def load_3mf(data: bytes) -> trimesh.Trimesh:
-    return trimesh.load(io.BytesIO(data), file_type="3mf", force="mesh", process=True)
+    return trimesh.load(io.BytesIO(data), file_type="3mf", force="mesh", process=False)

@@ -111,6 +111,12 @@ def recording_rule_names() -> set[str]:
     }
 
 
+def dashboard_queries() -> list[tuple[str, str]]:
+    """(panel title, PromQL expression) for every query of every panel of the dashboard."""
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    return [(p["title"], t["expr"]) for p in panels for t in p["targets"]]
+
+
 # --- exposition parsing -------------------------------------------------------------------------
 _TYPE_LINE = re.compile(r"^# TYPE (\S+) (\S+)$", re.M)
 _SAMPLE_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? ", re.M)
@@ -140,6 +146,8 @@ def sample_names(exposition: str) -> set[str]:
         names.add(name)
         if kind == "histogram":
             names.update(name + suffix for suffix in _HISTOGRAM_SUFFIXES)
+        elif kind == "summary":
+            names.update((name + "_sum", name + "_count"))
     return names
 
 

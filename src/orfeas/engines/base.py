@@ -79,8 +79,10 @@ def validate_parameters(engine: Engine, raw: dict[str, Any]) -> BaseModel:
     except ValidationError as exc:
         first = exc.errors()[0]
         field_name = ".".join(str(p) for p in first["loc"]) or None
+        reason = str(first["msg"]).removeprefix("Value error, ")
+        where = f"Parameter '{field_name}'" if field_name else "Parameters"
         raise InputRejected(
-            f"Parameter '{field_name}': {first['msg']}.", code="invalid_parameter", field=field_name
+            f"{where}: {reason}.", code="invalid_parameter", field=field_name
         ) from exc
 
 

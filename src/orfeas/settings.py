@@ -50,6 +50,33 @@ class Settings(BaseSettings):
 
     # --- engines ------------------------------------------------------------------------------
     default_engine: str = "relief"
+    device: str = Field(
+        "auto",
+        pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$",
+        description="Where neural engines run: auto (the first CUDA device), cuda, cuda:N or cpu.",
+    )
+    allow_cpu: bool = Field(
+        False, description="With device=auto and no CUDA device, run neural engines on the CPU (slow)."
+    )
+    gpu_memory_fraction: float = Field(
+        0.9, gt=0, le=1, description="Share of a GPU's memory one worker process may allocate."
+    )
+    gpu_oom_fallback: bool = Field(
+        False, description="When a neural engine runs out of GPU memory, build the model with relief."
+    )
+    hunyuan3d_model_dir: Path | None = Field(
+        None, description="Hunyuan3D-2 weights: the repository folder or its shape subfolder."
+    )
+    hunyuan3d_model_id: str = Field(
+        "tencent/Hunyuan3D-2", description="Looked up under HY3DGEN_MODELS and in the offline HF cache."
+    )
+    hunyuan3d_subfolder: str = Field("hunyuan3d-dit-v2-0", description="The shape model's subfolder.")
+    diffusion_model_dir: Path | None = Field(
+        None, description="A diffusers text-to-image pipeline folder (with model_index.json)."
+    )
+    rembg_model_path: Path | None = Field(
+        None, description="A U²-Net-style ONNX file for rembg background removal (else GrabCut)."
+    )
 
     def api_key_set(self) -> frozenset[str]:
         return frozenset(k.strip() for k in self.api_keys.split(",") if k.strip())

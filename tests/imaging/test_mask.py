@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from orfeas.errors import InputRejected
 from orfeas.imaging import foreground_mask
 from orfeas.imaging.mask import clean_mask
 from tests.conftest import disc_rgba, drawing_on_white, photo_like
@@ -52,3 +53,10 @@ def test_clean_mask_drops_specks_and_fills_small_holes() -> None:
     mask[5, 5] = True  # a speck
     cleaned = clean_mask(mask)
     assert cleaned[50, 50] and not cleaned[5, 5]
+
+
+@pytest.mark.unit
+def test_fully_transparent_picture_has_no_subject() -> None:
+    with pytest.raises(InputRejected) as caught:
+        foreground_mask(np.zeros((32, 32, 4), np.uint8))
+    assert caught.value.code == "no_subject"

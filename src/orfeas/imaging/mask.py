@@ -7,11 +7,14 @@ which case we are in instead of pretending.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import cv2
 import numpy as np
+
+from orfeas.errors import InputRejected
 
 #: Longest side of the copy GrabCut works on (its cost grows with the pixel count).
 GRABCUT_SIDE = 512
@@ -31,12 +34,26 @@ class ForegroundMask:
         return float(self.mask.mean()) if self.mask.size else 0.0
 
 
-def foreground_mask(rgba: np.ndarray, *, smooth_px: float = 1.5) -> ForegroundMask:
-    """Find the subject in an RGBA image; the result is cleaned and has the image's size."""
+def foreground_mask(
+    rgba: np.ndarray, *, smooth_px: float = 1.5, remover: Callable[[np.ndarray], np.ndarray] | None = None
+) -> ForegroundMask:
+    """Find the subject in an RGBA image; the result is cleaned and has the image's size.
+
+    ``remover`` (see :mod:`orfeas.imaging.background`) maps RGB to a foreground probability; when
+    given it is tried before GrabCut, and GrabCut still runs if it finds no subject.
+    """
     alpha = rgba[..., 3]
+    if alpha.size > 1 and not np.any(alpha >= 128):
+        raise InputRejected("The picture is fully transparent: there is nothing to build.", code="no_subject")
     if _alpha_is_meaningful(alpha):
         raw = alpha >= 128
         return ForegroundMask(clean_mask(raw, smooth_px=smooth_px), "alpha", 1.0)
+    if remover is not None:
+        probability = remover(rgba[..., :3]).astype(np.float32) / 255.0
+        if (probability >= 0.5).mean() >= 0.005:
+            # Confidence: how decisive the model is (1 when every pixel is clearly in or out).
+            confidence = round(float(np.mean(np.abs(2.0 * probability - 1.0))), 3)
+            return ForegroundMask(clean_mask(probability >= 0.5, smooth_px=smooth_px), "rembg", confidence)
     mask, confidence = _grabcut(rgba[..., :3])
     if mask.mean() < 0.005:
         # Nothing separable from the background: use the whole picture rather than fail.

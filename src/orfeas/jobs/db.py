@@ -8,6 +8,7 @@ functions, ``REAL``/``INTEGER``/``TEXT`` columns, JSON kept as text).
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -93,8 +94,7 @@ class SQLiteDatabase:
             self._closed = True
             conns, self._all = self._all, []
         for conn in conns:
-            try:
+            # closing a connection another thread still uses raises; harmless at shutdown
+            with contextlib.suppress(sqlite3.ProgrammingError):
                 conn.close()
-            except sqlite3.ProgrammingError:  # closed from another thread while in use: harmless
-                pass
         self._local = threading.local()

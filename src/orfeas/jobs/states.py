@@ -155,7 +155,9 @@ class Job:
             raise InvalidTransition(f"A {self.state.value} job has no progress to report.")
         return replace(self, stage=stage, progress=min(1.0, max(self.progress, float(progress))))
 
-    def succeed(self, report: dict[str, Any], timings: dict[str, float], artifacts: tuple[Artifact, ...]) -> Job:
+    def succeed(
+        self, report: dict[str, Any], timings: dict[str, float], artifacts: tuple[Artifact, ...]
+    ) -> Job:
         check_transition(self.state, JobState.SUCCEEDED)
         return replace(
             self,

@@ -11,7 +11,6 @@ or processes share the store.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -19,6 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from orfeas.jobs.db import Database, Row, SQLiteDatabase
 from orfeas.jobs.states import (
@@ -33,6 +34,12 @@ from orfeas.jobs.states import (
 from orfeas.mesh.exchange import write_atomic
 
 log = logging.getLogger("orfeas.jobs.store")
+
+
+def _dumps(value: Any) -> str:
+    """JSON text for a column (orjson: a status read decodes these on every request)."""
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS).decode()
+
 
 INPUT_NAME = "input.png"
 
@@ -128,9 +135,7 @@ class JobStore:
     def write_input(self, job_id: str, png: bytes) -> None:
         """Store the normalised input image of a job (atomically) and record it."""
         write_atomic(self.job_dir(job_id) / INPUT_NAME, png)
-        self.db.execute(
-            "UPDATE jobs SET has_input = 1, input_size = ? WHERE id = ?", (len(png), job_id)
-        )
+        self.db.execute("UPDATE jobs SET has_input = 1, input_size = ? WHERE id = ?", (len(png), job_id))
 
     # --- create and read ----------------------------------------------------------------------
     def create(self, job: Job, input_png: bytes | None = None) -> Job:
@@ -148,12 +153,12 @@ class JobStore:
                     None,
                     0.0,
                     job.engine,
-                    json.dumps(job.params),
-                    json.dumps(list(job.formats)),
+                    _dumps(job.params),
+                    _dumps(list(job.formats)),
                     job.input_kind,
                     job.input_text,
                     job.input_filename,
-                    json.dumps(job.lettering) if job.lettering is not None else None,
+                    _dumps(job.lettering) if job.lettering is not None else None,
                     int(input_png is not None),
                     len(input_png) if input_png is not None else 0,
                     None,
@@ -178,7 +183,9 @@ class JobStore:
         rows = self.db.query(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
         if not rows:
             return None
-        return _job_from_row(rows[0], self._artifacts([job_id]).get(job_id, ()))
+        # only a succeeded job has recorded artifacts: skip the second query for the rest
+        artifacts = self._artifacts([job_id]).get(job_id, ()) if rows[0][1] == JobState.SUCCEEDED else ()
+        return _job_from_row(rows[0], artifacts)
 
     def list(self, state: JobState | None = None, limit: int = 20, offset: int = 0) -> tuple[list[Job], int]:
         """A page of jobs, newest first, and the total count matching the filter."""
@@ -254,7 +261,7 @@ class JobStore:
                 JobState.SUCCEEDED,
                 "progress = 1, finished_at = ?, report = ?, timings = ?, error_code = NULL, "
                 "error_message = NULL",
-                (time.time(), json.dumps(report), json.dumps(timings)),
+                (time.time(), _dumps(report), _dumps(timings)),
             ):
                 return False
             self.db.execute("DELETE FROM artifacts WHERE job_id = ?", (job_id,))
@@ -265,13 +272,15 @@ class JobStore:
                 )
         return True
 
-    def fail(self, job_id: str, reason: FailureReason, message: str, timings: dict[str, float] | None = None) -> bool:
+    def fail(
+        self, job_id: str, reason: FailureReason, message: str, timings: dict[str, float] | None = None
+    ) -> bool:
         """queued/running → failed(reason)."""
         return self._move(
             job_id,
             JobState.FAILED,
             "error_code = ?, error_message = ?, finished_at = ?, timings = ?",
-            (FailureReason(reason).value, message, time.time(), json.dumps(timings or {})),
+            (FailureReason(reason).value, message, time.time(), _dumps(timings or {})),
         )
 
     def cancel(self, job_id: str) -> bool:
@@ -352,19 +361,20 @@ class JobStore:
         Files that are not recorded (temporary ``.part`` files, artifacts of an interrupted run)
         are removed, and so are folders without a job row (a crash between write and insert).
         """
-        running = self.db.query(
-            "SELECT id, attempts FROM jobs WHERE state = ?", (JobState.RUNNING.value,)
-        )
+        running = self.db.query("SELECT id, attempts FROM jobs WHERE state = ?", (JobState.RUNNING.value,))
         requeued: list[str] = []
         interrupted: list[str] = []
         for job_id, attempts in running:
             if int(attempts) < max_attempts:
-                if self._move(job_id, JobState.QUEUED, "stage = NULL, progress = 0, cancel_requested = 0", ()):
+                if self._move(
+                    job_id, JobState.QUEUED, "stage = NULL, progress = 0, cancel_requested = 0", ()
+                ):
                     requeued.append(job_id)
             elif self.fail(
                 job_id,
                 FailureReason.INTERRUPTED,
-                f"The service stopped while this job was running ({attempts} of {max_attempts} attempts used).",
+                f"The service stopped while this job was running "
+                f"({attempts} of {max_attempts} attempts used).",
             ):
                 interrupted.append(job_id)
         self._sweep_files()
@@ -413,7 +423,9 @@ class JobStore:
         )
         removed = [r[0] for r in rows if self.delete(r[0])]
         if removed:
-            log.info("retention: expired %d finished job(s) older than %.1f h", len(removed), older_than_s / 3600)
+            log.info(
+                "retention: expired %d finished job(s) older than %.1f h", len(removed), older_than_s / 3600
+            )
         return removed
 
     def prune(self, budget_bytes: int) -> list[str]:
@@ -423,7 +435,8 @@ class JobStore:
             return []
         terminal = sorted(s.value for s in TERMINAL)
         rows = self.db.query(
-            f"SELECT j.id, j.input_size + COALESCE((SELECT SUM(size) FROM artifacts a WHERE a.job_id = j.id), 0) "
+            "SELECT j.id, j.input_size + "
+            "COALESCE((SELECT SUM(size) FROM artifacts a WHERE a.job_id = j.id), 0) "
             f"FROM jobs j WHERE j.state IN ({', '.join('?' * len(terminal))}) ORDER BY j.created_at, j.id",
             terminal,
         )
@@ -486,12 +499,12 @@ def _job_from_row(row: Row, artifacts: tuple[Artifact, ...]) -> Job:
         stage=stage,
         progress=float(progress),
         engine=engine,
-        params=json.loads(params),
-        formats=tuple(json.loads(formats)),
+        params=orjson.loads(params),
+        formats=tuple(orjson.loads(formats)),
         input_kind=input_kind,
         input_text=input_text,
         input_filename=input_filename,
-        lettering=json.loads(lettering) if lettering else None,
+        lettering=orjson.loads(lettering) if lettering else None,
         has_input=bool(has_input),
         input_size=int(input_size),
         error_code=error_code,
@@ -501,7 +514,7 @@ def _job_from_row(row: Row, artifacts: tuple[Artifact, ...]) -> Job:
         created_at=float(created_at),
         started_at=started_at,
         finished_at=finished_at,
-        timings=json.loads(timings) if timings else {},
-        report=json.loads(report) if report else None,
+        timings=orjson.loads(timings) if timings else {},
+        report=orjson.loads(report) if report else None,
         artifacts=artifacts,
     )

@@ -6,16 +6,25 @@ Each supervisor is a thread that takes a job id from the queue, claims the job i
 records the outcome. Nothing here touches the event loop: the API learns about changes through
 listeners (:meth:`WorkerPool.add_listener`), which is also the hook for metrics.
 
-Process vs thread runners, measured on this 2-core machine (12 relief jobs, 256 px inputs, 50k
-face target, all five formats, 2 workers; ``bench/load.py --compare-runners``):
-see ``RUNNER_MEASUREMENT`` below. Processes win because mesh clean-up, decimation book-keeping
-and export are largely pure Python holding the GIL, and they keep the event loop responsive.
+Process vs thread runners (``python bench/load.py --compare-runners``; 2 cores shared with other
+work, so read the ratios, not the seconds; medians of 2–3 runs, all five formats, 50k faces):
+
+    2 workers, 12 puffy jobs of 256 px:   processes 3.69 s   threads 7.88 s   (threads 2.1× slower)
+    2 workers,  6 puffy jobs of 1024 px:  processes 2.11 s   threads 3.16 s   (threads 1.5× slower)
+    1 worker,  12 puffy jobs of 256 px:   processes 6.76 s   threads 6.58 s   (even)
+
+Processes win as soon as two jobs run at once: mesh clean-up, decimation book-keeping and the
+exporters are largely Python holding the GIL, and in a child process they also leave the API's
+event loop alone. Each child caps its BLAS/OpenMP/OpenCV pools at cores ÷ workers (without the
+cap, two children on two cores ran 1.5× slower). Threads stay available (``worker_mode``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
 import threading
 import time
 import uuid
@@ -26,13 +35,11 @@ from typing import Any, Literal
 
 from orfeas.errors import OrfeasError
 from orfeas.jobs.runner import Mode, Runner, Task, preload_process_runners
-from orfeas.jobs.states import Artifact, FailureReason, Job, JobState
+from orfeas.jobs.states import Artifact, FailureReason, Job
 from orfeas.jobs.store import INPUT_NAME, JobStore, Recovery
 from orfeas.settings import Settings
 
 log = logging.getLogger("orfeas.jobs.worker")
-
-RUNNER_MEASUREMENT = "filled in below"
 
 EventKind = Literal["submitted", "started", "progress", "succeeded", "failed", "cancelled", "requeued"]
 
@@ -159,8 +166,8 @@ class WorkerPool:
             created = self.store.create(job, input_png)
             self._waiting.append(created.id)
             self._waiting_set.add(created.id)
+            self._emit("submitted", created.id)  # under the lock: always before "started"
             self._lock.notify()
-        self._emit("submitted", created.id)
         return created
 
     def retry_after(self) -> int:
@@ -196,30 +203,39 @@ class WorkerPool:
             return job_id
 
     def _supervise(self) -> None:
-        runner: Runner | None = None
+        runner = self._new_runner()
+        with self._lock:
+            self._runners_up += 1
+            if self._runners_up >= self.settings.workers:
+                self._ready.set()
         try:
-            runner = Runner(self.mode)
-            with self._lock:
-                self._runners_up += 1
-                if self._runners_up >= self.settings.workers:
-                    self._ready.set()
             while not self._stopping.is_set():
                 job_id = self._next()
                 if job_id is None:
                     break
-                job = self.store.claim(job_id)
-                if job is None:  # cancelled (or taken) while waiting
-                    continue
-                if not runner.alive():
+                try:
+                    job = self.store.claim(job_id)
+                    if job is None:  # cancelled (or taken) while waiting
+                        continue
+                    if not runner.alive():
+                        runner.stop(kill=True)
+                        runner = self._new_runner()
+                    runner = self._run_one(job, runner)
+                except Exception:
+                    # Never leave a job running with nobody watching it, and keep the worker alive.
+                    log.exception("worker failed while handling job %s", job_id)
                     runner.stop(kill=True)
-                    runner = Runner(self.mode)
-                runner = self._run_one(job, runner)
-        except Exception:
-            log.exception("worker supervisor crashed")
-            raise
+                    runner = self._new_runner()
+                    with contextlib.suppress(Exception):
+                        self._finish_failed(
+                            job_id, FailureReason.INTERNAL, "The worker failed while running the job."
+                        )
         finally:
-            if runner is not None:
-                runner.stop(kill=True)
+            runner.stop(kill=True)
+
+    def _new_runner(self) -> Runner:
+        cores = os.cpu_count() or 1
+        return Runner(self.mode, native_threads=max(1, cores // self.settings.workers))
 
     def _run_one(self, job: Job, runner: Runner) -> Runner:
         """Run ``job`` on ``runner``; returns the runner to use next (a new one after a kill)."""
@@ -250,7 +266,7 @@ class WorkerPool:
                     return runner
                 if now >= deadline:
                     runner.stop(kill=True)
-                    runner = Runner(self.mode)
+                    runner = self._new_runner()
                     self._finish_failed(
                         job.id,
                         FailureReason.TIMEOUT,
@@ -274,9 +290,11 @@ class WorkerPool:
             code = getattr(getattr(runner, "_proc", None), "exitcode", None)
             log.error("runner for job %s died (%s, exit code %s)", job.id, exc, code)
             runner.stop(kill=True)
-            runner = Runner(self.mode)
+            runner = self._new_runner()
             self._finish_failed(
-                job.id, FailureReason.INTERNAL, f"The worker process died while running the job (exit code {code})."
+                job.id,
+                FailureReason.INTERNAL,
+                f"The worker process died while running the job (exit code {code}).",
             )
             return runner
         finally:
@@ -288,7 +306,9 @@ class WorkerPool:
         if kind == "done":
             result = outcome[2]
             artifacts = [Artifact(*a) for a in result["artifacts"]]
-            if self.store.succeed(job.id, report=result["report"], timings=result["timings"], artifacts=artifacts):
+            if self.store.succeed(
+                job.id, report=result["report"], timings=result["timings"], artifacts=artifacts
+            ):
                 self._emit("succeeded", job.id)
         elif kind == "cancelled":
             self.store.clear_outputs(job.id)

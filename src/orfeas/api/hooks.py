@@ -1,0 +1,83 @@
+"""Observation points of the service, for metrics and logs: subscribe, never patch.
+
+``create_app`` puts one :class:`Hooks` on ``app.state.hooks``. Callbacks run synchronously on the
+thread that made the change (the event loop for requests, a worker thread for job changes), so
+they must be quick and must not block; an exception in one is logged and otherwise ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from orfeas.jobs.worker import JobEvent
+
+log = logging.getLogger("orfeas.api.hooks")
+
+JobHook = Callable[[JobEvent], None]
+#: ``(status, code, path)`` for every request the service turns away: 401, 413, 415, 422, 429, 503…
+#: Codes are the error body's, except 429 (``rate_limited_requests`` / ``rate_limited_submissions``)
+#: and 401 (``missing_key`` / ``invalid_key``), which say more than the body does.
+RejectHook = Callable[[int, str, str], None]
+#: ``(format, bytes)`` of an accepted upload (format as sniffed: png, jpeg, …; "text" for text jobs).
+UploadHook = Callable[[str, int], None]
+#: ``(format, bytes)`` of a served artifact (stl, 3mf, obj, glb, ply, png for the input).
+DownloadHook = Callable[[str, int], None]
+#: ``(True)`` when an event stream opens, ``(False)`` when it closes.
+StreamHook = Callable[[bool], None]
+
+
+class Hooks:
+    """Lists of callbacks, one per kind of event."""
+
+    def __init__(self) -> None:
+        self.job: list[JobHook] = []
+        self.reject: list[RejectHook] = []
+        self.upload: list[UploadHook] = []
+        self.download: list[DownloadHook] = []
+        self.stream: list[StreamHook] = []
+
+    def on_job(self, fn: JobHook) -> JobHook:
+        self.job.append(fn)
+        return fn
+
+    def on_reject(self, fn: RejectHook) -> RejectHook:
+        self.reject.append(fn)
+        return fn
+
+    def on_upload(self, fn: UploadHook) -> UploadHook:
+        self.upload.append(fn)
+        return fn
+
+    def on_download(self, fn: DownloadHook) -> DownloadHook:
+        self.download.append(fn)
+        return fn
+
+    def on_stream(self, fn: StreamHook) -> StreamHook:
+        self.stream.append(fn)
+        return fn
+
+    # --- emitters (used by the service) -------------------------------------------------------
+    def job_event(self, event: JobEvent) -> None:
+        _call(self.job, event)
+
+    def rejected(self, status: int, code: str, path: str) -> None:
+        _call(self.reject, status, code, path)
+
+    def uploaded(self, fmt: str, size: int) -> None:
+        _call(self.upload, fmt, size)
+
+    def downloaded(self, fmt: str, size: int) -> None:
+        _call(self.download, fmt, size)
+
+    def stream_changed(self, opened: bool) -> None:
+        _call(self.stream, opened)
+
+
+def _call(callbacks: list[Any], *args: Any) -> None:
+    for fn in list(callbacks):
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("hook %r failed", fn)

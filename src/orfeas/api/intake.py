@@ -1,0 +1,256 @@
+"""Turning a ``POST /api/v1/jobs`` request into a checked :class:`Submission`, or a 4xx.
+
+Everything is checked before anything is written: the body is counted while it streams (never
+read whole when too big), the engine and its parameters are validated against the engine's
+schema, and the image is decoded (type sniffed from its bytes, byte and pixel caps) or the text
+typeset. Only a request that passes all of this becomes a job.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect, Request
+
+from orfeas.api.errors import ApiError, from_orfeas_error
+from orfeas.api.schemas import TextJobRequest
+from orfeas.api.security import BodyTooLarge
+from orfeas.engines import get_engine
+from orfeas.engines.base import require_available, validate_parameters
+from orfeas.errors import OrfeasError
+from orfeas.imaging import LetteringOptions, decode_image, encode_png, render_text
+from orfeas.mesh.exchange import FORMATS
+from orfeas.settings import Settings
+
+#: Room for multipart boundaries and the small form fields on top of the image itself.
+FORM_OVERHEAD = 256 * 1024
+#: JSON bodies carry text and parameters only.
+JSON_LIMIT = 256 * 1024
+
+_FORM_FIELDS = frozenset({"image", "text", "engine", "params", "lettering", "formats"})
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A checked request: what the job will run, and its normalised input image."""
+
+    engine: str
+    params: dict[str, Any]
+    formats: tuple[str, ...]
+    input_kind: str
+    input_png: bytes
+    input_format: str  # sniffed image format, or "text"
+    input_size: int  # bytes received (image) or characters (text)
+    text: str | None = None
+    filename: str | None = None
+    lettering: dict[str, Any] | None = None
+
+
+async def limited_stream(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The request body, chunk by chunk, failing with 413 as soon as it passes ``limit`` bytes."""
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise BodyTooLarge(limit)
+        yield chunk
+
+
+async def read_submission(request: Request, settings: Settings) -> Submission:
+    """Parse and check a multipart or JSON submission."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if content_type == "multipart/form-data":
+            return await _from_form(request, settings)
+        if content_type == "application/json":
+            return await _from_json(request, settings)
+    except ClientDisconnect as exc:
+        raise ApiError(400, "bad_request", "The client closed the connection mid-upload.") from exc
+    except OrfeasError as exc:
+        raise from_orfeas_error(exc) from exc
+    raise ApiError(
+        415,
+        "unsupported_media_type",
+        "Send multipart/form-data (an image file) or application/json (a text job).",
+        field="content-type",
+    )
+
+
+async def _from_form(request: Request, settings: Settings) -> Submission:
+    limit = settings.max_upload_bytes + FORM_OVERHEAD
+    parser = MultiPartParser(
+        request.headers,
+        limited_stream(request, limit),
+        max_files=1,
+        max_fields=64,
+        max_part_size=64 * 1024,
+    )
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise ApiError(400, "bad_request", f"The multipart body is malformed: {exc.message}") from exc
+    try:
+        fields: dict[str, str] = {}
+        upload: UploadFile | None = None
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                if key != "image":
+                    raise ApiError(422, "invalid_parameter", f"Unexpected file field '{key}'.", field=key)
+                upload = value
+            elif key in fields:
+                raise ApiError(422, "invalid_parameter", f"Field '{key}' is given twice.", field=key)
+            else:
+                fields[key] = value
+        if "image" in fields:
+            raise ApiError(422, "invalid_parameter", "'image' must be a file upload.", field="image")
+
+        engine_name = fields.get("engine") or settings.default_engine
+        params = _json_object(fields.get("params"), "params")
+        for key, value in fields.items():
+            if key not in _FORM_FIELDS:
+                params[key] = value  # an engine parameter sent as its own field
+        formats = _formats(fields.get("formats"))
+        text = fields.get("text")
+        lettering = _json_object(fields.get("lettering"), "lettering") if "lettering" in fields else None
+
+        if upload is not None and text is not None:
+            raise ApiError(422, "invalid_parameter", "Send an image or a text, not both.", field="text")
+        if upload is None:
+            if text is None:
+                raise ApiError(422, "empty", "Send an image file (field 'image') or a text.", field="image")
+            return await _text_submission(text, engine_name, params, lettering, formats, settings)
+        engine, checked = _check_engine(engine_name, params)
+        data = await upload.read()  # bounded: the stream above stopped at the limit
+        decoded = await run_in_threadpool(decode_image, data, settings)
+        png = await run_in_threadpool(encode_png, decoded.rgba)
+        return Submission(
+            engine=engine,
+            params=checked,
+            formats=formats,
+            input_kind="image",
+            input_png=png,
+            input_format=decoded.format,
+            input_size=len(data),
+            filename=_safe_filename(upload.filename),
+        )
+    finally:
+        await form.close()
+
+
+async def _from_json(request: Request, settings: Settings) -> Submission:
+    body = bytearray()
+    async for chunk in limited_stream(request, JSON_LIMIT):
+        body += chunk
+    try:
+        raw = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "bad_request", f"The body is not valid JSON: {exc}.") from exc
+    try:
+        req = TextJobRequest.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or None
+        raise ApiError(422, "invalid_parameter", f"Field '{field}': {first['msg']}.", field=field) from exc
+    formats = tuple(dict.fromkeys(req.formats)) if req.formats else FORMATS
+    return await _text_submission(
+        req.text, req.engine or settings.default_engine, dict(req.params), req.lettering, formats, settings
+    )
+
+
+async def _text_submission(
+    text: str,
+    engine_name: str,
+    params: dict[str, Any],
+    lettering: dict[str, Any] | None,
+    formats: tuple[str, ...],
+    settings: Settings,
+) -> Submission:
+    if "mode" in get_engine(engine_name).parameters_model.model_fields and "mode" not in params:
+        params = {**params, "mode": "relief"}  # as the pipeline does: text makes a name plate
+    engine, checked = _check_engine(engine_name, params)
+    options = _lettering(lettering)
+    rgba = await run_in_threadpool(render_text, text, options, settings)  # checks length, characters
+    png = await run_in_threadpool(encode_png, rgba)
+    return Submission(
+        engine=engine,
+        params=checked,
+        formats=formats,
+        input_kind="text",
+        input_png=png,
+        input_format="text",
+        input_size=len(text),
+        text=text,
+        lettering=options.model_dump(mode="json", exclude_defaults=True),
+    )
+
+
+def _check_engine(name: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Validate engine and parameters; keep the parameters the client gave, typed."""
+    engine = get_engine(name)
+    checked = validate_parameters(engine, params).model_dump(mode="json")
+    require_available(engine)
+    return engine.name, {k: checked[k] for k in params if k in checked}
+
+
+def _lettering(raw: dict[str, Any] | None) -> LetteringOptions:
+    raw = dict(raw or {})
+    if "font_path" in raw:
+        # A path on the server is not the client's to choose (it would probe the file system).
+        raise ApiError(
+            422, "invalid_parameter", "font_path cannot be set over the API.", field="lettering.font_path"
+        )
+    try:
+        return LetteringOptions.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(["lettering", *(str(p) for p in first["loc"])])
+        raise ApiError(422, "invalid_parameter", f"Field '{field}': {first['msg']}.", field=field) from exc
+
+
+def _json_object(raw: str | None, field: str) -> dict[str, Any]:
+    if raw is None or not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_parameter", f"'{field}' is not valid JSON.", field=field) from exc
+    if not isinstance(value, dict):
+        raise ApiError(422, "invalid_parameter", f"'{field}' must be a JSON object.", field=field)
+    return value
+
+
+def _formats(raw: str | None) -> tuple[str, ...]:
+    if raw is None or not raw.strip():
+        return FORMATS
+    wanted = [f.strip().lower().lstrip(".") for f in raw.split(",") if f.strip()]
+    unknown = [f for f in wanted if f not in FORMATS]
+    if unknown or not wanted:
+        raise ApiError(
+            422,
+            "invalid_parameter",
+            f"Unknown format(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(FORMATS)}.",
+            field="formats",
+        )
+    return tuple(dict.fromkeys(wanted))
+
+
+_UNSAFE = re.compile(r"[^\w.\- ()]+")
+
+
+def _safe_filename(name: str | None) -> str | None:
+    """The upload's base name, printable and short: it is only ever shown, never used as a path."""
+    if not name:
+        return None
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = unicodedata.normalize("NFC", base)
+    base = _UNSAFE.sub("_", base).strip(" .")[:120]
+    return base or None

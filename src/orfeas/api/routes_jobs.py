@@ -1,0 +1,224 @@
+"""``/api/v1/jobs``: submit, read, list, follow (SSE), download, cancel or delete."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import FileResponse, StreamingResponse
+
+from orfeas.api.errors import ApiError
+from orfeas.api.events import job_stream
+from orfeas.api.intake import read_submission
+from orfeas.api.responses import JSON
+from orfeas.api.runtime import runtime
+from orfeas.api.schemas import (
+    MULTIPART_SCHEMA,
+    PREFIX,
+    JobList,
+    JobOut,
+    TextJobRequest,
+    error_responses,
+    job_json,
+    job_url,
+)
+from orfeas.jobs.states import Job, JobState
+from orfeas.jobs.store import INPUT_NAME
+from orfeas.jobs.worker import QueueFull, new_job_id
+
+router = APIRouter(prefix=PREFIX, tags=["jobs"])
+
+JobId = Annotated[str, Path(description="The job's id.", max_length=64)]
+ArtifactName = Annotated[
+    str, Path(description="An artifact name from the job, e.g. model.stl, or input.png.", max_length=64)
+]
+
+
+def _queue_full(exc: QueueFull) -> ApiError:
+    return ApiError(503, exc.code, exc.message, headers={"Retry-After": str(exc.retry_after)})
+
+
+def _get(request: Request, job_id: str) -> Job:
+    job = runtime(request).store.get(job_id)
+    if job is None:
+        raise ApiError(404, "not_found", f"There is no job '{job_id}'.", field="job_id")
+    return job
+
+
+@router.post(
+    "/jobs",
+    status_code=202,
+    response_model=JobOut,
+    summary="Submit a job: an image (multipart) or a text (JSON)",
+    responses={
+        202: {
+            "description": "Accepted; the job is queued.",
+            "headers": {"Location": {"description": "The job's URL.", "schema": {"type": "string"}}},
+        },
+        **error_responses(400, 401, 413, 415, 422, 429, 503),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": MULTIPART_SCHEMA},
+                "application/json": {"schema": TextJobRequest.model_json_schema()},
+            },
+        }
+    },
+)
+async def submit_job(request: Request) -> Response:
+    """Check the input (type sniffed from bytes, size and pixel caps, engine parameters) and queue a job.
+
+    Nothing is stored unless every check passes; a full queue answers 503 with ``Retry-After``.
+    """
+    rt = runtime(request)
+    if rt.pool.waiting >= rt.settings.queue_size:  # cheap early answer, before reading the body
+        raise _queue_full(QueueFull("The job queue is full; try again later.", rt.pool.retry_after()))
+    sub = await read_submission(request, rt.settings)
+    job = Job(
+        id=new_job_id(),
+        engine=sub.engine,
+        params=sub.params,
+        formats=sub.formats,
+        input_kind=sub.input_kind,
+        input_text=sub.text,
+        input_filename=sub.filename,
+        lettering=sub.lettering,
+    )
+    try:
+        job = await run_in_threadpool(rt.pool.submit, job, sub.input_png)
+    except QueueFull as exc:
+        raise _queue_full(exc) from exc
+    rt.hooks.uploaded(sub.input_format, sub.input_size)
+    return JSON(job_json(job), status_code=202, headers={"Location": job_url(job.id)})
+
+
+@router.get(
+    "/jobs",
+    response_model=JobList,
+    summary="List jobs, newest first",
+    responses=error_responses(401, 422, 429),
+)
+async def list_jobs(
+    request: Request,
+    state: Annotated[JobState | None, Query(description="Only jobs in this state.")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+) -> Response:
+    items, total = runtime(request).store.list(state, limit, offset)
+    return JSON({"items": [job_json(j) for j in items], "total": total, "limit": limit, "offset": offset})
+
+
+@router.get(
+    "/jobs/{job_id}",
+    response_model=JobOut,
+    summary="A job's state",
+    responses=error_responses(401, 404, 422, 429),
+)
+async def get_job(request: Request, job_id: JobId) -> Response:
+    return JSON(job_json(_get(request, job_id)))
+
+
+@router.get(
+    "/jobs/{job_id}/events",
+    summary="Follow a job with server-sent events",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "`event: job` messages whose data is the Job JSON: the current state first, "
+            "then every change, ending after the final state.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **error_responses(401, 404, 422, 429),
+    },
+)
+async def job_events(request: Request, job_id: JobId) -> Response:
+    rt = runtime(request)
+    _get(request, job_id)
+
+    async def observed() -> AsyncIterator[str]:
+        rt.hooks.stream_changed(True)
+        try:
+            async for message in job_stream(rt.hub, rt.store, job_id, job_json):
+                yield message
+        finally:
+            rt.hooks.stream_changed(False)
+
+    return StreamingResponse(
+        observed(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get(
+    "/jobs/{job_id}/artifacts/{name}",
+    summary="Download a file of a job (model.<format> or input.png)",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "description": "The file, with its content type and a Content-Disposition header.",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "model/stl": {"schema": {"type": "string", "format": "binary"}},
+                "model/3mf": {"schema": {"type": "string", "format": "binary"}},
+                "model/obj": {"schema": {"type": "string", "format": "binary"}},
+                "model/gltf-binary": {"schema": {"type": "string", "format": "binary"}},
+                "image/png": {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
+        **error_responses(401, 404, 422, 429),
+    },
+)
+async def download(
+    request: Request,
+    job_id: JobId,
+    name: str = Path(
+        description="An artifact name from the job, e.g. model.stl, or input.png.", max_length=64
+    ),
+) -> Response:
+    rt = runtime(request)
+    job = _get(request, job_id)
+    path = rt.store.file_path(job, name)  # looked up among recorded files, never joined from the URL
+    if path is None or not path.is_file():
+        raise ApiError(404, "not_found", f"Job '{job_id}' has no file '{name}'.", field="name")
+    if name == INPUT_NAME:
+        media, disposition, fmt = "image/png", "inline", "png"
+    else:
+        artifact = job.artifact(name)
+        assert artifact is not None
+        media, disposition, fmt = artifact.content_type, "attachment", artifact.format
+    rt.hooks.downloaded(fmt, path.stat().st_size)
+    return FileResponse(
+        path,
+        media_type=media,
+        filename=f"orfeas-{job.id[:8]}-{name}",
+        content_disposition_type=disposition,
+        headers={"Cache-Control": "private, max-age=3600"},
+    )
+
+
+@router.delete(
+    "/jobs/{job_id}",
+    summary="Cancel a queued or running job, or delete a finished one",
+    responses={
+        202: {"model": JobOut, "description": "Cancellation accepted (a running job stops between stages)."},
+        204: {"description": "The finished job and its files were deleted."},
+        **error_responses(401, 404, 422, 429),
+    },
+    status_code=202,
+    response_model=None,
+)
+async def delete_job(request: Request, job_id: JobId) -> Response:
+    rt = runtime(request)
+    job = _get(request, job_id)
+    if not job.finished:
+        # If it finishes on its own meanwhile, the answer shows that; it is not deleted unasked.
+        cancelled = await run_in_threadpool(rt.pool.cancel, job_id)
+        return JSON(job_json(cancelled or job), status_code=202)
+    if not await run_in_threadpool(rt.store.delete, job_id):
+        raise ApiError(404, "not_found", f"There is no job '{job_id}'.", field="job_id")
+    return Response(status_code=204)

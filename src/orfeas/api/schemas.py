@@ -1,0 +1,251 @@
+"""The JSON the API speaks, as pydantic models (for OpenAPI) and the fast builders that emit it.
+
+Hot routes return :func:`job_json` dicts directly instead of validating a model per response;
+the API tests check that these dicts match the models, so the documented schema stays the truth.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from orfeas.jobs.states import FailureReason, Job, JobState, iso
+from orfeas.jobs.store import INPUT_NAME
+from orfeas.mesh.exchange import FORMATS
+
+PREFIX = "/api/v1"
+
+Format = Literal["stl", "3mf", "obj", "glb", "ply"]
+assert set(Format.__args__) == set(FORMATS), "keep Format in step with orfeas.mesh.exchange.FORMATS"
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable reason, e.g. too_large, unsupported_type.")
+    message: str = Field(description="A sentence for people.")
+    field: str | None = Field(None, description="The request field at fault, when there is one.")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer has this shape."""
+
+    error: ErrorDetail
+
+
+class JobError(BaseModel):
+    code: FailureReason
+    message: str
+
+
+class JobInput(BaseModel):
+    kind: Literal["image", "text"]
+    text: str | None = None
+    filename: str | None = None
+
+
+class ArtifactOut(BaseModel):
+    name: str = Field(examples=["model.stl"])
+    format: Format
+    size: int = Field(ge=0, description="Bytes.")
+    content_type: str
+    url: str
+
+
+class JobLinks(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    self_: str = Field(alias="self")
+    events: str
+    input: str
+
+
+class JobOut(BaseModel):
+    """A generation job: where it is, what it made, and where to get it."""
+
+    id: str
+    state: JobState
+    stage: str | None = Field(None, description="Pipeline stage while running (decode, mask, … export).")
+    progress: float = Field(ge=0, le=1)
+    engine: str
+    params: dict[str, Any]
+    input: JobInput
+    error: JobError | None = None
+    attempts: int = Field(ge=0, description="Runs started (a crash-interrupted job may run again).")
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    timings: dict[str, float] = Field(description="Seconds per stage.")
+    report: dict[str, Any] | None = Field(None, description="The printability report, once succeeded.")
+    artifacts: list[ArtifactOut]
+    links: JobLinks
+
+
+class JobList(BaseModel):
+    items: list[JobOut]
+    total: int = Field(ge=0)
+    limit: int = Field(ge=1)
+    offset: int = Field(ge=0)
+
+
+class TextJobRequest(BaseModel):
+    """A text job: the text is typeset and made into a relief (a name plate by default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, description="Up to max_text_chars characters; '\\n' for new lines.")
+    engine: str | None = Field(None, description="Engine name; default: the server's default engine.")
+    params: dict[str, Any] = Field(default_factory=dict, description="The engine's parameters.")
+    lettering: dict[str, Any] | None = Field(
+        None,
+        description="Lettering options: size_px, line_spacing, align, outline_px, border_px, padding_px.",
+    )
+    formats: list[Format] | None = Field(None, min_length=1, description="Default: every format.")
+
+
+MULTIPART_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "image": {"type": "string", "format": "binary", "description": "PNG, JPEG, WebP, BMP, TIFF or GIF."},
+        "text": {"type": "string", "description": "Instead of an image: text to typeset."},
+        "engine": {"type": "string", "description": "Engine name; default: the server's default engine."},
+        "params": {"type": "string", "description": "The engine's parameters as a JSON object."},
+        "lettering": {"type": "string", "description": "Lettering options as a JSON object (text jobs)."},
+        "formats": {"type": "string", "description": "Comma-separated formats; default stl,3mf,obj,glb,ply."},
+    },
+    "additionalProperties": {
+        "type": "string",
+        "description": "Any engine parameter as its own field, e.g. mode=puffy, size_mm=80.",
+    },
+}
+
+
+class EngineOut(BaseModel):
+    name: str
+    version: str
+    available: bool
+    reason: str | None = Field(None, description="Why the engine cannot run here, when it cannot.")
+    parameters: dict[str, Any] = Field(description="JSON schema of the engine's parameters.")
+
+
+class Limits(BaseModel):
+    max_upload_bytes: int
+    max_image_pixels: int
+    max_text_chars: int
+
+
+class EngineList(BaseModel):
+    engines: list[EngineOut]
+    default: str
+    limits: Limits
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"]
+
+
+class Check(BaseModel):
+    ok: bool
+    detail: str
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, Check]
+
+
+class LegacyHealth(BaseModel):
+    """``/api/health`` as the original ORFEAS answered it (plus a few counters)."""
+
+    status: Literal["online", "degraded"]
+    models_ready: bool
+    device: str
+    gpu_available: bool
+    version: str
+    engines: dict[str, bool]
+    active_jobs: int
+    queued_jobs: int
+    uptime_s: float
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    available: bool
+    loaded: bool
+    reason: str | None = None
+    device: str
+
+
+class ModelsInfo(BaseModel):
+    """``/api/models-info`` as the original ORFEAS answered it."""
+
+    models: list[ModelInfo]
+    device: str
+    default_engine: str
+    models_ready: bool
+
+
+# --- builders ---------------------------------------------------------------------------------
+
+
+def job_url(job_id: str) -> str:
+    return f"{PREFIX}/jobs/{job_id}"
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    """The Job JSON of the contract for ``job``."""
+    base = job_url(job.id)
+    error = None
+    if job.state in (JobState.FAILED, JobState.CANCELLED) and job.error_code:
+        error = {"code": job.error_code, "message": job.error_message or ""}
+    return {
+        "id": job.id,
+        "state": job.state.value,
+        "stage": job.stage,
+        "progress": job.progress,
+        "engine": job.engine,
+        "params": job.params,
+        "input": {"kind": job.input_kind, "text": job.input_text, "filename": job.input_filename},
+        "error": error,
+        "attempts": job.attempts,
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+        "timings": job.timings,
+        "report": job.report,
+        "artifacts": [
+            {
+                "name": a.name,
+                "format": a.format,
+                "size": a.size,
+                "content_type": a.content_type,
+                "url": f"{base}/artifacts/{a.name}",
+            }
+            for a in job.artifacts
+        ],
+        "links": {"self": base, "events": f"{base}/events", "input": f"{base}/artifacts/{INPUT_NAME}"},
+    }
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries documenting the error body for each status."""
+    text = {
+        400: "Malformed request.",
+        401: "An API key is required (when the server has keys configured).",
+        404: "No such job or file.",
+        409: "The job is in a state that does not allow this.",
+        413: "The upload is over the byte or pixel limit.",
+        415: "The file is not an image type ORFEAS reads (sniffed from its bytes).",
+        422: "A parameter is invalid; `error.field` names it.",
+        429: "Rate limit exceeded; see `Retry-After`.",
+        503: "The job queue is full; see `Retry-After`.",
+    }
+    retry = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        entry: dict[str, Any] = {"model": ErrorBody, "description": text.get(status, "Error.")}
+        if status in (429, 503):
+            entry["headers"] = retry
+        out[status] = entry
+    return out

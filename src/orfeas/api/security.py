@@ -1,0 +1,326 @@
+"""Request guards as plain ASGI middleware (no BaseHTTPMiddleware: it costs ~40 % of a fast route).
+
+Order, outermost first (see :func:`orfeas.api.app.create_app`): security headers → CORS (only if
+configured) → body-size check → rate limits → API keys → routes. Headers are outermost so that
+every answer, including a 401/413/429 from a guard, carries them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from orfeas.api.errors import ApiError
+
+#: ``(status, code, path)``: told about every request a guard turns away (metrics subscribe).
+RejectHook = Callable[[int, str, str], None]
+
+# --- security headers -------------------------------------------------------------------------
+
+_COMMON_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=(), usb=()"),
+)
+
+#: JSON and downloads: nothing may load, run or frame (a model file opened in a tab stays inert).
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; sandbox"
+
+#: FastAPI's /docs and /redoc pages load Swagger UI / ReDoc from jsDelivr with an inline bootstrap.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https:; "
+    "worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
+)
+
+
+def studio_csp(inline_hashes: Iterable[str] = ()) -> str:
+    """The studio page's policy: same origin only, plus ``blob:``/``data:`` where three.js needs them.
+
+    ``blob:``/``data:`` go to images, textures and ``connect-src`` (the GLB loader fetches the
+    downloaded model from a blob URL); scripts are same-origin files plus the exact hashes of the
+    page's inline blocks (its import map), so no inline script can be injected.
+    """
+    hashes = " ".join(f"'{h}'" for h in inline_hashes)
+    script = f"script-src 'self' {hashes}".rstrip()
+    return (
+        f"default-src 'self'; {script}; style-src 'self'; img-src 'self' blob: data:; "
+        "connect-src 'self' blob: data:; font-src 'self' data:; worker-src 'self' blob:; "
+        "media-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    )
+
+
+_INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
+
+
+def inline_script_hashes(html: bytes) -> list[str]:
+    """CSP ``sha256-…`` sources for each inline ``<script>`` block of a page."""
+    return [
+        "sha256-" + base64.b64encode(hashlib.sha256(body).digest()).decode()
+        for body in _INLINE_SCRIPT.findall(html)
+    ]
+
+
+class SecurityHeaders:
+    """Adds the security headers to every HTTP response, with a CSP chosen by what is served."""
+
+    def __init__(self, app: ASGIApp, *, studio_policy: str, hsts: bool = False) -> None:
+        self.app = app
+        self.studio = studio_policy.encode()
+        self.api = API_CSP.encode()
+        self.docs = DOCS_CSP.encode()
+        self.hsts = hsts
+
+    def _policy(self, path: str) -> bytes:
+        if path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+            return self.docs
+        if path == "/" or path.startswith("/static/"):
+            return self.studio
+        return self.api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        policy = self._policy(scope["path"])
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {k.lower() for k, _ in headers}
+                headers += [h for h in _COMMON_HEADERS if h[0] not in present]
+                if b"content-security-policy" not in present:
+                    headers.append((b"content-security-policy", policy))
+                if self.hsts:
+                    headers.append((b"strict-transport-security", b"max-age=31536000"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+# --- body size --------------------------------------------------------------------------------
+
+
+class BodyTooLarge(ApiError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            413,
+            "too_large",
+            f"The request body is larger than the limit of {limit / 1e6:.1f} MB.",
+            field="image",
+            headers={"Connection": "close"},
+        )
+
+
+class BodySizeLimit:
+    """Rejects a request whose declared ``Content-Length`` is over the limit before reading it.
+
+    Bodies without a length (chunked) are counted while they stream, by the route that reads them
+    (:func:`orfeas.api.intake.limited_stream`), so no body is ever held whole when it is too big.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int, on_reject: RejectHook | None = None) -> None:
+        self.app = app
+        self.limit = limit
+        self.on_reject = on_reject
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for key, value in scope["headers"]:
+                if key == b"content-length":
+                    try:
+                        declared = int(value)
+                    except ValueError:
+                        await ApiError(400, "bad_request", "Content-Length is not a number.").send(send)
+                        return
+                    if declared > self.limit:
+                        if self.on_reject:
+                            self.on_reject(413, "too_large", scope["path"])
+                        await BodyTooLarge(self.limit).send(send)
+                        return
+                    break
+        await self.app(scope, receive, send)
+
+
+# --- rate limits ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    stamp: float
+
+
+class RateLimiter:
+    """Token buckets per client: ``per_minute`` requests, refilled continuously, bursts up to it.
+
+    ``allow`` answers ``0`` when the request may pass, else the seconds to wait (``Retry-After``).
+    Idle clients are forgotten so the table cannot grow without bound.
+    """
+
+    def __init__(
+        self, per_minute: int, *, clock: Callable[[], float] = time.monotonic, max_clients: int = 100_000
+    ):
+        self.per_minute = per_minute
+        self.rate = per_minute / 60.0
+        self.clock = clock
+        self.max_clients = max_clients
+        self._buckets: dict[str, _Bucket] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, client: str) -> int:
+        if self.per_minute <= 0:
+            return 0
+        now = self.clock()
+        with self._lock:
+            bucket = self._buckets.get(client)
+            if bucket is None:
+                if len(self._buckets) >= self.max_clients:
+                    self._forget_idle(now)
+                bucket = self._buckets[client] = _Bucket(float(self.per_minute), now)
+            else:
+                bucket.tokens = min(self.per_minute, bucket.tokens + (now - bucket.stamp) * self.rate)
+                bucket.stamp = now
+            if bucket.tokens >= 1.0:
+                bucket.tokens -= 1.0
+                return 0
+            return max(1, math.ceil((1.0 - bucket.tokens) / self.rate))
+
+    def _forget_idle(self, now: float) -> None:
+        full_after = 60.0  # a bucket idle this long is full again: same as forgetting it
+        idle = [k for k, b in self._buckets.items() if now - b.stamp >= full_after]
+        for key in idle:
+            del self._buckets[key]
+        if len(self._buckets) >= self.max_clients:  # still full: drop the oldest half
+            for key, _ in sorted(self._buckets.items(), key=lambda kv: kv[1].stamp)[: self.max_clients // 2]:
+                del self._buckets[key]
+
+
+def client_id(scope: Scope) -> str:
+    """Who a request is from, for rate limiting: the peer address (uvicorn applies trusted
+    ``X-Forwarded-For`` to it when ``--forwarded-allow-ips`` says so). Never the unverified key."""
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
+
+class RateLimit:
+    """429 + ``Retry-After`` when a client exceeds requests/min on ``/api`` or submissions/min."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        requests: RateLimiter,
+        submissions: RateLimiter,
+        on_reject: RejectHook | None = None,
+    ) -> None:
+        self.app = app
+        self.requests = requests
+        self.submissions = submissions
+        self.on_reject = on_reject
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _is_api(scope["path"]):
+            client = client_id(scope)
+            wait = self.requests.allow(client)
+            kind = "requests"
+            if not wait and scope["method"] == "POST" and scope["path"].rstrip("/") == "/api/v1/jobs":
+                wait = self.submissions.allow(client)
+                kind = "submissions"
+            if wait:
+                if self.on_reject:  # the hook is told which limit it was
+                    self.on_reject(429, f"rate_limited_{kind}", scope["path"])
+                limit = self.requests.per_minute if kind == "requests" else self.submissions.per_minute
+                await ApiError(
+                    429,
+                    "rate_limited",
+                    f"Too many {kind}: the limit is {limit} per minute. Retry in {wait} s.",
+                    headers={"Retry-After": str(wait)},
+                ).send(send)
+                return
+        await self.app(scope, receive, send)
+
+
+# --- API keys ---------------------------------------------------------------------------------
+
+_OPEN_API_PATHS = frozenset({"/api/health"})
+
+
+def _is_api(path: str) -> bool:
+    return path.startswith("/api/") and path not in _OPEN_API_PATHS
+
+
+def presented_key(scope: Scope) -> str | None:
+    """The key sent as ``X-API-Key`` or ``Authorization: Bearer …``, if any."""
+    for key, value in scope["headers"]:
+        if key == b"x-api-key":
+            return value.decode("latin-1").strip()
+        if key == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None
+
+
+class ApiKeyAuth:
+    """When keys are configured, ``/api`` routes (health aside) need one of them (401 otherwise).
+
+    ``/metrics`` needs one too when ``protect_metrics`` is set. Keys are compared in constant time.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        keys: frozenset[str],
+        protect_metrics: bool = False,
+        on_reject: RejectHook | None = None,
+    ) -> None:
+        self.app = app
+        self.keys = [k.encode() for k in keys]
+        self.protect_metrics = protect_metrics
+        self.on_reject = on_reject
+
+    def _protected(self, path: str) -> bool:
+        return _is_api(path) or (self.protect_metrics and path.rstrip("/") == "/metrics")
+
+    def _valid(self, key: str | None) -> bool:
+        if key is None:
+            return False
+        given = key.encode()
+        found = False
+        for candidate in self.keys:  # no early exit: the time taken does not depend on which matched
+            found |= hmac.compare_digest(given, candidate)
+        return found
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and self.keys
+            and scope["method"] != "OPTIONS"
+            and self._protected(scope["path"])
+            and not self._valid(key := presented_key(scope))
+        ):
+            if self.on_reject:
+                self.on_reject(401, "missing_key" if key is None else "invalid_key", scope["path"])
+            await ApiError(
+                401,
+                "unauthorized",
+                "This server needs an API key: send it as 'X-API-Key' or 'Authorization: Bearer'.",
+                headers={"WWW-Authenticate": 'Bearer realm="orfeas"'},
+            ).send(send)
+            return
+        await self.app(scope, receive, send)

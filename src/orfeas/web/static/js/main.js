@@ -1,0 +1,580 @@
+// The studio page: wires the input (picture or text), the engine form, submission, live progress,
+// the viewer, the report, downloads and recent jobs. Nothing here talks to another origin.
+import { api, isTerminal, watchJob } from "./api.js";
+import { SchemaForm } from "./form.js";
+import { ProgressCard } from "./progress.js";
+import { renderRecent } from "./recent.js";
+import { formatBytes, renderDownloads, renderReport } from "./report.js";
+
+const $ = (selector) => document.querySelector(selector);
+
+/** What the server decodes (orfeas.imaging.ACCEPTED_FORMATS); the server checks the bytes again. */
+const ACCEPTED_TYPES = ["image/png", "image/jpeg", "image/webp", "image/bmp", "image/tiff", "image/gif"];
+const ACCEPTED_EXTENSIONS = /\.(png|jpe?g|webp|bmp|tiff?|gif)$/i;
+/** Codes of errors about the input itself (orfeas.errors.InputRejected). */
+const INPUT_CODES = new Set(["empty", "too_large", "too_many_pixels", "unsupported_type", "corrupt", "no_subject"]);
+/** Lettering options (orfeas.imaging.lettering.LetteringOptions) when the server does not list them. */
+const LETTERING_SCHEMA = {
+  properties: {
+    outline_px: { type: "integer", minimum: 0, maximum: 32, default: 0, title: "Outline", description: "Thicken the letters.", unit: "px" },
+    border_px: { type: "integer", minimum: 0, maximum: 64, default: 0, title: "Border", description: "A frame around the text (0: none).", unit: "px" },
+    align: { type: "string", enum: ["left", "center", "right"], default: "center", title: "Alignment", description: "For text on several lines." },
+  },
+};
+/** The mode text starts in (the pipeline makes a name plate from text unless told otherwise). */
+const TEXT_MODE = "relief";
+
+const state = {
+  engines: [],
+  textToImage: [],
+  defaultEngine: null,
+  limits: { max_upload_bytes: 25 * 1024 * 1024, max_image_pixels: 40_000_000, max_text_chars: 200 },
+  source: "image",
+  file: null,
+  previewUrl: null,
+  engine: null,
+  form: null,
+  saved: {},
+  lettering: null,
+  textStyle: "lettering",
+  job: null,
+  watcher: null,
+  viewer: null,
+  recentTimer: 0,
+};
+
+const progress = new ProgressCard($("#progress"));
+
+// --- errors next to their controls ----------------------------------------------------------------
+
+function fieldError(name, message) {
+  const node = $(`#${name}-error`);
+  if (!node) return false;
+  node.textContent = message ?? "";
+  node.hidden = !message;
+  const control = { image: "#image-input", text: "#text-input" }[name];
+  if (control) $(control).setAttribute("aria-invalid", message ? "true" : "false");
+  node.closest("[data-field]")?.classList.toggle("invalid", Boolean(message));
+  if (message) node.setAttribute("role", "alert");
+  return true;
+}
+
+function formError(message) {
+  const node = $("#form-error");
+  node.textContent = message ?? "";
+  node.hidden = !message;
+}
+
+function clearErrors() {
+  for (const name of ["image", "text", "engine"]) fieldError(name, null);
+  formError(null);
+  state.form?.clearErrors();
+  state.lettering?.clearErrors();
+}
+
+/** Put a server error (ApiError or a failed job's error) next to the control that caused it. */
+function showError(error) {
+  const field = String(error.field ?? "").replace(/^params\./, "");
+  const code = error.code ?? "";
+  let shown = false;
+  if (field.startsWith("lettering.")) shown = state.lettering?.showError(field.slice(10), error.message) ?? false;
+  else if (field === "image" || field === "file") shown = fieldError("image", error.message);
+  else if (field === "text") shown = fieldError("text", error.message);
+  else if (field === "engine" || code === "engine_unavailable" || code === "unknown_engine") shown = fieldError("engine", error.message);
+  else if (field) shown = state.form?.showError(field, error.message) ?? false;
+  if (!shown && !field && INPUT_CODES.has(code)) shown = fieldError(state.source, error.message);
+  if (!shown) formError(error.message);
+}
+
+// --- the input: a picture or text -------------------------------------------------------------------
+
+function checkFile(file) {
+  const typeOk = ACCEPTED_TYPES.includes(file.type) || (!file.type && ACCEPTED_EXTENSIONS.test(file.name));
+  if (!typeOk) return `“${file.name}” is not a picture ORFEAS reads: use PNG, JPEG, WebP, BMP, TIFF or GIF.`;
+  if (file.size === 0) return "The file is empty.";
+  const limit = state.limits.max_upload_bytes;
+  if (limit && file.size > limit) {
+    return `The file is ${formatBytes(file.size)}; the largest this server accepts is ${formatBytes(limit)}.`;
+  }
+  return null;
+}
+
+function setFile(file) {
+  clearErrors();
+  if (state.source !== "image") setSource("image");
+  const problem = checkFile(file);
+  if (problem) {
+    clearFile();
+    fieldError("image", problem);
+    return false;
+  }
+  if (state.previewUrl) URL.revokeObjectURL(state.previewUrl);
+  state.file = file;
+  state.previewUrl = URL.createObjectURL(file);
+  const img = $("#image-preview");
+  const icon = $("#preview-icon");
+  img.hidden = false;
+  icon.hidden = true;
+  img.onerror = () => {
+    // Not drawable here (TIFF, or not a picture at all): a file icon and the name; the server decides.
+    img.hidden = true;
+    icon.hidden = false;
+  };
+  img.src = state.previewUrl;
+  $("#file-name").textContent = file.name || "Pasted picture";
+  $("#file-size").textContent = formatBytes(file.size);
+  $(".drop-empty").hidden = true;
+  $(".drop-full").hidden = false;
+  $("#dropzone").classList.add("has-file");
+  $("#image-clear").hidden = false;
+  return true;
+}
+
+function clearFile() {
+  state.file = null;
+  if (state.previewUrl) URL.revokeObjectURL(state.previewUrl);
+  state.previewUrl = null;
+  $("#image-input").value = "";
+  $("#image-preview").removeAttribute("src");
+  $(".drop-empty").hidden = false;
+  $(".drop-full").hidden = true;
+  $("#dropzone").classList.remove("has-file");
+  $("#image-clear").hidden = true;
+}
+
+function setSource(source) {
+  if (state.source === source) return;
+  state.source = source;
+  $(`#source-${source}`).checked = true;
+  $("#image-source").hidden = source !== "image";
+  $("#text-source").hidden = source !== "text";
+  clearErrors();
+  // Text starts as a name plate, a picture as the engine's default; a mode the person chose stays.
+  const modeProp = state.form && engineByName(state.engine)?.parameters?.properties?.mode;
+  if (modeProp?.enum) {
+    const from = source === "text" ? modeProp.default : TEXT_MODE;
+    const to = source === "text" ? TEXT_MODE : modeProp.default;
+    if (state.form.mode === from) state.form.setMode(to);
+  }
+  renderEngines();
+  updateLettering();
+}
+
+function wireInput() {
+  for (const radio of document.querySelectorAll('input[name="source"]')) {
+    radio.addEventListener("change", () => radio.checked && setSource(radio.value));
+  }
+  $("#image-input").addEventListener("change", (event) => {
+    const file = event.target.files?.[0];
+    if (file) setFile(file);
+  });
+  $("#image-clear").addEventListener("click", () => {
+    clearFile();
+    clearErrors();
+    $("#image-input").focus();
+  });
+  const zone = $("#dropzone");
+  const hasFiles = (event) => [...(event.dataTransfer?.types ?? [])].includes("Files");
+  zone.addEventListener("dragenter", (event) => hasFiles(event) && zone.classList.add("dragging"));
+  zone.addEventListener("dragleave", (event) => {
+    if (!zone.contains(event.relatedTarget)) zone.classList.remove("dragging");
+  });
+  // A file dropped anywhere is taken (and never opened by the browser in place of the studio).
+  window.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    if (event.dataTransfer) event.dataTransfer.dropEffect = hasFiles(event) ? "copy" : "none";
+  });
+  window.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("dragging");
+    const file = event.dataTransfer?.files?.[0];
+    if (file) setFile(file);
+  });
+  document.addEventListener("paste", (event) => {
+    const file = [...(event.clipboardData?.files ?? [])].find((f) => f.type.startsWith("image/"));
+    if (!file) return; // text pasted into the text box goes where it was meant to
+    event.preventDefault();
+    setFile(file.name ? file : new File([file], "pasted.png", { type: file.type }));
+  });
+  const text = $("#text-input");
+  text.addEventListener("input", () => {
+    $("#text-count").textContent = String(text.value.length);
+    fieldError("text", null);
+  });
+  text.addEventListener("keydown", (event) => {
+    // Enter submits; Shift+Enter starts another line of lettering.
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      $("#job-form").requestSubmit();
+    }
+  });
+}
+
+// --- engines and their parameters ---------------------------------------------------------------------
+
+const engineByName = (name) => state.engines.find((e) => e.name === name);
+/** Text-to-image steps (diffusion) are not 3D engines: in text mode they replace lettering. The
+ * server lists them in `text_to_image` (older answers: among the engines, named "diffusion"). */
+const isTextToImage = (engine) => engine.kind === "text-to-image" || engine.name === "diffusion";
+const textToImage = (name) => state.textToImage.find((e) => e.name === name);
+
+function renderEngines() {
+  const box = $("#engines");
+  const engines = state.engines;
+  box.replaceChildren();
+  for (const engine of engines) {
+    const id = `engine-${engine.name}`;
+    const option = document.createElement("div");
+    option.className = "engine-option";
+    option.classList.toggle("unavailable", !engine.available);
+    const input = document.createElement("input");
+    input.type = "radio";
+    input.name = "engine";
+    input.id = id;
+    input.value = engine.name;
+    input.disabled = !engine.available;
+    input.checked = engine.name === state.engine;
+    input.addEventListener("change", () => input.checked && chooseEngine(engine.name));
+    const label = document.createElement("label");
+    label.htmlFor = id;
+    const name = document.createElement("span");
+    name.className = "engine-name";
+    name.textContent = engine.name;
+    const version = document.createElement("span");
+    version.className = "engine-version";
+    version.textContent = engine.version ? `v${engine.version}` : "";
+    const note = document.createElement("span");
+    note.className = "engine-note";
+    note.id = `${id}-note`;
+    note.textContent = engine.available
+      ? engine.description ?? (engine.name === state.defaultEngine ? "Default · runs on the CPU" : "")
+      : `Unavailable: ${engine.reason || "the server did not say why."}`;
+    note.title = note.textContent; // the note is cut to three lines; the whole reason stays here
+    input.setAttribute("aria-describedby", note.id);
+    label.append(name, version, note);
+    option.append(input, label);
+    box.append(option);
+  }
+  if (!engines.length) box.textContent = "The server lists no engines.";
+  renderTextStyle();
+}
+
+function chooseEngine(name) {
+  const engine = engineByName(name);
+  if (!engine) return;
+  if (state.form && state.engine) state.saved[state.engine] = state.form.snapshot();
+  state.engine = name;
+  const saved = state.saved[name] ?? {};
+  const mode = saved.mode ?? (state.source === "text" ? TEXT_MODE : undefined);
+  state.form = new SchemaForm($("#params"), engine.parameters, { values: saved, mode, onChange: () => formError(null) });
+  fieldError("engine", null);
+  for (const input of document.querySelectorAll('input[name="engine"]')) input.checked = input.value === name;
+}
+
+/** In text mode, a choice between lettering and an available text-to-image engine. */
+function renderTextStyle() {
+  let box = $("#text-style");
+  const generators = state.textToImage.filter((e) => e.available);
+  if (!generators.length) {
+    box?.remove();
+    state.textStyle = "lettering";
+    return;
+  }
+  if (!box) {
+    box = document.createElement("fieldset");
+    box.id = "text-style";
+    box.className = "text-style";
+    $("#text-source").insertBefore(box, $("#text-source").firstChild);
+  }
+  box.replaceChildren();
+  const legend = document.createElement("legend");
+  legend.textContent = "Text becomes";
+  const row = document.createElement("div");
+  row.className = "segmented";
+  for (const [value, text] of [["lettering", "Lettering"], ...generators.map((g) => [g.name, `A picture (${g.name})`])]) {
+    const input = document.createElement("input");
+    input.type = "radio";
+    input.name = "text-style";
+    input.id = `text-style-${value}`;
+    input.value = value;
+    input.checked = state.textStyle === value;
+    input.addEventListener("change", () => {
+      state.textStyle = value;
+      updateLettering();
+    });
+    const label = document.createElement("label");
+    label.htmlFor = input.id;
+    label.textContent = text;
+    row.append(input, label);
+  }
+  box.append(legend, row);
+}
+
+/** Lettering options (or the text-to-image engine's parameters) are shown for text only. */
+function updateLettering() {
+  const details = $("#lettering");
+  details.hidden = state.source !== "text";
+  if (details.hidden) return;
+  const generator = state.textStyle !== "lettering" ? textToImage(state.textStyle) : null;
+  const schema = generator ? generator.parameters : (state.serverLettering ?? LETTERING_SCHEMA);
+  details.querySelector("summary").textContent = generator ? `${generator.name} options` : "Lettering";
+  if (details.dataset.schemaFor !== (generator?.name ?? "lettering")) {
+    state.lettering = new SchemaForm($("#lettering-fields"), schema);
+    details.dataset.schemaFor = generator?.name ?? "lettering";
+    details.open = Boolean(generator); // a text-to-image engine's options matter: show them
+  }
+}
+
+async function loadEngines() {
+  const status = $("#server-status");
+  try {
+    const answer = await api.engines();
+    state.engines = (answer.engines ?? []).filter((e) => !isTextToImage(e));
+    state.textToImage = answer.text_to_image ?? (answer.engines ?? []).filter(isTextToImage);
+    state.defaultEngine = answer.default ?? state.engines[0]?.name ?? null;
+    state.limits = { ...state.limits, ...(answer.limits ?? {}) };
+    state.serverLettering = answer.lettering ?? null;
+    $("#text-input").maxLength = state.limits.max_text_chars;
+    $("#text-max").textContent = String(state.limits.max_text_chars);
+    $("#image-hint").textContent = `PNG, JPEG, WebP, BMP, TIFF or GIF, up to ${formatBytes(state.limits.max_upload_bytes)}.`;
+    const usable = state.engines.filter((e) => e.available);
+    const first = engineByName(state.defaultEngine)?.available ? state.defaultEngine : usable[0]?.name;
+    renderEngines();
+    if (first) chooseEngine(first);
+    else fieldError("engine", "No engine can run on this server: see the reasons above.");
+    updateLettering();
+    $("#submit").disabled = !first;
+    status.dataset.state = "ready";
+    status.querySelector(".status-text").textContent = `Ready · ${usable.length} engine${usable.length === 1 ? "" : "s"}`;
+    return true;
+  } catch (error) {
+    status.dataset.state = "offline";
+    status.querySelector(".status-text").textContent = "Server unreachable · retrying";
+    $("#engines").textContent = error.message;
+    setTimeout(loadEngines, 4000);
+    return false;
+  }
+}
+
+// --- submitting and following a job -------------------------------------------------------------------
+
+async function submit(event) {
+  event.preventDefault();
+  clearErrors();
+  const engine = engineByName(state.engine);
+  if (!engine) return fieldError("engine", "Choose an engine.");
+  const { values, problems } = state.form.collect();
+  const invalid = [...problems];
+  let lettering = null;
+  if (state.source === "image") {
+    if (!state.file) {
+      fieldError("image", "Choose, drop or paste a picture first.");
+      invalid.unshift({ focus: () => $("#image-input").focus() });
+    }
+  } else {
+    const text = $("#text-input").value;
+    if (!text.trim()) {
+      fieldError("text", "Type the text to make.");
+      invalid.unshift({ focus: () => $("#text-input").focus() });
+    } else if (text.length > state.limits.max_text_chars) {
+      fieldError("text", `At most ${state.limits.max_text_chars} characters.`);
+      invalid.unshift({ focus: () => $("#text-input").focus() });
+    }
+    if (state.lettering) {
+      const collected = state.lettering.collect();
+      invalid.push(...collected.problems);
+      lettering = collected.values;
+    }
+  }
+  if (invalid.length) {
+    invalid[0].focus();
+    return;
+  }
+  const button = $("#submit");
+  button.disabled = true;
+  button.classList.add("busy");
+  try {
+    let job;
+    if (state.source === "image") job = await api.submitImage(state.file, engine.name, values);
+    else if (state.textStyle !== "lettering") {
+      const options = { text_to_image: state.textStyle, [state.textStyle]: lettering };
+      job = await api.submitText($("#text-input").value, engine.name, values, null, options);
+    } else job = await api.submitText($("#text-input").value, engine.name, values, lettering);
+    followJob(job);
+    refreshRecent();
+  } catch (error) {
+    showError(error);
+  } finally {
+    button.disabled = false;
+    button.classList.remove("busy");
+  }
+}
+
+function setViewerState(model) {
+  const viewer = $("#viewer");
+  viewer.dataset.model = model;
+  $("#viewer-empty").hidden = model === "loaded";
+  const words = {
+    none: "Your model appears here, standing on a print bed in millimetres.",
+    working: "Working on it… the model appears here when it is ready.",
+    loading: "Loading the model…",
+    failed: "No model: the job did not finish.",
+    nowebgl: state.viewerProblem ?? "This browser cannot show 3D (WebGL is off). The downloads still work.",
+  };
+  if (words[model]) $("#viewer-empty p").textContent = words[model];
+  $(".viewer-toolbar").hidden = model === "nowebgl";
+  if (model !== "loaded") $("#dimensions").hidden = true;
+}
+
+function followJob(job) {
+  state.watcher?.stop();
+  state.job = job;
+  history.replaceState(null, "", `#job=${encodeURIComponent(job.id)}`);
+  progress.reset();
+  progress.update(job);
+  state.viewer?.clear();
+  setViewerState(state.viewer ? "working" : "nowebgl");
+  renderReport($("#report"), null);
+  renderDownloads($("#downloads"), null);
+  markCurrent();
+  if (isTerminal(job)) return finish(job);
+  state.watcher = watchJob(job, (update) => {
+    if (state.job?.id !== update.id) return;
+    state.job = update;
+    progress.update(update);
+    if (isTerminal(update)) finish(update);
+  });
+}
+
+async function finish(job) {
+  progress.update(job);
+  renderReport($("#report"), job);
+  renderDownloads($("#downloads"), job);
+  refreshRecent();
+  if (job.state === "failed") {
+    setViewerState(state.viewer ? "failed" : "nowebgl");
+    if (job.error) showError({ ...job.error, field: job.error.field ?? null });
+    return;
+  }
+  if (job.state !== "succeeded") return setViewerState(state.viewer ? "none" : "nowebgl");
+  const glb = (job.artifacts ?? []).find((a) => a.format === "glb" || a.name.endsWith(".glb"));
+  if (!state.viewer || !glb) return setViewerState(state.viewer ? "none" : "nowebgl");
+  setViewerState("loading");
+  try {
+    const size = await state.viewer.load(glb.url);
+    if (state.job?.id !== job.id) return;
+    setViewerState("loaded");
+    const dims = $("#dimensions");
+    dims.innerHTML = "";
+    for (const [axis, value] of [["W", size.x], ["D", size.y], ["H", size.z]]) {
+      const part = document.createElement("span");
+      part.innerHTML = `<b>${axis}</b> ${value.toFixed(1)}`;
+      dims.append(part);
+    }
+    dims.append(" mm");
+    dims.setAttribute("aria-label", `Size ${size.x.toFixed(1)} by ${size.y.toFixed(1)} by ${size.z.toFixed(1)} millimetres`);
+    dims.hidden = false;
+  } catch (error) {
+    setViewerState("none");
+    formError(`The model could not be shown: ${error.message ?? error}`);
+  }
+}
+
+async function cancelJob(job) {
+  try {
+    const answer = await api.cancel(job.id);
+    if (answer && state.job?.id === answer.id) progress.update(answer);
+  } catch (error) {
+    formError(error.message);
+  }
+  refreshRecent();
+}
+
+async function openJob(id) {
+  try {
+    const job = await api.job(id);
+    clearErrors();
+    followJob(job);
+  } catch (error) {
+    formError(error.status === 404 ? "That job no longer exists." : error.message);
+    refreshRecent();
+  }
+}
+
+// --- recent jobs ---------------------------------------------------------------------------------------
+
+async function refreshRecent() {
+  clearTimeout(state.recentTimer);
+  let items = [];
+  try {
+    items = (await api.jobs(12)).items ?? [];
+  } catch {
+    return; // the status line already says when the server is away
+  }
+  renderRecent($("#recent"), items, {
+    currentId: state.job?.id ?? null,
+    onOpen: (job) => openJob(job.id),
+    onCancel: cancelJob,
+  });
+  // While something is still queued or running, keep the list's states fresh.
+  if (items.some((j) => !isTerminal(j))) state.recentTimer = setTimeout(refreshRecent, 3000);
+}
+
+function markCurrent() {
+  for (const button of document.querySelectorAll("#recent .job-open")) {
+    const current = button.closest(".job").dataset.jobId === state.job?.id;
+    if (current) button.setAttribute("aria-current", "true");
+    else button.removeAttribute("aria-current");
+  }
+}
+
+// --- the viewer ----------------------------------------------------------------------------------------
+
+async function startViewer() {
+  try {
+    const { Viewer, webglAvailable } = await import("./viewer.js");
+    if (!webglAvailable()) return setViewerState("nowebgl");
+    state.viewer = new Viewer($("#viewer"));
+  } catch (error) {
+    console.error(error);
+    state.viewerProblem = "The 3D viewer could not start (is three.js installed? `make web`). The downloads still work.";
+    setViewerState("nowebgl");
+    return;
+  }
+  const wire = $("#wireframe");
+  const toggleWire = () => {
+    const on = wire.getAttribute("aria-pressed") !== "true";
+    wire.setAttribute("aria-pressed", String(on));
+    $("#viewer").dataset.wireframe = on ? "on" : "off";
+    state.viewer.setWireframe(on);
+  };
+  wire.addEventListener("click", toggleWire);
+  $("#reset-view").addEventListener("click", () => state.viewer.resetView());
+  $("#viewer").addEventListener("keydown", (event) => {
+    if (event.target.tagName !== "CANVAS" || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === "r" || event.key === "R") state.viewer.resetView();
+    if (event.key === "w" || event.key === "W") toggleWire();
+  });
+}
+
+// --- start ---------------------------------------------------------------------------------------------
+
+function start() {
+  wireInput();
+  $("#job-form").addEventListener("submit", submit);
+  $("#cancel-job").addEventListener("click", () => state.job && cancelJob(state.job));
+  $("#refresh-jobs").addEventListener("click", refreshRecent);
+  renderReport($("#report"), null);
+  renderDownloads($("#downloads"), null);
+  const viewerReady = startViewer();
+  loadEngines();
+  refreshRecent();
+  const id = new URLSearchParams(location.hash.slice(1)).get("job");
+  if (id) viewerReady.then(() => openJob(id));
+  window.addEventListener("hashchange", () => {
+    const next = new URLSearchParams(location.hash.slice(1)).get("job");
+    if (next && next !== state.job?.id) openJob(next);
+  });
+}
+
+start();

@@ -1,0 +1,87 @@
+"""Fixtures for the job store and the worker pool: a private data dir, small images, a started pool."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from orfeas.jobs.states import Job, JobState
+from orfeas.jobs.store import JobStore
+from orfeas.jobs.worker import JobEvent, WorkerPool, new_job_id
+from orfeas.settings import Settings
+from tests.conftest import disc_rgba, png_bytes
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[JobStore]:
+    s = JobStore(tmp_path / "data")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def small_png() -> bytes:
+    return png_bytes(disc_rgba(128))
+
+
+def make_job(**fields: object) -> Job:
+    """A queued relief job with small settings; override any field."""
+    base: dict[str, object] = {
+        "id": new_job_id(),
+        "engine": "relief",
+        "params": {"mode": "relief", "target_faces": 2000},
+        "formats": ("stl", "glb"),
+    }
+    base.update(fields)
+    return Job(**base)  # type: ignore[arg-type]
+
+
+class Recorder:
+    """A pool listener that keeps every event (listeners run on worker threads)."""
+
+    def __init__(self) -> None:
+        self.events: list[JobEvent] = []
+
+    def __call__(self, event: JobEvent) -> None:
+        self.events.append(event)
+
+    def kinds(self, job_id: str) -> list[str]:
+        return [e.kind for e in self.events if e.job.id == job_id]
+
+
+def wait_finished(store: JobStore, job_id: str, limit_s: float = 120.0) -> Job:
+    """Wait until the job is in a terminal state (the limit only guards against a hang)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        job = store.get(job_id)
+        assert job is not None
+        if job.state in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED):
+            return job
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id} did not finish: {store.get(job_id)}")
+
+
+@pytest.fixture
+def start_pool(tmp_path: Path) -> Iterator[Callable[..., tuple[WorkerPool, JobStore, Recorder]]]:
+    """Start a pool on a private data dir; ``start_pool(workers=1, mode="thread", ...)``."""
+    started: list[tuple[WorkerPool, JobStore]] = []
+
+    def start(store: JobStore | None = None, **overrides: object) -> tuple[WorkerPool, JobStore, Recorder]:
+        options: dict[str, object] = {"data_dir": tmp_path / "data", "workers": 1, "queue_size": 4}
+        options.update(overrides)
+        settings = Settings(**options)  # type: ignore[arg-type]
+        store = store or JobStore(settings.data_dir)
+        pool = WorkerPool(store, settings)
+        recorder = Recorder()
+        pool.add_listener(recorder)
+        pool.start()
+        started.append((pool, store))
+        return pool, store, recorder
+
+    yield start
+    for pool, store in started:
+        pool.stop()
+        store.close()

@@ -11,8 +11,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# torch and its torchvision first, pinned, so no extra resolves torch itself (docs/gpu.md): hy3dgen
+# imports torchvision, and PyPI's torchvision needs the CUDA build of torch (it runs on the CPU too).
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -q -e '.[dev,diffusion,hunyuan3d,rembg]'
 	touch $(STAMP)
 
 system:

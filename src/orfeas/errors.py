@@ -45,3 +45,13 @@ class Cancelled(OrfeasError):
     """Raised from a progress callback to stop a generation between stages."""
 
     code = "cancelled"
+
+
+class GpuOutOfMemory(OrfeasError):
+    """A neural engine ran out of GPU memory; ``memory`` holds the device's figures in bytes."""
+
+    code = "gpu_oom"
+
+    def __init__(self, message: str, *, memory: dict[str, int] | None = None) -> None:
+        super().__init__(message)
+        self.memory = dict(memory or {})

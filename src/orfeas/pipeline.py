@@ -6,14 +6,16 @@ Read :func:`generate` first; every other module in ``orfeas`` serves one of its 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import trimesh
 
-from orfeas.engines import get_engine
+from orfeas.engines import get_engine, text_to_image_engines
 from orfeas.engines.base import (
     EngineInput,
     ProgressCallback,
@@ -21,6 +23,7 @@ from orfeas.engines.base import (
     require_available,
     validate_parameters,
 )
+from orfeas.errors import GpuOutOfMemory, InputRejected
 from orfeas.imaging import decode_image, render_text
 from orfeas.imaging.lettering import LetteringOptions
 from orfeas.mesh import exchange
@@ -61,14 +64,20 @@ def generate(
     engine: str | None = None,
     params: dict[str, Any] | None = None,
     lettering: dict[str, Any] | None = None,
+    text_to_image: str = "lettering",
+    diffusion: dict[str, Any] | None = None,
     progress: ProgressCallback = no_progress,
     settings: Settings | None = None,
 ) -> Model:
     """Turn an image (bytes or a path) or a line of text into a verified, print-ready model.
 
-    ``params`` are the engine's parameters (see ``orfeas engines``); ``lettering`` the options for
-    text (font, outline, border). Raises :class:`orfeas.errors.InputRejected` for unusable input,
-    :class:`~orfeas.errors.EngineUnavailable`, or :class:`~orfeas.errors.MeshInvalid`.
+    ``params`` are the engine's parameters (see ``orfeas engines``). Text is typeset
+    (``text_to_image="lettering"``, options in ``lettering``: font, outline, border) or painted by
+    a local diffusion model (``"diffusion"``, options in ``diffusion``); the picture is then built
+    by the engine and kept in :attr:`Model.source_rgba`. Raises
+    :class:`orfeas.errors.InputRejected` for unusable input, :class:`~orfeas.errors.EngineUnavailable`,
+    :class:`~orfeas.errors.GpuOutOfMemory` (unless ``settings.gpu_oom_fallback`` builds it with
+    relief instead), or :class:`~orfeas.errors.MeshInvalid`.
     """
     settings = settings or get_settings()
     timings: dict[str, float] = {}
@@ -83,27 +92,36 @@ def generate(
     # 1. The engine and its parameters are checked before any work is done.
     chosen = get_engine(engine or settings.default_engine)
     raw_params = dict(params or {})
-    if text is not None and "mode" not in raw_params:
-        raw_params["mode"] = "relief"  # text makes a name plate unless asked otherwise
+    typeset = text is not None and text_to_image == "lettering"
+    if typeset and "mode" in chosen.parameters_model.model_fields and "mode" not in raw_params:
+        raw_params["mode"] = "relief"  # typeset text makes a name plate unless asked otherwise
     checked = validate_parameters(chosen, raw_params)
     require_available(chosen)
+    paint = _text_to_image(text_to_image, diffusion) if text is not None and not typeset else None
 
     # 2. Input → 8-bit RGBA.
     progress("decode", 0.0)
-    if text is not None:
+    input_notes: dict[str, Any] = {}
+    if paint is not None:
+        picture = paint(text, progress=progress, settings=settings)
+        rgba, input_notes["text_to_image"] = picture.rgba, picture.notes
+    elif text is not None:
         rgba = render_text(text, LetteringOptions.model_validate(lettering or {}), settings=settings)
     else:
         if image is None:
-            from orfeas.errors import InputRejected
-
             raise InputRejected("Give an image or a text.", code="empty")
         data = Path(image).read_bytes() if isinstance(image, str | Path) else image
         rgba = decode_image(data, settings=settings).rgba
     lap("decode")
 
     # 3. The engine builds a closed mesh (its own stages: mask, height, mesh).
-    source = EngineInput(rgba=rgba, source="text" if text is not None else "image")
-    output = chosen.generate(source, checked, progress)
+    source = EngineInput(rgba=rgba, source="text" if typeset else "image")
+    try:
+        output = chosen.generate(source, checked, progress)
+    except GpuOutOfMemory as exc:
+        if not settings.gpu_oom_fallback or chosen.name == "relief":
+            raise
+        chosen, checked, output = _relief_instead(exc, chosen.name, checked, source, progress)
     timings.update(output.timings)
     clock = time.perf_counter()
 
@@ -121,6 +139,35 @@ def generate(
     report = printability_report(mesh, verification)
     report["engine"] = {"name": chosen.name, "version": chosen.version, **output.notes}
     report["parameters"] = checked.model_dump(mode="json")
+    report.update(input_notes)
     lap("verify")
     progress("export", 0.0)
     return Model(mesh=mesh, report=report, timings=timings, source_rgba=rgba)
+
+
+def _text_to_image(method: str, options: dict[str, Any] | None) -> Callable[..., Any]:
+    """The neural text → picture step ``method`` with its checked options, ready to paint."""
+    steps = {step.name: step for step in text_to_image_engines()}
+    if method not in steps:
+        known = ", ".join(["lettering", *steps])
+        raise InputRejected(
+            f"Unknown text_to_image '{method}'. Known: {known}.",
+            code="invalid_parameter",
+            field="text_to_image",
+        )
+    step = steps[method]
+    checked = validate_parameters(step, options or {})
+    require_available(step)
+    return partial(step.paint, params=checked)
+
+
+def _relief_instead(
+    exc: GpuOutOfMemory, failed: str, checked: Any, source: EngineInput, progress: ProgressCallback
+) -> tuple[Any, Any, Any]:
+    """Build with ``relief`` after a neural engine ran out of GPU memory (``gpu_oom_fallback``)."""
+    relief = get_engine("relief")
+    carried = {k: getattr(checked, k) for k in ("size_mm", "target_faces") if hasattr(checked, k)}
+    params = validate_parameters(relief, carried)
+    output = relief.generate(source, params, progress)
+    output.notes["fallback"] = {"from": failed, "reason": exc.code, "message": exc.message}
+    return relief, params, output

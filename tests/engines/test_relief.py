@@ -17,7 +17,9 @@ MODES = ("puffy", "relief", "lithophane", "heightmap")
 
 def _run(rgba: np.ndarray, **params: object):
     engine = get_engine("relief")
-    return engine.generate(EngineInput(rgba=rgba), validate_parameters(engine, {"target_faces": 4000, **params}))
+    return engine.generate(
+        EngineInput(rgba=rgba), validate_parameters(engine, {"target_faces": 4000, **params})
+    )
 
 
 @pytest.mark.unit
@@ -45,7 +47,9 @@ def test_each_mode_is_closed_and_sized(mode: str) -> None:
 
 @pytest.mark.unit
 def test_puffy_disc_volume_matches_hemispheres() -> None:
-    out = _run(disc_rgba(200), mode="puffy", size_mm=40, back_ratio=1.0, detail_mm=0, rim_mm=0.2, target_faces=20000)
+    out = _run(
+        disc_rgba(200), mode="puffy", size_mm=40, back_ratio=1.0, detail_mm=0, rim_mm=0.2, target_faces=20000
+    )
     radius = 20.0
     sphere = 4 / 3 * np.pi * radius**3
     assert out.mesh.volume == pytest.approx(sphere, rel=0.06)
@@ -54,7 +58,10 @@ def test_puffy_disc_volume_matches_hemispheres() -> None:
 
 @pytest.mark.unit
 def test_lithophane_thickness_spans_min_to_max() -> None:
-    ramp = np.dstack([np.tile(np.linspace(0, 255, 200).astype(np.uint8), (100, 1))] * 3 + [np.full((100, 200), 255, np.uint8)])
+    ramp = np.dstack(
+        [np.tile(np.linspace(0, 255, 200).astype(np.uint8), (100, 1))] * 3
+        + [np.full((100, 200), 255, np.uint8)]
+    )
     out = _run(ramp, mode="lithophane", min_thickness_mm=0.6, max_thickness_mm=2.5, frame_mm=0)
     z = out.mesh.vertices[:, 2]
     assert z.min() == pytest.approx(0) and z.max() == pytest.approx(2.5, abs=0.01)
@@ -92,7 +99,7 @@ def test_pictures_without_alpha_use_grabcut_and_report_confidence(picture: np.nd
         ({"mode": "sculpture"}, "mode"),
         ({"size_mm": 0}, "size_mm"),
         ({"target_faces": 10}, "target_faces"),
-        ({"min_thickness_mm": 3, "max_thickness_mm": 2}, None),
+        ({"min_thickness_mm": 3, "max_thickness_mm": 2}, "max_thickness_mm"),
         ({"colour": "red"}, "colour"),
     ],
 )
@@ -111,7 +118,7 @@ def test_schema_lists_modes_units_and_ranges() -> None:
     assert props["mode"]["enum"] == list(MODES)
     assert props["size_mm"]["unit"] == "mm" and props["size_mm"]["minimum"] == 5
     assert props["inflation"]["modes"] == ["puffy"]
-    assert [e.name for e in all_engines()][0] == "relief"
+    assert "relief" in [e.name for e in all_engines()]
     with pytest.raises(InputRejected) as caught:
         get_engine("nope")
     assert caught.value.code == "unknown_engine"

@@ -7,10 +7,19 @@ here too and report why they cannot run when their packages, weights or GPU are 
 from __future__ import annotations
 
 from orfeas.engines.base import Availability, Engine, EngineInput, EngineOutput
+from orfeas.engines.diffusion import DiffusionTextToImage
+from orfeas.engines.hunyuan3d import Hunyuan3DEngine
 from orfeas.engines.relief import ReliefEngine
 from orfeas.errors import InputRejected
 
-_ENGINES: dict[str, Engine] = {engine.name: engine for engine in (ReliefEngine(),)}
+_ENGINES: dict[str, Engine] = {engine.name: engine for engine in (ReliefEngine(), Hunyuan3DEngine())}
+#: Text → picture steps (not 3D engines): ``lettering`` is built in, these are the neural ones.
+_TEXT_TO_IMAGE = {step.name: step for step in (DiffusionTextToImage(),)}
+
+
+def text_to_image_engines() -> list[DiffusionTextToImage]:
+    """The neural text → picture steps, available or not (each has availability() and parameters)."""
+    return list(_TEXT_TO_IMAGE.values())
 
 
 def all_engines() -> list[Engine]:
@@ -29,4 +38,12 @@ def get_engine(name: str) -> Engine:
         ) from None
 
 
-__all__ = ["Availability", "Engine", "EngineInput", "EngineOutput", "all_engines", "get_engine"]
+__all__ = [
+    "Availability",
+    "Engine",
+    "EngineInput",
+    "EngineOutput",
+    "all_engines",
+    "get_engine",
+    "text_to_image_engines",
+]

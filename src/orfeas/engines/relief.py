@@ -21,12 +21,13 @@ import cv2
 import numpy as np
 import pyamg
 import trimesh
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from scipy import ndimage, sparse
 from scipy.sparse.linalg import spsolve
 
 from orfeas.engines.base import Availability, EngineInput, EngineOutput, ProgressCallback, no_progress
 from orfeas.errors import InputRejected
+from orfeas.imaging.background import background_remover
 from orfeas.imaging.mask import ForegroundMask, foreground_mask
 from orfeas.mesh.heightfield import corner_heights, distance_inside, fix_pinches, masked_solid, slab
 
@@ -42,11 +43,14 @@ CELLS_PER_FACE = 0.75
 LITHOPHANE_PIXEL_MM = 0.1
 
 
-def _for(*modes: str, unit: str | None = None) -> dict[str, Any]:
-    """Schema extras: which modes use a parameter (the studio shows it only for those) and its unit."""
+def _for(*modes: str, unit: str | None = None, advanced: bool = False) -> dict[str, Any]:
+    """Schema extras the studio reads: which modes use a parameter (shown only for those), its unit,
+    and whether it belongs in the folded "advanced" group."""
     extra: dict[str, Any] = {"modes": list(modes)}
     if unit:
         extra["unit"] = unit
+    if advanced:
+        extra["advanced"] = True
     return extra
 
 
@@ -108,7 +112,7 @@ class ReliefParameters(BaseModel):
         ge=0.2,
         le=10,
         description="Thickness at the outline (no knife edges).",
-        json_schema_extra=_for("puffy", "relief", unit="mm"),
+        json_schema_extra=_for("puffy", "relief", unit="mm", advanced=True),
     )
     min_thickness_mm: float = Field(
         0.8,
@@ -139,14 +143,17 @@ class ReliefParameters(BaseModel):
         ge=1_000,
         le=1_000_000,
         description="Triangles in the finished mesh.",
-        json_schema_extra=_for("puffy", "relief", "lithophane", "heightmap"),
+        json_schema_extra=_for("puffy", "relief", "lithophane", "heightmap", advanced=True),
     )
 
-    @model_validator(mode="after")
-    def _thickness_order(self) -> ReliefParameters:
-        if self.max_thickness_mm <= self.min_thickness_mm:
-            raise ValueError("max_thickness_mm must be greater than min_thickness_mm")
-        return self
+    @field_validator("max_thickness_mm")
+    @classmethod
+    def _thicker_than_min(cls, value: float, info: ValidationInfo) -> float:
+        # A field validator (not a model one) so the error names the field a person must change.
+        low = info.data.get("min_thickness_mm")
+        if low is not None and value <= low:
+            raise ValueError(f"must be greater than min_thickness_mm ({low:g} mm)")
+        return value
 
 
 class ReliefEngine:
@@ -374,7 +381,8 @@ def _mask(rgba: np.ndarray, p: ReliefParameters) -> ForegroundMask:
             rgba, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
         )
     )
-    found = foreground_mask(small, smooth_px=1.5 if max(small.shape[:2]) >= 64 else 0.0)
+    smooth = 1.5 if max(small.shape[:2]) >= 64 else 0.0
+    found = foreground_mask(small, smooth_px=smooth, remover=background_remover())  # rembg when set up
     if not found.mask.any():
         raise InputRejected("No subject could be found in the picture.", code="no_subject")
     return found

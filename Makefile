@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+STAMP := $(VENV)/.installed-test
+RUN_STAMP := $(VENV)/.installed-run
 PYTEST_ARGS ?=
 
 .PHONY: serve test test-fast bench lint format clean system web tools
@@ -11,7 +12,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# torch and its torchvision first, pinned, so no extra resolves torch itself (docs/gpu.md): hy3dgen
+# `make serve` needs only the default install: no torch, no GPL package.
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $(RUN_STAMP)
+
+# The tests also exercise the optional extras. torch and its torchvision first, pinned, so no extra resolves torch itself (docs/gpu.md): hy3dgen
 # imports torchvision, and PyPI's torchvision needs the CUDA build of torch (it runs on the CPU too).
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
@@ -29,7 +35,7 @@ tools/gltf-validator/node_modules/.package-lock.json: tools/gltf-validator/packa
 web:
 	@if [ -f src/orfeas/web/package.json ]; then ./scripts/build-web.sh; fi
 
-serve: $(STAMP) web
+serve: $(RUN_STAMP) web
 	$(BIN)/orfeas serve
 
 test: $(STAMP) system web tools

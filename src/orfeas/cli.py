@@ -66,6 +66,7 @@ def _generate(args: argparse.Namespace) -> int:
         model = generate(
             Path(args.input) if args.input else None,
             text=args.text,
+            text_to_image=args.text_to_image,
             engine=args.engine,
             params=params,
             lettering=lettering,
@@ -238,27 +239,16 @@ def _repair(args: argparse.Namespace) -> int:
 
 
 def _engines(args: argparse.Namespace) -> int:
-    from orfeas.engines import all_engines
-    from orfeas.engines.base import parameters_schema
+    from orfeas.engines import all_engines, text_to_image_engines
 
-    rows = []
-    for engine in all_engines():
-        state = engine.availability()
-        rows.append(
-            {
-                "name": engine.name,
-                "version": engine.version,
-                "available": state.available,
-                "reason": state.reason,
-                "parameters": parameters_schema(engine),
-            }
-        )
+    rows = [_engine_row(engine, "3d") for engine in all_engines()]
+    rows += [_engine_row(step, "text-to-image") for step in text_to_image_engines()]
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
     for row in rows:
         status = "available" if row["available"] else f"unavailable: {row['reason']}"
-        print(f"{row['name']} {row['version']}  {status}")
+        print(f"{row['name']} {row['version']} ({row['kind']})  {status}")
         for name, spec in row["parameters"].get("properties", {}).items():
             choices = f" one of {spec['enum']}" if "enum" in spec else ""
             print(
@@ -266,6 +256,18 @@ def _engines(args: argparse.Namespace) -> int:
                 f"{spec.get('description', '')}"
             )
     return EXIT_OK
+
+
+def _engine_row(engine: Any, kind: str) -> dict[str, Any]:
+    state = engine.availability()
+    return {
+        "name": engine.name,
+        "kind": kind,
+        "version": engine.version,
+        "available": state.available,
+        "reason": state.reason,
+        "parameters": engine.parameters_model.model_json_schema(),
+    }
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -304,6 +306,11 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--engine", help="engine name (see `orfeas engines`)")
     gen.add_argument("--format", default="stl", help="batch: comma-separated formats (stl,3mf,obj,glb,ply)")
     gen.add_argument("--report", help="write the printability report as JSON here")
+    gen.add_argument(
+        "--text-to-image",
+        default="lettering",
+        help="text: 'lettering' (typeset, offline, default) or 'diffusion' (a local model)",
+    )
     gen.add_argument("--font", help="text: a TrueType/OpenType font file")
     gen.add_argument("--outline", type=int, help="text: thicken glyphs by this many pixels")
     gen.add_argument("--border", type=int, help="text: a frame this many pixels thick")

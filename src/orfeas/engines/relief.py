@@ -209,7 +209,9 @@ def _puffy(
     crop = _subject_grid(found, p.target_faces)
     pixel_mm = p.size_mm / max(crop.mask.shape)
     u = solve_inflation(crop.mask)
-    height = np.sqrt(u) * pixel_mm * p.inflation
+    # √u rises steeply at the outline, where the cells' stair steps would show as pleats: a light
+    # blur of the field (outside counts as 0) rounds them away without moving the outline.
+    height = cv2.GaussianBlur(np.sqrt(u), (0, 0), 1.2) * pixel_mm * p.inflation
     front_cells = height + _detail(
         rgba, crop, p.detail_mm, fade=np.clip(height / max(p.detail_mm * 4, 1e-6), 0, 1)
     )
@@ -276,7 +278,7 @@ def _heightmap(
         pixel_mm = p.size_mm / max(crop.mask.shape)
         cells = np.maximum(p.base_mm + p.depth_mm * level, floor)
         progress("mesh", 0.0)
-        front = corner_heights(cells, crop.mask)
+        front = corner_heights(cells, crop.mask, outline="inside")
         # Outline corners average with outside cells: lift them back to the floor.
         front = np.maximum(front, floor)
         mesh = masked_solid(crop.mask, front, np.zeros_like(front), pixel_mm)

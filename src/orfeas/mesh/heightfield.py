@@ -39,11 +39,21 @@ def fix_pinches(mask: np.ndarray) -> np.ndarray:
     return m
 
 
-def corner_heights(cell_heights: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Heights at the (H+1, W+1) cell corners: the mean of the four cells around each corner,
-    counting cells outside the mask as zero, so heights fall toward the outline."""
-    padded = np.pad(np.where(mask, cell_heights, 0.0), 1)
-    return 0.25 * (padded[:-1, :-1] + padded[:-1, 1:] + padded[1:, :-1] + padded[1:, 1:])
+def corner_heights(cell_heights: np.ndarray, mask: np.ndarray, *, outline: str = "zero") -> np.ndarray:
+    """Heights at the (H+1, W+1) cell corners: the mean of the four cells around each corner.
+
+    On the outline (corners with cells both in and out of the mask) ``outline="zero"`` puts the
+    height at 0 — the surface meets the rim there, as √u does — and ``"inside"`` takes the mean of
+    the inside cells only. Averaging with the outside cells instead would make outline heights
+    zig-zag with the pixel stairs, which shows as pleats along the rim.
+    """
+    inside = np.pad(mask.astype(np.float64), 1)
+    values = np.pad(np.where(mask, cell_heights, 0.0), 1)
+    total = values[:-1, :-1] + values[:-1, 1:] + values[1:, :-1] + values[1:, 1:]
+    count = inside[:-1, :-1] + inside[:-1, 1:] + inside[1:, :-1] + inside[1:, 1:]
+    if outline == "zero":
+        return np.where(count == 4, total / 4.0, 0.0)
+    return total / np.maximum(count, 1.0)
 
 
 def masked_solid(
@@ -52,7 +62,7 @@ def masked_solid(
     back: np.ndarray,
     pixel_mm: float,
     *,
-    outline_smoothing: int = 8,
+    outline_smoothing: int = 40,
 ) -> trimesh.Trimesh:
     """A closed mesh over the cells of ``mask`` (must be pinch-free, see :func:`fix_pinches`).
 
@@ -94,6 +104,7 @@ def masked_solid(
 
     if outline_smoothing:
         xy = _smooth_outline(xy, u, v, outline_smoothing)
+        xy = _relax_near_outline(xy, corner_id, rows, cols, np.unique(u))
     z_front = front[rows, cols]
     z_back = back[rows, cols]
     vertices = np.concatenate(
@@ -155,6 +166,54 @@ def _boundary_edges(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     _, inverse, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
     single = counts[inverse.ravel()] == 1
     return edges[single, 0], edges[single, 1]
+
+
+def _relax_near_outline(
+    xy: np.ndarray,
+    corner_id: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    outline: np.ndarray,
+    rings: int = 3,
+    iterations: int = 6,
+    limit: float = 0.3,
+) -> np.ndarray:
+    """Let the few rings of grid corners inside the smoothed outline follow it.
+
+    Without this the first rows of cells keep their stair steps, which show as pleats where the
+    surface is steep (a puffy body's rim). Each corner moves toward the mean of its grid
+    neighbours, by at most ``limit`` cells, so no cell can fold.
+    """
+    padded = np.pad(corner_id, 1, constant_values=-1)
+    neighbours = np.column_stack(
+        [
+            padded[rows, cols + 1],
+            padded[rows + 2, cols + 1],
+            padded[rows + 1, cols],
+            padded[rows + 1, cols + 2],
+        ]
+    )
+    present = neighbours >= 0
+    # Corners within `rings` grid steps of the outline, not on it.
+    near = np.zeros(len(xy), dtype=bool)
+    near[outline] = True
+    for _ in range(rings):
+        near |= np.any(near[np.where(present, neighbours, 0)] & present, axis=1)
+    near[outline] = False
+    band = np.nonzero(near)[0]
+    if len(band) == 0:
+        return xy
+    start = xy[band].copy()
+    out = xy.copy()
+    nb, ok = neighbours[band], present[band]
+    count = ok.sum(axis=1, keepdims=True)
+    for _ in range(iterations):
+        mean = (out[np.where(ok, nb, 0)] * ok[..., None]).sum(axis=1) / count
+        out[band] = 0.5 * out[band] + 0.5 * mean
+    shift = out[band] - start
+    length = np.linalg.norm(shift, axis=1, keepdims=True)
+    out[band] = start + shift * np.minimum(1.0, limit / np.maximum(length, 1e-12))
+    return out
 
 
 def _smooth_outline(xy: np.ndarray, u: np.ndarray, v: np.ndarray, iterations: int) -> np.ndarray:

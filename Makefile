@@ -21,7 +21,7 @@ $(RUN_STAMP): pyproject.toml | $(BIN)/python
 # imports torchvision, and PyPI's torchvision needs the CUDA build of torch (it runs on the CPU too).
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install -q -e '.[dev,diffusion,hunyuan3d,rembg]'
+	$(BIN)/pip install -q -e '.[dev,diffusion,hunyuan3d,rembg,scale]'
 	touch $(STAMP)
 
 system:

@@ -281,6 +281,13 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _worker(args: argparse.Namespace) -> int:
+    from orfeas.jobs.distributed import worker_main
+    from orfeas.settings import get_settings
+
+    return worker_main(get_settings())
+
+
 # --- argument parsing ---------------------------------------------------------------------------
 
 
@@ -366,6 +373,9 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument("--port", type=int)
     srv.add_argument("--data-dir")
     srv.set_defaults(run=_serve)
+
+    wrk = commands.add_parser("worker", help="run a Celery job worker (queue=celery; settings from ORFEAS_*)")
+    wrk.set_defaults(run=_worker)
     return parser
 
 

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -77,6 +77,36 @@ class Settings(BaseSettings):
     rembg_model_path: Path | None = Field(
         None, description="A U²-Net-style ONNX file for rembg background removal (else GrabCut)."
     )
+
+    # --- scale-out (docs: DESIGN.md §4) ----------------------------------------------------------
+    queue: Literal["local", "celery"] = Field(
+        "local", description="local: the embedded worker pool; celery: jobs go to `orfeas worker`s via Redis."
+    )
+    broker_url: str = Field(
+        "", description="The Celery broker (redis://host:6379/0); required (no default) when queue=celery."
+    )
+    database_url: str = Field(
+        "", description="Empty: SQLite in data_dir; postgresql://user:pass@host/db: a shared PostgreSQL."
+    )
+    artifact_dir: Path | None = Field(
+        None, description="Job files (a shared directory for several machines); default data_dir/jobs."
+    )
+    worker_metrics_port: int = Field(
+        0, ge=0, le=65535, description="An `orfeas worker` serves its own /metrics here (0: off)."
+    )
+
+    @model_validator(mode="after")
+    def _scale_out_consistent(self) -> Settings:
+        if self.queue == "celery" and not self.broker_url.strip():
+            raise ValueError("queue=celery needs ORFEAS_BROKER_URL (for example redis://127.0.0.1:6379/0)")
+        url = self.database_url.strip()
+        if url and not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("database_url must be empty (SQLite) or a postgresql:// URL")
+        return self
+
+    def jobs_dir(self) -> Path:
+        """Where job files live: ``artifact_dir`` when set, else ``data_dir/jobs``."""
+        return self.artifact_dir if self.artifact_dir is not None else self.data_dir / "jobs"
 
     def api_key_set(self) -> frozenset[str]:
         return frozenset(k.strip() for k in self.api_keys.split(",") if k.strip())

@@ -3,21 +3,38 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from orfeas.jobs.db import PostgresDatabase
 from orfeas.jobs.states import Job, JobState
 from orfeas.jobs.store import JobStore
 from orfeas.jobs.worker import JobEvent, WorkerPool, new_job_id
 from orfeas.settings import Settings
 from tests.conftest import disc_rgba, png_bytes
+from tests.jobs.servers import new_database, postgres_server
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[JobStore]:
-    s = JobStore(tmp_path / "data")
+@pytest.fixture(scope="session")
+def pg_admin_url() -> Iterator[str]:
+    """A real PostgreSQL server for this test process (skipped locally, a failure in CI, if missing)."""
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)],
+)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
+    """The job store on each backend: the embedded SQLite and a real PostgreSQL."""
+    db = None
+    if request.param == "postgresql":
+        admin = request.getfixturevalue("pg_admin_url")
+        db = PostgresDatabase(new_database(admin, f"t_{uuid.uuid4().hex[:12]}"))
+    s = JobStore(tmp_path / "data", db)
     yield s
     s.close()
 

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from orfeas.api.events import EventHub
 from orfeas.api.hooks import Hooks
+from orfeas.jobs.db import open_database
 from orfeas.jobs.store import JobStore
 from orfeas.jobs.worker import WorkerPool
 from orfeas.settings import Settings
@@ -60,8 +61,9 @@ class Runtime:
     async def start(self) -> None:
         """Open the store, recover unfinished jobs, start the workers and the retention task."""
         self.hub.bind(asyncio.get_running_loop())
-        self._store = JobStore(self.settings.data_dir)
-        self._pool = WorkerPool(self._store, self.settings)
+        db = open_database(self.settings.database_url, self.settings.data_dir)
+        self._store = JobStore(self.settings.data_dir, db, jobs_dir=self.settings.jobs_dir())
+        self._pool = make_queue(self._store, self.settings)
         self._pool.add_listener(self.hub.publish)
         self._pool.add_listener(self.hooks.job_event)
         recovery = self._pool.start()
@@ -98,6 +100,15 @@ class Runtime:
             except Exception:
                 log.exception("retention run failed; will retry")
             await asyncio.sleep(self.settings.maintenance_interval_s)
+
+
+def make_queue(store: JobStore, settings: Settings) -> WorkerPool:
+    """The local worker pool, or with ``queue=celery`` the Celery queue (same interface; needs `scale`)."""
+    if settings.queue == "celery":
+        from orfeas.jobs.distributed import CeleryQueue
+
+        return CeleryQueue(store, settings)  # type: ignore[return-value]
+    return WorkerPool(store, settings)
 
 
 def runtime(request: Request) -> Runtime:

@@ -9,12 +9,16 @@ functions, ``REAL``/``INTEGER``/``TEXT`` columns, JSON kept as text).
 from __future__ import annotations
 
 import contextlib
+import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
+
+Migration = str | Sequence[str]
 
 Row = tuple[Any, ...]
 
@@ -98,3 +102,130 @@ class SQLiteDatabase:
             with contextlib.suppress(sqlite3.ProgrammingError):
                 conn.close()
         self._local = threading.local()
+
+
+def _pg_sql(sql: str) -> str:
+    """The store's portable SQL for PostgreSQL: ``?`` → ``%s``; in DDL, ``REAL`` (float4 there, too coarse
+    for a Unix time) → ``DOUBLE PRECISION``, ``INTEGER`` → ``BIGINT``, plus an explicit ``rowid`` column.
+    The store never puts a literal ``?`` or ``%`` in its SQL."""
+    if re.match(r"\s*(CREATE|ALTER)\b", sql, re.IGNORECASE):
+        sql = re.sub(r"\bREAL\b", "DOUBLE PRECISION", sql)
+        sql = re.sub(r"\bINTEGER\b", "BIGINT", sql)
+        # every table gets SQLite's implicit ``rowid`` (insertion order; the store orders artifacts by it)
+        sql = re.sub(r"^(\s*CREATE TABLE IF NOT EXISTS \w+ \()", r"\1 rowid BIGSERIAL,", sql, flags=re.I)
+    return sql.replace("?", "%s")
+
+
+class PostgresDatabase:
+    """PostgreSQL over psycopg 3, one autocommit connection per thread (like :class:`SQLiteDatabase`).
+
+    ``transaction()`` opens a real transaction on the thread's connection; nested calls join it. Rows come
+    back as tuples, ``execute`` returns the row count, so :class:`orfeas.jobs.store.JobStore` runs unchanged.
+    """
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, *, connect_timeout_s: float = 10.0) -> None:
+        import psycopg  # the `scale` extra; imported here so SQLite users never need it
+
+        self._psycopg = psycopg
+        self.url = url
+        self._timeout = max(1, int(connect_timeout_s))
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[Any] = []
+        self._closed = False
+        self._conn().execute("SELECT 1")  # fail at start, with the driver's message, when unreachable
+
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and conn.closed:
+            conn = None
+        if conn is None:
+            if self._closed:
+                raise RuntimeError("the job database is closed")
+            conn = self._psycopg.connect(self.url, autocommit=True, connect_timeout=self._timeout)
+            self._local.conn = conn
+            self._local.depth = 0
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        with self._conn().cursor() as cur:
+            cur.execute(_pg_sql(sql), tuple(params))
+            return [tuple(r) for r in cur.fetchall()]
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with self._conn().cursor() as cur:
+            cur.execute(_pg_sql(sql), tuple(params))
+            return cur.rowcount
+
+    @contextmanager
+    def transaction(self) -> Iterator[PostgresDatabase]:
+        conn = self._conn()
+        if self._local.depth:  # nested: join the outer transaction
+            yield self
+            return
+        self._local.depth = 1
+        try:
+            with conn.transaction():
+                yield self
+        finally:
+            self._local.depth = 0
+
+    def lock_for_migration(self) -> None:
+        """Serialise schema migration between processes starting together (held to the commit)."""
+        self.execute("SELECT pg_advisory_xact_lock(7264001)")
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            conns, self._all = self._all, []
+        for conn in conns:
+            with contextlib.suppress(Exception):
+                conn.close()
+        self._local = threading.local()
+
+
+def open_database(database_url: str, data_dir: Path) -> Database:
+    """SQLite in ``data_dir`` for an empty URL, else PostgreSQL (``postgresql://…``)."""
+    url = database_url.strip()
+    if not url:
+        return SQLiteDatabase(Path(data_dir) / "orfeas.db")
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresDatabase(url)
+    raise ValueError("database_url must be empty (SQLite) or a postgresql:// URL")
+
+
+def schema_version(db: Database) -> int:
+    rows = db.query("SELECT MAX(version) FROM schema_version")
+    return int(rows[0][0] or 0)
+
+
+def migrate(db: Database, migrations: Sequence[Migration]) -> int:
+    """Bring the schema up to ``len(migrations)`` in one transaction; returns the version reached.
+
+    Migration *n* (1-based) is ``migrations[n-1]``: one SQL statement or a sequence of them. Migrations
+    are append-only — adding a column is one new entry such as ``"ALTER TABLE jobs ADD COLUMN x TEXT"``.
+    The applied versions are rows of ``schema_version``; a database newer than this code is refused.
+    """
+    with db.transaction():
+        lock = getattr(db, "lock_for_migration", None)
+        if lock is not None:
+            lock()
+        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at REAL)")
+        current = schema_version(db)
+        if current > len(migrations):
+            raise RuntimeError(
+                f"the job database is at schema version {current}, newer than this ORFEAS "
+                f"({len(migrations)}); upgrade ORFEAS"
+            )
+        for version in range(current + 1, len(migrations) + 1):
+            step = migrations[version - 1]
+            for statement in (step,) if isinstance(step, str) else step:
+                db.execute(statement)
+            db.execute(
+                "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (version, time.time())
+            )
+        return len(migrations)

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from orfeas.jobs.db import Database, Row, SQLiteDatabase
+from orfeas.jobs.db import Database, Row, SQLiteDatabase, migrate
 from orfeas.jobs.states import (
     TERMINAL,
     Artifact,
@@ -85,6 +85,11 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at REAL NOT NULL)",
 )
 
+# The versioned schema (orfeas.jobs.db.migrate): append-only, version n is entry n. Version 1 is the
+# schema above (idempotent, so databases made before versioning adopt it). To add a column, append one
+# entry, e.g. "ALTER TABLE jobs ADD COLUMN cache_key TEXT", and add the column to _COLUMNS.
+MIGRATIONS: tuple[str | tuple[str, ...], ...] = (_SCHEMA,)
+
 _COLUMNS = (
     "id, state, stage, progress, engine, params, formats, input_kind, input_text, input_filename, "
     "lettering, has_input, input_size, error_code, error_message, attempts, cancel_requested, "
@@ -104,14 +109,14 @@ class Recovery:
 class JobStore:
     """Jobs and their files. Safe to share between threads; each thread gets its own connection."""
 
-    def __init__(self, data_dir: str | Path, db: Database | None = None) -> None:
+    def __init__(
+        self, data_dir: str | Path, db: Database | None = None, jobs_dir: str | Path | None = None
+    ) -> None:
         self.data_dir = Path(data_dir)
-        self.jobs_dir = self.data_dir / "jobs"
+        self.jobs_dir = Path(jobs_dir) if jobs_dir is not None else self.data_dir / "jobs"
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         self.db: Database = db or SQLiteDatabase(self.data_dir / "orfeas.db")
-        with self.db.transaction():
-            for statement in _SCHEMA:
-                self.db.execute(statement)
+        migrate(self.db, MIGRATIONS)
 
     def close(self) -> None:
         self.db.close()

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import select
 import socket
-import struct
-import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import FAST, LiveServer, job_files, start_server, wait_job
-from tests.conftest import disc_rgba, png_bytes
+from tests.conftest import disc_rgba, png_bytes, png_claiming
 
 pytestmark = pytest.mark.security
 
@@ -30,21 +28,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     srv = start_server(root / "data", root / "logs", max_upload_bytes=MAX_UPLOAD, max_image_pixels=4_000_000)
     yield srv
     srv.stop()
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A tiny, valid-looking PNG whose header claims ``width`` × ``height`` pixels."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 1024))
-        + chunk(b"IEND", b"")
-    )
 
 
 SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect/></svg>'

@@ -4,8 +4,6 @@ typed rejection with a reason code."""
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -15,28 +13,13 @@ from orfeas.errors import InputRejected
 from orfeas.imaging import decode_image, encode_png
 from orfeas.imaging.decode import sniff_format
 from orfeas.settings import Settings
-from tests.conftest import disc_rgba, photo_like, png_bytes
+from tests.conftest import disc_rgba, photo_like, png_bytes, png_claiming
 
 
 def _encode(image: Image.Image, fmt: str, **kwargs: object) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **kwargs)
     return buffer.getvalue()
-
-
-def _png_claiming(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims ``width`` × ``height`` (a decompression bomb's calling card)."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
 
 
 @pytest.mark.unit
@@ -131,8 +114,8 @@ def test_encode_png_round_trips() -> None:
         (b"hello, I am a text file pretending to be a PNG\n", "unsupported_type"),
         (b'<svg xmlns="http://www.w3.org/2000/svg"><circle r="5"/></svg>', "unsupported_type"),
         (b"%!PS-Adobe-3.0 EPSF-3.0\n", "unsupported_type"),
-        (_png_claiming(30000, 30000), "too_many_pixels"),
-        (_png_claiming(8000, 8000), "too_many_pixels"),
+        (png_claiming(30000, 30000), "too_many_pixels"),
+        (png_claiming(8000, 8000), "too_many_pixels"),
     ],
     ids=["zero-bytes", "truncated-png", "text-as-png", "svg", "eps", "bomb-30000", "over-pixel-cap"],
 )

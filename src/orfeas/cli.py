@@ -182,56 +182,39 @@ class _Progress:
 # --- analyze, repair ------------------------------------------------------------------------------
 
 
-UNITS_TO_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": 25.4}
+def _mend(args: argparse.Namespace, task: str, params: dict[str, Any]) -> Any:
+    from orfeas.pipeline import mend
 
-
-def _read_model_file(path: str, units: str | None) -> tuple[Any, float]:
-    from orfeas.mesh.exchange.untrusted import read_model
-    from orfeas.settings import get_settings
-
-    source = Path(path)
+    source = Path(args.model)
     if not source.is_file():
-        _usage(f"no such file: {path}")
-    settings = get_settings()
-    mesh, facts = read_model(
-        source.read_bytes(), max_bytes=settings.max_model_bytes, max_faces=settings.max_model_faces
-    )
-    scale = UNITS_TO_MM[units] if units else float(facts["scale_to_mm"])  # type: ignore[arg-type]
-    return mesh, scale
+        _usage(f"no such file: {args.model}")
+    if args.units:
+        params["units"] = args.units
+    return mend(source, task=task, params=params)  # type: ignore[arg-type]
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from orfeas.mesh.doctor import analyze
-
-    mesh, scale = _read_model_file(args.model, args.units)
-    mesh.merge_vertices()
-    if scale != 1.0:
-        mesh.apply_scale(scale)
-    report = analyze(mesh)
-    _write_report(args.report, report)
-    print(json.dumps(report, indent=2))
+    model = _mend(args, "analyze", {})
+    _write_report(args.report, model.report)
+    print(json.dumps(model.report, indent=2))
     return EXIT_OK
 
 
 def _repair(args: argparse.Namespace) -> int:
-    from orfeas.mesh.doctor import RepairOptions, repair
-
     out = Path(args.output)
     fmt = _format_of(out)
-    mesh, scale = _read_model_file(args.model, args.units)
-    options = RepairOptions(
-        units_to_mm=scale,
-        size_mm=args.size_mm,
-        target_faces=args.target_faces,
-        lay_flat=args.lay_flat,
-        max_volume_loss=args.max_volume_loss,
-    )
-    result = repair(mesh, options)
-    exchange.write_atomic(out, exchange.export(result.mesh, fmt))
-    _write_report(args.report, {**result.report, "changes": result.changes})
+    params = {
+        "size_mm": args.size_mm,
+        "target_faces": args.target_faces,
+        "lay_flat": args.lay_flat,
+        "max_volume_loss": args.max_volume_loss,
+    }
+    model = _mend(args, "repair", params)
+    model.save(out, fmt)
+    _write_report(args.report, model.report)
     if not args.quiet:
-        print("\n".join(f"  - {c}" for c in result.changes))
-        print(_summary(result.report, [out]))
+        print("\n".join(f"  - {c}" for c in model.report["changes"]))
+        print(_summary(model.report, [out]))
     return EXIT_OK
 
 
@@ -340,7 +323,7 @@ def _parser() -> argparse.ArgumentParser:
     ana = commands.add_parser("analyze", help="print the printability report of a mesh file (JSON)")
     ana.add_argument("model", help="an STL, OBJ, PLY, GLB or 3MF file")
     ana.add_argument(
-        "--units", choices=sorted(UNITS_TO_MM), help="the file's units (default: as declared, else mm)"
+        "--units", choices=["cm", "in", "m", "mm"], help="the file's units (default: as declared, else mm)"
     )
     ana.add_argument("--report", help="also write the report here")
     ana.set_defaults(run=_analyze)
@@ -349,7 +332,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("model", help="an STL, OBJ, PLY, GLB or 3MF file")
     rep.add_argument("-o", "--output", required=True, help="the repaired file (format from extension)")
     rep.add_argument(
-        "--units", choices=sorted(UNITS_TO_MM), help="the file's units (default: as declared, else mm)"
+        "--units", choices=["cm", "in", "m", "mm"], help="the file's units (default: as declared, else mm)"
     )
     rep.add_argument("--size-mm", type=float, help="scale so the longest side is this long")
     rep.add_argument("--target-faces", type=int, help="simplify to about this many triangles")

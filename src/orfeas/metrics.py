@@ -63,7 +63,8 @@ UNMATCHED = "unmatched"
 # --- bounded label values ---------------------------------------------------------------------
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 DEFAULT_ENGINES = ("relief", "hunyuan3d")
-GENERATION_KINDS = ("image", "text")
+#: What a job starts from: a picture, a line of text, or a mesh brought for analysis or repair.
+GENERATION_KINDS = ("image", "text", "model")
 GENERATION_OUTCOMES = ("succeeded", "failed", "cancelled")
 #: Same names and order as ``orfeas.pipeline.STAGES`` (a test keeps them equal).
 STAGES = ("decode", "mask", "height", "mesh", "simplify", "verify", "export")
@@ -124,6 +125,7 @@ FAILURE_REASONS = INPUT_FAILURE_REASONS + SERVER_FAILURE_REASONS
 DOWNLOAD_FORMATS = ("stl", "3mf", "obj", "glb", "ply", "png")
 UPLOAD_TYPES = ("png", "jpeg", "webp", "gif", "bmp", "tiff", OTHER)
 _UPLOAD_ALIASES = {"jpg": "jpeg", "tif": "tiff", "x-ms-bmp": "bmp"}
+_NOT_IMAGES = frozenset({"text", "stl", "obj", "ply", "glb", "3mf"})
 LOAD_WINDOWS = ("1m", "5m", "15m")
 
 # --- histogram buckets (thresholds the alerts use are bucket edges: 5 s, 30 s, 600 s) ----------
@@ -663,6 +665,16 @@ class Metrics:
             "orfeas_upload_size_bytes", "Size of accepted image uploads.", buckets=SIZE_BUCKETS, registry=reg
         )
 
+        # result cache
+        self.cache_hits = Counter(
+            "orfeas_cache_hits",
+            "Submissions answered from the result cache, without generating.",
+            registry=reg,
+        )
+        self.cache_misses = Counter(
+            "orfeas_cache_misses", "Cacheable submissions that had to be generated.", registry=reg
+        )
+
         # build info
         Info("orfeas_build", "Version of ORFEAS and of the Python running it.", registry=reg).info(
             {
@@ -916,10 +928,12 @@ class Metrics:
         hooks.on_reject(self.record_rejection)
         hooks.on_upload(self._upload_hook)
         hooks.on_download(self.record_download)
+        hooks.on_cache(self.record_cache)
         return recorder
 
     def _upload_hook(self, fmt: str, size: int) -> None:
-        if fmt != "text":  # a text job has no upload; it counts in jobs_submitted{kind="text"}
+        # Only pictures count as uploads: text and mesh jobs count in jobs_submitted{kind=…}.
+        if fmt not in _NOT_IMAGES:
             self.record_upload(fmt, size)
 
     def record_rejection(self, status: int, code: str, path: str) -> None:
@@ -964,6 +978,10 @@ class Metrics:
     def stream_closed(self) -> None:
         """A server-sent events stream ended."""
         self.event_streams.dec()
+
+    def record_cache(self, hit: bool) -> None:
+        """A cacheable submission was answered from the result cache (``hit``) or queued."""
+        (self.cache_hits if hit else self.cache_misses).inc()
 
     # --- business family --------------------------------------------------------------------------
     def record_failure(self, reason: str) -> None:

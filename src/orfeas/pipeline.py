@@ -1,6 +1,7 @@
 """The whole generation path, top to bottom: input → engine → mesh post-processing → report.
 
 Read :func:`generate` first; every other module in ``orfeas`` serves one of its steps.
+:func:`mend` is its sibling for meshes brought from elsewhere: read → repair → verify → report.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import trimesh
@@ -21,12 +22,15 @@ from orfeas.engines.base import (
     ProgressCallback,
     no_progress,
     require_available,
+    validate_model,
     validate_parameters,
 )
 from orfeas.errors import GpuOutOfMemory, InputRejected
 from orfeas.imaging import decode_image, render_text
 from orfeas.imaging.lettering import LetteringOptions
 from orfeas.mesh import exchange
+from orfeas.mesh.doctor import UNITS_TO_MM, DoctorParameters, RepairOptions, analyze, repair
+from orfeas.mesh.exchange.untrusted import read_model
 from orfeas.mesh.repair import clean_mesh, place_on_bed, scale_to_size, simplify_to
 from orfeas.mesh.report import printability_report
 from orfeas.mesh.verify import verify
@@ -143,6 +147,57 @@ def generate(
     lap("verify")
     progress("export", 0.0)
     return Model(mesh=mesh, report=report, timings=timings, source_rgba=rgba)
+
+
+def mend(
+    model: bytes | str | Path,
+    *,
+    task: Literal["analyze", "repair"] = "repair",
+    params: dict[str, Any] | None = None,
+    progress: ProgressCallback = no_progress,
+    settings: Settings | None = None,
+) -> Model:
+    """Analyse or repair a mesh brought from elsewhere (STL, OBJ, PLY, GLB, 3MF; bytes or a path).
+
+    ``analyze`` returns the mesh as it is (in millimetres) with its printability report;
+    ``repair`` makes it printable (see :func:`orfeas.mesh.doctor.repair`, options in ``params``:
+    :class:`~orfeas.mesh.doctor.DoctorParameters`) and lists every change in ``report["changes"]``.
+    Raises :class:`InputRejected` for a file that is not a mesh, is hostile or over the caps, and
+    :class:`~orfeas.errors.MeshInvalid` when the mesh cannot be made printable.
+    """
+    settings = settings or get_settings()
+    checked = validate_model(DoctorParameters, dict(params or {}))
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    # 1. Read with the caps: a file that lies about its size is refused before it is parsed.
+    progress("decode", 0.0)
+    data = Path(model).read_bytes() if isinstance(model, str | Path) else model
+    mesh, facts = read_model(data, max_bytes=settings.max_model_bytes, max_faces=settings.max_model_faces)
+    units_to_mm = UNITS_TO_MM[checked.units] if checked.units else float(facts["scale_to_mm"])  # type: ignore[arg-type]
+    timings["decode"] = time.perf_counter() - clock
+
+    # 2. Analyse as it is, or repair → verify (repair raises MeshInvalid rather than lose volume).
+    clock = time.perf_counter()
+    if task == "analyze":
+        progress("verify", 0.0)
+        mesh.merge_vertices()
+        if units_to_mm != 1.0:
+            mesh.apply_scale(units_to_mm)
+        report, changes = analyze(mesh), []
+        timings["verify"] = time.perf_counter() - clock
+    else:
+        progress("mesh", 0.0)
+        options = RepairOptions(units_to_mm=units_to_mm, **checked.model_dump(exclude={"units"}))
+        result = repair(mesh, options)
+        mesh, report, changes = result.mesh, result.report, result.changes
+        timings["mesh"] = time.perf_counter() - clock
+    report["input"] = {"format": facts.get("format"), "units_to_mm": units_to_mm}
+    report["task"] = task
+    report["changes"] = changes
+    report["parameters"] = checked.model_dump(mode="json")
+    progress("export", 0.0)
+    return Model(mesh=mesh, report=report, timings=timings)
 
 
 def _text_to_image(method: str, options: dict[str, Any] | None) -> Callable[..., Any]:

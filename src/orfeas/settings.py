@@ -44,6 +44,14 @@ class Settings(BaseSettings):
     worker_mode: Literal["process", "thread"] = Field(
         "process", description="Run generations in child processes (default, faster here) or threads."
     )
+    cache_enabled: bool = Field(
+        True, description="Answer a submission identical to an earlier one with that job's result."
+    )
+    cache_max_bytes: int = Field(
+        2 * 1024**3,
+        ge=0,
+        description="Files the result cache answers from; beyond it the oldest entries are forgotten.",
+    )
     maintenance_interval_s: float = Field(
         300.0, gt=0, description="How often retention (age and disk budget) runs in the service."
     )

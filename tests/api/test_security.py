@@ -25,7 +25,13 @@ MAX_UPLOAD = 200_000  # small, so the limits are cheap to reach
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     root = tmp_path_factory.mktemp("security")
-    srv = start_server(root / "data", root / "logs", max_upload_bytes=MAX_UPLOAD, max_image_pixels=4_000_000)
+    srv = start_server(
+        root / "data",
+        root / "logs",
+        max_upload_bytes=MAX_UPLOAD,
+        max_model_bytes=MAX_UPLOAD,
+        max_image_pixels=4_000_000,
+    )
     yield srv
     srv.stop()
 

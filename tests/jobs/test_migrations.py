@@ -36,9 +36,9 @@ def test_store_records_the_current_version_once(db: Database, tmp_path: Path) ->
 def test_adding_a_column_is_one_entry(db: Database, tmp_path: Path) -> None:
     store = JobStore(tmp_path, db)
     job = store.create(make_job())
-    extended = (*MIGRATIONS, "ALTER TABLE jobs ADD COLUMN cache_key TEXT")
+    extended = (*MIGRATIONS, "ALTER TABLE jobs ADD COLUMN notes TEXT")
     assert migrate(db, extended) == len(MIGRATIONS) + 1
-    assert db.query("SELECT id, cache_key FROM jobs") == [(job.id, None)]
+    assert db.query("SELECT id, notes FROM jobs") == [(job.id, None)]
     assert migrate(db, extended) == len(MIGRATIONS) + 1  # idempotent
 
 
@@ -67,3 +67,17 @@ def test_database_from_before_versioning_is_adopted(tmp_path: Path) -> None:
     JobStore(tmp_path, db)
     assert schema_version(db) == len(MIGRATIONS)
     db.close()
+
+
+@pytest.mark.unit
+def test_version_1_database_keeps_its_jobs(db: Database, tmp_path: Path) -> None:
+    """A database made before mesh jobs and the cache (version 1) is upgraded in place."""
+    migrate(db, MIGRATIONS[:1])
+    db.execute(
+        "INSERT INTO jobs (id, state, engine, params, formats, input_kind, has_input, input_size, "
+        "created_at) VALUES ('old', 'queued', 'relief', '{}', '[\"stl\"]', 'image', 1, 10, 1.0)"
+    )
+    store = JobStore(tmp_path, db)
+    job = store.get("old")
+    assert job is not None
+    assert (job.task, job.input_name, job.cache_key, job.cached_from) == ("generate", "input.png", None, None)

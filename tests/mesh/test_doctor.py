@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import io
 import re
-import struct
 import subprocess
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 import trimesh
 
@@ -21,50 +19,13 @@ from orfeas.mesh.doctor import RepairOptions, analyze, lay_flat, repair
 from orfeas.mesh.exchange.untrusted import read_model, sniff_model_format
 from orfeas.mesh.verify import check
 from tests.conftest import require_tool
-
-CAPS = {"max_bytes": 5_000_000, "max_faces": 100_000}
-
-
-def _box(size=(20.0, 20.0, 20.0), at=(0.0, 0.0, 0.0)) -> trimesh.Trimesh:
-    box = trimesh.creation.box(size)
-    box.apply_translation(at)
-    return box
-
-
-def _broken_corpus() -> dict[str, tuple[trimesh.Trimesh, RepairOptions, float]]:
-    """name → (mesh, options, the right volume in cm³)."""
-    box = _box()
-    flipped = box.faces.copy()
-    flipped[:4] = flipped[:4, ::-1]
-    edge_touch = trimesh.util.concatenate([box, _box(at=(20, 20, 0))])
-    edge_touch.merge_vertices()
-    return {
-        "cube-with-hole": (
-            trimesh.Trimesh(box.vertices, box.faces[:-1], process=False),
-            RepairOptions(),
-            8.0,
-        ),
-        "flipped-faces": (trimesh.Trimesh(box.vertices, flipped, process=False), RepairOptions(), 8.0),
-        "duplicated-faces": (
-            trimesh.Trimesh(box.vertices, np.vstack([box.faces, box.faces[:5]]), process=False),
-            RepairOptions(),
-            8.0,
-        ),
-        "overlapping-bodies": (trimesh.util.concatenate([box, _box(at=(10, 0, 0))]), RepairOptions(), 12.0),
-        "non-manifold-edge": (edge_touch, RepairOptions(), 16.0),
-        "inches": (_box((1, 2, 0.5)), RepairOptions(units_to_mm=25.4), 25.4**3 / 1000),
-        "inside-out": (
-            trimesh.Trimesh(box.vertices, box.faces[:, ::-1], process=False),
-            RepairOptions(),
-            8.0,
-        ),
-    }
+from tests.mesh.corpus import CAPS, HOSTILE_MESHES, binary_stl, box, broken_corpus
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("name", list(_broken_corpus()))
+@pytest.mark.parametrize("name", list(broken_corpus()))
 def test_repair_makes_each_broken_mesh_printable_with_the_right_volume(name: str) -> None:
-    mesh, options, volume_cm3 = _broken_corpus()[name]
+    mesh, options, volume_cm3 = broken_corpus()[name]
     if name not in ("inches", "overlapping-bodies"):  # those two pass the checks but are wrong in size
         assert not check(mesh).ok
     result = repair(mesh, options)
@@ -77,20 +38,20 @@ def test_repair_makes_each_broken_mesh_printable_with_the_right_volume(name: str
 def test_prusaslicer_calls_every_repaired_mesh_manifold(tmp_path: Path) -> None:
     slicer = require_tool("prusa-slicer")
     paths = []
-    for name, (mesh, options, _) in _broken_corpus().items():
+    for name, (mesh, options, _) in broken_corpus().items():
         path = tmp_path / f"{name}.stl"
         path.write_bytes(exchange.export(repair(mesh, options).mesh, "stl"))
         paths.append(str(path))
     info = subprocess.run([slicer, "--info", *paths], capture_output=True, text=True, timeout=300, check=True)
     assert re.findall(r"^manifold = (\w+)", info.stdout, flags=re.MULTILINE) == ["yes"] * len(paths)
     volumes = [float(v) for v in re.findall(r"^volume = ([\d.]+)", info.stdout, flags=re.MULTILINE)]
-    expected = [v * 1000 for _, _, v in _broken_corpus().values()]
+    expected = [v * 1000 for _, _, v in broken_corpus().values()]
     assert volumes == pytest.approx(expected, rel=0.01)
 
 
 @pytest.mark.unit
 def test_repair_refuses_to_lose_volume_silently() -> None:
-    big, part, speck = _box(), _box((3, 3, 3), at=(40, 0, 0)), _box((1, 1, 1), at=(0, 40, 0))
+    big, part, speck = box(), box((3, 3, 3), at=(40, 0, 0)), box((1, 1, 1), at=(0, 40, 0))
     result = repair(trimesh.util.concatenate([big, part, speck]), RepairOptions(max_volume_loss=0.02))
     assert result.report["volume_cm3"] == pytest.approx(8.027, rel=1e-4)  # a 0.3 % part stays, the speck goes
     assert any("dropped 1 floating fragments" in c for c in result.changes)
@@ -108,49 +69,17 @@ def test_repair_options_size_faces_and_lay_flat() -> None:
     sphere = trimesh.creation.icosphere(subdivisions=4, radius=7)
     result = repair(sphere, RepairOptions(size_mm=50, target_faces=1000))
     assert max(result.mesh.extents) == pytest.approx(50, rel=0.01) and len(result.mesh.faces) <= 1050
-    tilted = _box((30, 20, 4))
+    tilted = box((30, 20, 4))
     tilted.apply_transform(trimesh.transformations.rotation_matrix(1.0, [1, 1, 0]))
     flat = lay_flat(tilted)
     assert flat.extents[2] == pytest.approx(4, abs=0.01) and flat.bounds[0, 2] == pytest.approx(0)
-    assert analyze(_box())["printable"]
-
-
-def _binary_stl(count_claimed: int, records: int) -> bytes:
-    return b"\0" * 80 + struct.pack("<I", count_claimed) + b"\0" * (50 * records)
+    assert analyze(box())["printable"]
 
 
 @pytest.mark.security
-@pytest.mark.parametrize(
-    ("data", "code"),
-    [
-        (b"", "empty"),
-        (_binary_stl(1000, 3), "corrupt"),
-        (_binary_stl(200_000, 200_000), "too_large"),
-        (
-            b"solid x\n"
-            + b"facet normal 0 0 1\nouter loop\nvertex 0 0 0\nvertex 1 0 0\nvertex 0 1 0\nendloop\n"
-            b"endfacet\n" * 1 + b"facet normal 0 0 1\n" * 150_000 + b"endsolid\n",
-            "too_large",
-        ),
-        (b"v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\nf 1 2 9\n", "corrupt"),
-        (b"v 0 0 0\nv 1 0 0\nv nan 1 0\nf 1 2 3\n", "corrupt"),
-        (b"v 0 0 0\nv 1 0 0\nv inf 1 0\nf 1 2 3\n", "corrupt"),
-        (b"just some words in a text file\n", "unsupported_type"),
-        (b"PK\x03\x04 not really a zip", "corrupt"),
-    ],
-    ids=[
-        "zero-bytes",
-        "stl-count-lies",
-        "over-face-cap",
-        "ascii-stl-bomb",
-        "obj-index-out-of-range",
-        "nan",
-        "inf",
-        "text",
-        "broken-3mf",
-    ],
-)
-def test_hostile_mesh_files_are_typed_rejections(data: bytes, code: str) -> None:
+@pytest.mark.parametrize("name", list(HOSTILE_MESHES))
+def test_hostile_mesh_files_are_typed_rejections(name: str) -> None:
+    data, code = HOSTILE_MESHES[name]
     with pytest.raises(InputRejected) as caught:
         read_model(data, **CAPS)
     assert caught.value.code == code, caught.value.message
@@ -169,7 +98,7 @@ def test_zip_bomb_3mf_is_rejected_before_expanding() -> None:
 @pytest.mark.unit
 @pytest.mark.parametrize("fmt", exchange.FORMATS)
 def test_every_format_is_sniffed_and_read(fmt: str) -> None:
-    data = exchange.export(_box(), fmt)
+    data = exchange.export(box(), fmt)
     assert sniff_model_format(data) == fmt
     mesh, facts = read_model(data, **CAPS)
     assert facts["format"] == fmt and len(mesh.faces) == 12
@@ -177,9 +106,9 @@ def test_every_format_is_sniffed_and_read(fmt: str) -> None:
 
 @pytest.mark.integration
 def test_cli_repair_and_analyze(tmp_path: Path, capsys) -> None:
-    box = _box()
+    cube = box()
     broken = tmp_path / "broken.obj"
-    broken.write_bytes(exchange.export(trimesh.Trimesh(box.vertices, box.faces[:-1], process=False), "obj"))
+    broken.write_bytes(exchange.export(trimesh.Trimesh(cube.vertices, cube.faces[:-1], process=False), "obj"))
     fixed = tmp_path / "fixed.stl"
     assert (
         main(["repair", str(broken), "-o", str(fixed), "--lay-flat", "--report", str(tmp_path / "r.json")])
@@ -189,6 +118,6 @@ def test_cli_repair_and_analyze(tmp_path: Path, capsys) -> None:
     assert "filled holes" in capsys.readouterr().out
     assert main(["analyze", str(broken)]) == 0
     assert '"watertight": false' in capsys.readouterr().out
-    (tmp_path / "fake.stl").write_bytes(_binary_stl(99, 1))
+    (tmp_path / "fake.stl").write_bytes(binary_stl(99, 1))
     assert main(["repair", str(tmp_path / "fake.stl"), "-o", str(tmp_path / "x.stl")]) == 2
     assert not (tmp_path / "x.stl").exists()

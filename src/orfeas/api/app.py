@@ -20,7 +20,7 @@ import orfeas
 from orfeas.api import routes_jobs, routes_meta
 from orfeas.api.errors import CatchAll, install_handlers
 from orfeas.api.hooks import Hooks
-from orfeas.api.intake import FORM_OVERHEAD
+from orfeas.api.intake import body_limit
 from orfeas.api.runtime import Runtime
 from orfeas.api.security import (
     ApiKeyAuth,
@@ -97,9 +97,7 @@ def create_app(settings: Settings | None = None, *, static_dir: Path | None = No
         submissions=RateLimiter(settings.rate_limit_submissions_per_minute),
         on_reject=hooks.rejected,
     )
-    app.add_middleware(
-        BodySizeLimit, limit=settings.max_upload_bytes + FORM_OVERHEAD, on_reject=hooks.rejected
-    )
+    app.add_middleware(BodySizeLimit, limit=body_limit(settings), on_reject=hooks.rejected)
     origins = settings.cors_origin_list()
     if origins:
         app.add_middleware(

@@ -26,6 +26,8 @@ UploadHook = Callable[[str, int], None]
 DownloadHook = Callable[[str, int], None]
 #: ``(True)`` when an event stream opens, ``(False)`` when it closes.
 StreamHook = Callable[[bool], None]
+#: ``(True)`` when a submission was answered from the result cache, ``(False)`` when it was queued.
+CacheHook = Callable[[bool], None]
 
 
 class Hooks:
@@ -37,6 +39,7 @@ class Hooks:
         self.upload: list[UploadHook] = []
         self.download: list[DownloadHook] = []
         self.stream: list[StreamHook] = []
+        self.cache: list[CacheHook] = []
 
     def on_job(self, fn: JobHook) -> JobHook:
         self.job.append(fn)
@@ -58,6 +61,10 @@ class Hooks:
         self.stream.append(fn)
         return fn
 
+    def on_cache(self, fn: CacheHook) -> CacheHook:
+        self.cache.append(fn)
+        return fn
+
     # --- emitters (used by the service) -------------------------------------------------------
     def job_event(self, event: JobEvent) -> None:
         _call(self.job, event)
@@ -73,6 +80,9 @@ class Hooks:
 
     def stream_changed(self, opened: bool) -> None:
         _call(self.stream, opened)
+
+    def cache_answered(self, hit: bool) -> None:
+        _call(self.cache, hit)
 
 
 def _call(callbacks: list[Any], *args: Any) -> None:

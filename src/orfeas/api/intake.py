@@ -2,8 +2,9 @@
 
 Everything is checked before anything is written: the body is counted while it streams (never
 read whole when too big), the engine and its parameters are validated against the engine's
-schema, and the image is decoded (type sniffed from its bytes, byte and pixel caps) or the text
-typeset. Only a request that passes all of this becomes a job.
+schema, and the image is decoded (type sniffed from its bytes, byte and pixel caps), the text
+typeset, or a mesh file (field ``model``, ``task=analyze|repair``) parsed in full under the mesh
+caps. Only a request that passes all of this becomes a job.
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ from orfeas.api.errors import ApiError, from_orfeas_error
 from orfeas.api.schemas import TextJobRequest
 from orfeas.api.security import BodyTooLarge
 from orfeas.engines import get_engine
-from orfeas.engines.base import require_available, validate_parameters
-from orfeas.errors import OrfeasError
+from orfeas.engines.base import require_available, validate_model, validate_parameters
+from orfeas.errors import InputRejected, OrfeasError
 from orfeas.imaging import LetteringOptions, decode_image, encode_png, render_text
+from orfeas.jobs.states import INPUT_NAME
+from orfeas.mesh.doctor import DoctorParameters
 from orfeas.mesh.exchange import FORMATS
+from orfeas.mesh.exchange.untrusted import read_model
 from orfeas.settings import Settings
 
 #: Room for multipart boundaries and the small form fields on top of the image itself.
@@ -36,7 +40,17 @@ FORM_OVERHEAD = 256 * 1024
 #: JSON bodies carry text and parameters only.
 JSON_LIMIT = 256 * 1024
 
-_FORM_FIELDS = frozenset({"image", "text", "engine", "params", "lettering", "formats"})
+_FORM_FIELDS = frozenset({"image", "model", "task", "text", "engine", "params", "lettering", "formats"})
+#: The file fields a submission may carry: a picture to build from, or a mesh to analyse or repair.
+_FILE_FIELDS = frozenset({"image", "model"})
+#: The name a mesh job shows as its engine (the mesh doctor, not a generation engine).
+DOCTOR = "doctor"
+MESH_TASKS = ("analyze", "repair")
+
+
+def body_limit(settings: Settings) -> int:
+    """The largest request body accepted: the bigger of the image and mesh caps, plus the form."""
+    return max(settings.max_upload_bytes, settings.max_model_bytes) + FORM_OVERHEAD
 
 
 @dataclass(frozen=True)
@@ -46,13 +60,18 @@ class Submission:
     engine: str
     params: dict[str, Any]
     formats: tuple[str, ...]
-    input_kind: str
-    input_png: bytes
-    input_format: str  # sniffed image format, or "text"
-    input_size: int  # bytes received (image) or characters (text)
+    input_kind: str  # "image", "text" or "model"
+    input_png: bytes  # the normalised picture, or the mesh file as sent
+    input_format: str  # sniffed image or mesh format, or "text"
+    input_size: int  # bytes received (image, model) or characters (text)
     text: str | None = None
     filename: str | None = None
     lettering: dict[str, Any] | None = None
+    task: str = "generate"
+
+    @property
+    def input_name(self) -> str:
+        return f"input.{self.input_format}" if self.input_kind == "model" else INPUT_NAME
 
 
 async def limited_stream(request: Request, limit: int) -> AsyncIterator[bytes]:
@@ -86,7 +105,7 @@ async def read_submission(request: Request, settings: Settings) -> Submission:
 
 
 async def _from_form(request: Request, settings: Settings) -> Submission:
-    limit = settings.max_upload_bytes + FORM_OVERHEAD
+    limit = body_limit(settings)
     parser = MultiPartParser(
         request.headers,
         limited_stream(request, limit),
@@ -101,17 +120,28 @@ async def _from_form(request: Request, settings: Settings) -> Submission:
     try:
         fields: dict[str, str] = {}
         upload: UploadFile | None = None
+        upload_field = "image"
         for key, value in form.multi_items():
             if isinstance(value, UploadFile):
-                if key != "image":
+                if key not in _FILE_FIELDS:
                     raise ApiError(422, "invalid_parameter", f"Unexpected file field '{key}'.", field=key)
-                upload = value
+                upload, upload_field = value, key
             elif key in fields:
                 raise ApiError(422, "invalid_parameter", f"Field '{key}' is given twice.", field=key)
             else:
                 fields[key] = value
-        if "image" in fields:
-            raise ApiError(422, "invalid_parameter", "'image' must be a file upload.", field="image")
+        for key in _FILE_FIELDS & fields.keys():
+            raise ApiError(422, "invalid_parameter", f"'{key}' must be a file upload.", field=key)
+        if upload_field == "model" and upload is not None:
+            data = await upload.read()  # bounded: the stream above stopped at the limit
+            return await model_submission(data, fields, settings, upload.filename)
+        if "task" in fields and fields["task"] != "generate":
+            raise ApiError(
+                422,
+                "invalid_parameter",
+                f"task '{fields['task']}' needs a mesh file in the field 'model'.",
+                field="task",
+            )
 
         engine_name = fields.get("engine") or settings.default_engine
         params = _json_object(fields.get("params"), "params")
@@ -127,23 +157,78 @@ async def _from_form(request: Request, settings: Settings) -> Submission:
         if upload is None:
             if text is None:
                 raise ApiError(422, "empty", "Send an image file (field 'image') or a text.", field="image")
-            return await _text_submission(text, engine_name, params, lettering, formats, settings)
-        engine, checked = _check_engine(engine_name, params)
+            return await text_submission(text, engine_name, params, lettering, formats, settings)
         data = await upload.read()  # bounded: the stream above stopped at the limit
-        decoded = await run_in_threadpool(decode_image, data, settings)
-        png = await run_in_threadpool(encode_png, decoded.rgba)
-        return Submission(
-            engine=engine,
-            params=checked,
-            formats=formats,
-            input_kind="image",
-            input_png=png,
-            input_format=decoded.format,
-            input_size=len(data),
-            filename=_safe_filename(upload.filename),
-        )
+        return await image_submission(data, engine_name, params, formats, settings, upload.filename)
     finally:
         await form.close()
+
+
+async def model_submission(
+    data: bytes, fields: dict[str, str], settings: Settings, filename: str | None = None
+) -> Submission:
+    """Check a mesh job: the task and its options, then the file (sniffed, capped, parsed in full)."""
+    task = fields.get("task", "analyze")
+    if task not in MESH_TASKS:
+        raise ApiError(
+            422,
+            "invalid_parameter",
+            f"task must be one of {', '.join(MESH_TASKS)}; got '{task}'.",
+            field="task",
+        )
+    if fields.get("text") is not None:
+        raise ApiError(422, "invalid_parameter", "Send a mesh or a text, not both.", field="text")
+    params = _json_object(fields.get("params"), "params")
+    params.update({k: v for k, v in fields.items() if k not in _FORM_FIELDS})
+    checked = validate_model(DoctorParameters, params).model_dump(mode="json")
+    # Parsed here, in full, so a hostile file is refused now and nothing is stored.
+    try:
+        _, facts = await run_in_threadpool(
+            read_model, data, max_bytes=settings.max_model_bytes, max_faces=settings.max_model_faces
+        )
+    except InputRejected as exc:
+        exc.field = exc.field or "model"
+        raise
+    formats = _formats(fields.get("formats")) if fields.get("formats") else _MESH_DEFAULT_FORMATS[task]
+    return Submission(
+        engine=DOCTOR,
+        params={k: checked[k] for k in params if k in checked},
+        formats=formats,
+        input_kind="model",
+        input_png=data,
+        input_format=str(facts["format"]),
+        input_size=len(data),
+        filename=_safe_filename(filename),
+        task=task,
+    )
+
+
+#: An analysis keeps the mesh as it is, for viewing; a repair gives every printable format.
+_MESH_DEFAULT_FORMATS = {"analyze": ("glb",), "repair": FORMATS}
+
+
+async def image_submission(
+    data: bytes,
+    engine_name: str,
+    params: dict[str, Any],
+    formats: tuple[str, ...],
+    settings: Settings,
+    filename: str | None = None,
+) -> Submission:
+    """Check an image job: engine and parameters first, then the picture (sniffed, capped, decoded)."""
+    engine, checked = _check_engine(engine_name, params)
+    decoded = await run_in_threadpool(decode_image, data, settings)
+    png = await run_in_threadpool(encode_png, decoded.rgba)
+    return Submission(
+        engine=engine,
+        params=checked,
+        formats=formats,
+        input_kind="image",
+        input_png=png,
+        input_format=decoded.format,
+        input_size=len(data),
+        filename=_safe_filename(filename),
+    )
 
 
 async def _from_json(request: Request, settings: Settings) -> Submission:
@@ -161,12 +246,12 @@ async def _from_json(request: Request, settings: Settings) -> Submission:
         field = ".".join(str(p) for p in first["loc"]) or None
         raise ApiError(422, "invalid_parameter", f"Field '{field}': {first['msg']}.", field=field) from exc
     formats = tuple(dict.fromkeys(req.formats)) if req.formats else FORMATS
-    return await _text_submission(
+    return await text_submission(
         req.text, req.engine or settings.default_engine, dict(req.params), req.lettering, formats, settings
     )
 
 
-async def _text_submission(
+async def text_submission(
     text: str,
     engine_name: str,
     params: dict[str, Any],

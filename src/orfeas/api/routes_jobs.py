@@ -9,11 +9,12 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, StreamingResponse
 
+from orfeas.api.accept import accept, check_queue
 from orfeas.api.errors import ApiError
 from orfeas.api.events import job_stream
 from orfeas.api.intake import read_submission
 from orfeas.api.responses import JSON
-from orfeas.api.runtime import runtime
+from orfeas.api.runtime import Runtime, runtime
 from orfeas.api.schemas import (
     MULTIPART_SCHEMA,
     PREFIX,
@@ -24,9 +25,7 @@ from orfeas.api.schemas import (
     job_json,
     job_url,
 )
-from orfeas.jobs.states import Job, JobState
-from orfeas.jobs.store import INPUT_NAME
-from orfeas.jobs.worker import QueueFull, new_job_id
+from orfeas.jobs.states import INPUT_NAME, Job, JobState
 
 router = APIRouter(prefix=PREFIX, tags=["jobs"])
 
@@ -34,10 +33,6 @@ JobId = Annotated[str, Path(description="The job's id.", max_length=64)]
 ArtifactName = Annotated[
     str, Path(description="An artifact name from the job, e.g. model.stl, or input.png.", max_length=64)
 ]
-
-
-def _queue_full(exc: QueueFull) -> ApiError:
-    return ApiError(503, exc.code, exc.message, headers={"Retry-After": str(exc.retry_after)})
 
 
 def _get(request: Request, job_id: str) -> Job:
@@ -75,24 +70,9 @@ async def submit_job(request: Request) -> Response:
     Nothing is stored unless every check passes; a full queue answers 503 with ``Retry-After``.
     """
     rt = runtime(request)
-    if rt.pool.waiting >= rt.settings.queue_size:  # cheap early answer, before reading the body
-        raise _queue_full(QueueFull("The job queue is full; try again later.", rt.pool.retry_after()))
+    check_queue(rt)
     sub = await read_submission(request, rt.settings)
-    job = Job(
-        id=new_job_id(),
-        engine=sub.engine,
-        params=sub.params,
-        formats=sub.formats,
-        input_kind=sub.input_kind,
-        input_text=sub.text,
-        input_filename=sub.filename,
-        lettering=sub.lettering,
-    )
-    try:
-        job = await run_in_threadpool(rt.pool.submit, job, sub.input_png)
-    except QueueFull as exc:
-        raise _queue_full(exc) from exc
-    rt.hooks.uploaded(sub.input_format, sub.input_size)
+    job = await accept(rt, sub)
     return JSON(job_json(job), status_code=202, headers={"Location": job_url(job.id)})
 
 
@@ -180,13 +160,22 @@ async def download(
         description="An artifact name from the job, e.g. model.stl, or input.png.", max_length=64
     ),
 ) -> Response:
-    rt = runtime(request)
-    job = _get(request, job_id)
-    path = rt.store.file_path(job, name)  # looked up among recorded files, never joined from the URL
+    return send_job_file(runtime(request), _get(request, job_id), name)
+
+
+def send_job_file(rt: Runtime, job: Job, name: str, *, field: str = "name") -> FileResponse:
+    """The file ``name`` of ``job`` as a download (shared with the compatibility routes).
+
+    ``name`` is looked up among the job's recorded files, never joined from the URL; an unknown
+    name is a 404 naming ``field``.
+    """
+    path = rt.store.file_path(job, name)
     if path is None or not path.is_file():
-        raise ApiError(404, "not_found", f"Job '{job_id}' has no file '{name}'.", field="name")
+        raise ApiError(404, "not_found", f"Job '{job.id}' has no file '{name}'.", field=field)
     if name == INPUT_NAME:
         media, disposition, fmt = "image/png", "inline", "png"
+    elif name == job.input_name:  # a mesh file brought for analysis or repair, as it was sent
+        media, disposition, fmt = "application/octet-stream", "attachment", name.rsplit(".", 1)[-1]
     else:
         artifact = job.artifact(name)
         assert artifact is not None

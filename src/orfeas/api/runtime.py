@@ -91,6 +91,7 @@ class Runtime:
         """Expire old finished jobs, then prune oldest-first to the disk budget (both are logged)."""
         expired = self.store.expire(self.settings.retention_hours * 3600)
         pruned = self.store.prune(self.settings.disk_budget_bytes)
+        self.store.trim_cache(self.settings.cache_max_bytes)
         return expired, pruned
 
     async def _maintain(self) -> None:

@@ -12,7 +12,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from orfeas.jobs.states import FailureReason, Job, JobState, iso
-from orfeas.jobs.store import INPUT_NAME
 from orfeas.mesh.exchange import FORMATS
 
 PREFIX = "/api/v1"
@@ -39,7 +38,7 @@ class JobError(BaseModel):
 
 
 class JobInput(BaseModel):
-    kind: Literal["image", "text"]
+    kind: Literal["image", "text", "model"]
     text: str | None = None
     filename: str | None = None
 
@@ -64,6 +63,9 @@ class JobOut(BaseModel):
     """A generation job: where it is, what it made, and where to get it."""
 
     id: str
+    task: Literal["generate", "analyze", "repair"] = Field(
+        description="generate a model from the input, or analyze / repair a mesh file."
+    )
     state: JobState
     stage: str | None = Field(None, description="Pipeline stage while running (decode, mask, … export).")
     progress: float = Field(ge=0, le=1)
@@ -78,6 +80,8 @@ class JobOut(BaseModel):
     timings: dict[str, float] = Field(description="Seconds per stage.")
     report: dict[str, Any] | None = Field(None, description="The printability report, once succeeded.")
     artifacts: list[ArtifactOut]
+    cached: bool = Field(description="True when the result was taken from an identical earlier job.")
+    cached_from: str | None = Field(None, description="That earlier job's id, when cached.")
     links: JobLinks
 
 
@@ -107,6 +111,17 @@ MULTIPART_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "image": {"type": "string", "format": "binary", "description": "PNG, JPEG, WebP, BMP, TIFF or GIF."},
+        "model": {
+            "type": "string",
+            "format": "binary",
+            "description": "Instead of an image: a mesh file (STL, OBJ, PLY, GLB, 3MF) to analyze or repair.",
+        },
+        "task": {
+            "type": "string",
+            "enum": ["generate", "analyze", "repair"],
+            "description": "With a model: analyze (default) or repair. Options: units, size_mm, "
+            "target_faces, lay_flat, max_volume_loss.",
+        },
         "text": {"type": "string", "description": "Instead of an image: text to typeset."},
         "engine": {"type": "string", "description": "Engine name; default: the server's default engine."},
         "params": {"type": "string", "description": "The engine's parameters as a JSON object."},
@@ -201,6 +216,7 @@ def job_json(job: Job) -> dict[str, Any]:
         error = {"code": job.error_code, "message": job.error_message or ""}
     return {
         "id": job.id,
+        "task": job.task,
         "state": job.state.value,
         "stage": job.stage,
         "progress": job.progress,
@@ -224,7 +240,9 @@ def job_json(job: Job) -> dict[str, Any]:
             }
             for a in job.artifacts
         ],
-        "links": {"self": base, "events": f"{base}/events", "input": f"{base}/artifacts/{INPUT_NAME}"},
+        "cached": job.cached_from is not None,
+        "cached_from": job.cached_from,
+        "links": {"self": base, "events": f"{base}/events", "input": f"{base}/artifacts/{job.input_name}"},
     }
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import trimesh
 from pydantic import BaseModel, ValidationError
 
 from orfeas.errors import EngineUnavailable, InputRejected
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 #: ``progress(stage, fraction)``: called at stage boundaries (fraction in [0, 1] within the stage).
 #: A callback may raise :class:`orfeas.errors.Cancelled` to stop the engine between stages.
@@ -74,16 +76,19 @@ def parameters_schema(engine: Engine) -> dict[str, Any]:
 
 def validate_parameters(engine: Engine, raw: dict[str, Any]) -> BaseModel:
     """Check ``raw`` against the engine's parameter model; the first problem becomes an error."""
+    return validate_model(engine.parameters_model, raw)
+
+
+def validate_model(model: type[ModelT], raw: dict[str, Any]) -> ModelT:
+    """``model.model_validate(raw)``, its first problem raised as :class:`InputRejected`."""
     try:
-        return engine.parameters_model.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         field_name = ".".join(str(p) for p in first["loc"]) or None
         reason = str(first["msg"]).removeprefix("Value error, ")
         where = f"Parameter '{field_name}'" if field_name else "Parameters"
-        raise InputRejected(
-            f"{where}: {reason}.", code="invalid_parameter", field=field_name
-        ) from exc
+        raise InputRejected(f"{where}: {reason}.", code="invalid_parameter", field=field_name) from exc
 
 
 def require_available(engine: Engine) -> None:

@@ -46,6 +46,7 @@ class Task:
     formats: tuple[str, ...]
     settings: Settings
     input_path: str | None = None
+    task: str = "generate"  # or "analyze" / "repair" a mesh at input_path
     text: str | None = None
     lettering: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -82,7 +83,7 @@ def serve_tasks(conn: multiprocessing.connection.Connection, native_threads: int
 def _run(task: Task, conn: multiprocessing.connection.Connection) -> None:
     # Imported here so the supervisor side never needs the pipeline loaded to start.
     from orfeas.mesh.exchange import CONTENT_TYPES, write_atomic
-    from orfeas.pipeline import STAGES, generate
+    from orfeas.pipeline import STAGES, generate, mend
 
     cancelled = False
     last_stage = [STAGES[0]]
@@ -115,15 +116,25 @@ def _run(task: Task, conn: multiprocessing.connection.Connection) -> None:
             send("progress", task.job_id, stage, round(overall, 4))
 
     try:
-        model = generate(
-            task.input_path,
-            text=task.text,
-            engine=task.engine,
-            params=task.params,
-            lettering=task.lettering,
-            progress=progress,
-            settings=task.settings,
-        )
+        if task.task == "generate":
+            model = generate(
+                task.input_path,
+                text=task.text,
+                engine=task.engine,
+                params=task.params,
+                lettering=task.lettering,
+                progress=progress,
+                settings=task.settings,
+            )
+        else:
+            assert task.input_path is not None
+            model = mend(
+                task.input_path,
+                task=task.task,  # type: ignore[arg-type]
+                params=task.params,
+                progress=progress,
+                settings=task.settings,
+            )
         artifacts = []
         folder = Path(task.job_dir)
         for i, fmt in enumerate(task.formats):

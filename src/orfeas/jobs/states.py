@@ -91,6 +91,12 @@ def failure_reason(exc: BaseException) -> FailureReason:
     return FailureReason.INTERNAL
 
 
+#: What a job does: build a model from a picture or text, or analyse or repair a mesh brought to it.
+TASKS = ("generate", "analyze", "repair")
+#: The stored input of an image or text job (the normalised picture).
+INPUT_NAME = "input.png"
+
+
 @dataclass(frozen=True)
 class Artifact:
     """A finished file of a job, named ``model.<format>``."""
@@ -109,7 +115,7 @@ class Job:
     engine: str
     params: dict[str, Any] = field(default_factory=dict)
     formats: tuple[str, ...] = ()
-    input_kind: str = "image"  # "image" | "text"
+    input_kind: str = "image"  # "image" | "text" | "model"
     input_text: str | None = None
     input_filename: str | None = None
     lettering: dict[str, Any] | None = None
@@ -128,6 +134,10 @@ class Job:
     artifacts: tuple[Artifact, ...] = ()
     has_input: bool = False
     input_size: int = 0
+    task: str = "generate"  # one of TASKS
+    input_name: str = INPUT_NAME  # the stored input file: input.png, or input.<format> for a model
+    cache_key: str | None = None  # set on a job whose result may answer later identical submissions
+    cached_from: str | None = None  # the job whose result this one shares (answered from the cache)
 
     @property
     def finished(self) -> bool:

@@ -15,7 +15,7 @@ import logging
 import shutil
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import orjson
 
 from orfeas.jobs.db import Database, Row, SQLiteDatabase, migrate
 from orfeas.jobs.states import (
+    INPUT_NAME,
     TERMINAL,
     Artifact,
     FailureReason,
@@ -40,8 +41,6 @@ def _dumps(value: Any) -> str:
     """JSON text for a column (orjson: a status read decodes these on every request)."""
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS).decode()
 
-
-INPUT_NAME = "input.png"
 
 _SCHEMA = (
     """
@@ -88,13 +87,23 @@ _SCHEMA = (
 # The versioned schema (orfeas.jobs.db.migrate): append-only, version n is entry n. Version 1 is the
 # schema above (idempotent, so databases made before versioning adopt it). To add a column, append one
 # entry, e.g. "ALTER TABLE jobs ADD COLUMN cache_key TEXT", and add the column to _COLUMNS.
-MIGRATIONS: tuple[str | tuple[str, ...], ...] = (_SCHEMA,)
+MIGRATIONS: tuple[str | tuple[str, ...], ...] = (
+    _SCHEMA,
+    (  # 2: mesh jobs (analyze, repair) and the result cache
+        "ALTER TABLE jobs ADD COLUMN task TEXT NOT NULL DEFAULT 'generate'",
+        f"ALTER TABLE jobs ADD COLUMN input_name TEXT NOT NULL DEFAULT '{INPUT_NAME}'",
+        "ALTER TABLE jobs ADD COLUMN cache_key TEXT",
+        "ALTER TABLE jobs ADD COLUMN cached_from TEXT",
+        "CREATE INDEX IF NOT EXISTS jobs_cache_key ON jobs (cache_key)",
+    ),
+)
 
 _COLUMNS = (
     "id, state, stage, progress, engine, params, formats, input_kind, input_text, input_filename, "
     "lettering, has_input, input_size, error_code, error_message, attempts, cancel_requested, "
-    "created_at, started_at, finished_at, timings, report"
+    "created_at, started_at, finished_at, timings, report, task, input_name, cache_key, cached_from"
 )
+_COLUMN_COUNT = _COLUMNS.count(",") + 1
 
 
 @dataclass(frozen=True)
@@ -132,57 +141,59 @@ class JobStore:
         Only ``input.png`` (when stored) and the recorded artifacts resolve, so a name such as
         ``../../orfeas.db`` cannot reach outside the job's folder.
         """
-        if name == INPUT_NAME and job.has_input:
-            return self.job_dir(job.id) / INPUT_NAME
+        if name == job.input_name and job.has_input:
+            return self.job_dir(job.id) / job.input_name
         artifact = job.artifact(name)
         return self.job_dir(job.id) / artifact.name if artifact else None
 
-    def write_input(self, job_id: str, png: bytes) -> None:
-        """Store the normalised input image of a job (atomically) and record it."""
-        write_atomic(self.job_dir(job_id) / INPUT_NAME, png)
-        self.db.execute("UPDATE jobs SET has_input = 1, input_size = ? WHERE id = ?", (len(png), job_id))
-
     # --- create and read ----------------------------------------------------------------------
-    def create(self, job: Job, input_png: bytes | None = None) -> Job:
-        """Insert a new queued job; its input image (if any) is on disk before the row exists."""
+    def create(self, job: Job, input_data: bytes | None = None) -> Job:
+        """Insert a new queued job; its input file (if any) is on disk before the row exists."""
         if job.state is not JobState.QUEUED:
             raise InvalidTransition("New jobs start queued.")
-        if input_png is not None:
-            write_atomic(self.job_dir(job.id) / INPUT_NAME, input_png)
+        if input_data is not None:
+            write_atomic(self.job_dir(job.id) / job.input_name, input_data)
         try:
-            self.db.execute(
-                f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * 22)})",
-                (
-                    job.id,
-                    job.state.value,
-                    None,
-                    0.0,
-                    job.engine,
-                    _dumps(job.params),
-                    _dumps(list(job.formats)),
-                    job.input_kind,
-                    job.input_text,
-                    job.input_filename,
-                    _dumps(job.lettering) if job.lettering is not None else None,
-                    int(input_png is not None),
-                    len(input_png) if input_png is not None else 0,
-                    None,
-                    None,
-                    0,
-                    0,
-                    job.created_at,
-                    None,
-                    None,
-                    "{}",
-                    None,
-                ),
-            )
+            self._insert(job, len(input_data) if input_data is not None else None)
         except BaseException:
             shutil.rmtree(self.job_dir(job.id), ignore_errors=True)
             raise
         created = self.get(job.id)
         assert created is not None
         return created
+
+    def _insert(self, job: Job, input_size: int | None) -> None:
+        self.db.execute(
+            f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * _COLUMN_COUNT)})",
+            (
+                job.id,
+                job.state.value,
+                job.stage,
+                job.progress,
+                job.engine,
+                _dumps(job.params),
+                _dumps(list(job.formats)),
+                job.input_kind,
+                job.input_text,
+                job.input_filename,
+                _dumps(job.lettering) if job.lettering is not None else None,
+                int(input_size is not None),
+                input_size or 0,
+                job.error_code,
+                job.error_message,
+                job.attempts,
+                0,
+                job.created_at,
+                job.started_at,
+                job.finished_at,
+                _dumps(job.timings),
+                _dumps(job.report) if job.report is not None else None,
+                job.task,
+                job.input_name,
+                job.cache_key,
+                job.cached_from,
+            ),
+        )
 
     def get(self, job_id: str) -> Job | None:
         rows = self.db.query(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
@@ -219,6 +230,75 @@ class JobStore:
         for job_id, name, fmt, size, content_type in rows:
             found.setdefault(job_id, []).append(Artifact(name, fmt, int(size), content_type))
         return {k: tuple(v) for k, v in found.items()}
+
+    # --- result cache -------------------------------------------------------------------------
+    def cached_result(self, key: str, formats: Iterable[str]) -> Job | None:
+        """The newest succeeded job made with cache key ``key`` that has a file for every format."""
+        rows = self.db.query(
+            f"SELECT {_COLUMNS} FROM jobs WHERE cache_key = ? AND state = ? "
+            "ORDER BY finished_at DESC LIMIT 8",
+            (key, JobState.SUCCEEDED.value),
+        )
+        artifacts = self._artifacts([r[0] for r in rows])
+        wanted = set(formats)
+        for row in rows:
+            job = _job_from_row(row, artifacts.get(row[0], ()))
+            files = [self.job_dir(job.id) / a.name for a in job.artifacts if a.format in wanted]
+            if len(files) == len(wanted) and all(f.is_file() for f in files):
+                return job
+        return None
+
+    def create_cached(self, job: Job, source: Job) -> Job:
+        """Record ``job`` as succeeded at once with ``source``'s result: report, input and the files
+        of ``job.formats``, hard-linked (files are never changed in place) or copied across devices."""
+        folder = self.job_dir(job.id)
+        artifacts = [a for a in source.artifacts if a.format in job.formats]
+        names = [a.name for a in artifacts] + ([source.input_name] if source.has_input else [])
+        now = time.time()
+        done = replace(
+            job,
+            state=JobState.SUCCEEDED,
+            progress=1.0,
+            stage=None,
+            started_at=now,
+            finished_at=now,
+            report=source.report,
+            input_name=source.input_name,
+            cache_key=None,
+            cached_from=source.id,
+        )
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for name in names:
+                _link_or_copy(self.job_dir(source.id) / name, folder / name)
+            with self.db.transaction():
+                self._insert(done, source.input_size if source.has_input else None)
+                self._record_artifacts(job.id, artifacts)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        created = self.get(job.id)
+        assert created is not None
+        return created
+
+    def trim_cache(self, max_bytes: int) -> int:
+        """Forget the oldest cache entries beyond ``max_bytes`` of files (the jobs themselves stay)."""
+        rows = self.db.query(
+            "SELECT j.id, j.input_size + "
+            "COALESCE((SELECT SUM(size) FROM artifacts a WHERE a.job_id = j.id), 0) "
+            "FROM jobs j WHERE j.cache_key IS NOT NULL AND j.state = ? ORDER BY j.finished_at DESC, j.id",
+            (JobState.SUCCEEDED.value,),
+        )
+        total, forget = 0, []
+        for job_id, size in rows:
+            total += int(size)
+            if total > max_bytes:
+                forget.append(job_id)
+        if forget:
+            marks = ", ".join("?" * len(forget))
+            self.db.execute(f"UPDATE jobs SET cache_key = NULL WHERE id IN ({marks})", forget)
+            log.info("result cache over %d B: forgot %d oldest entr(ies)", max_bytes, len(forget))
+        return len(forget)
 
     # --- state changes ------------------------------------------------------------------------
     def _move(self, job_id: str, target: JobState, assignments: str, params: Sequence[Any]) -> bool:
@@ -270,12 +350,15 @@ class JobStore:
             ):
                 return False
             self.db.execute("DELETE FROM artifacts WHERE job_id = ?", (job_id,))
-            for a in artifacts:
-                self.db.execute(
-                    "INSERT INTO artifacts (job_id, name, format, size, content_type) VALUES (?, ?, ?, ?, ?)",
-                    (job_id, a.name, a.format, a.size, a.content_type),
-                )
+            self._record_artifacts(job_id, artifacts)
         return True
+
+    def _record_artifacts(self, job_id: str, artifacts: Iterable[Artifact]) -> None:
+        for a in artifacts:
+            self.db.execute(
+                "INSERT INTO artifacts (job_id, name, format, size, content_type) VALUES (?, ?, ?, ?, ?)",
+                (job_id, a.name, a.format, a.size, a.content_type),
+            )
 
     def fail(
         self, job_id: str, reason: FailureReason, message: str, timings: dict[str, float] | None = None
@@ -342,8 +425,9 @@ class JobStore:
         if not folder.is_dir():
             return
         recorded = {r[0] for r in self.db.query("SELECT name FROM artifacts WHERE job_id = ?", (job_id,))}
+        recorded |= {r[0] for r in self.db.query("SELECT input_name FROM jobs WHERE id = ?", (job_id,))}
         for path in folder.iterdir():
-            if path.name != INPUT_NAME and path.name not in recorded:
+            if path.name not in recorded:
                 path.unlink(missing_ok=True)
 
     def delete(self, job_id: str) -> bool:
@@ -398,7 +482,8 @@ class JobStore:
         return Recovery(tuple(requeued), tuple(interrupted), queued)
 
     def _sweep_files(self) -> None:
-        known = {r[0]: bool(r[1]) for r in self.db.query("SELECT id, has_input FROM jobs")}
+        rows = self.db.query("SELECT id, has_input, input_name FROM jobs")
+        known = {job_id: name if has_input else None for job_id, has_input, name in rows}
         recorded: dict[str, set[str]] = {}
         for job_id, name in self.db.query("SELECT job_id, name FROM artifacts"):
             recorded.setdefault(job_id, set()).add(name)
@@ -406,7 +491,7 @@ class JobStore:
             if folder.name not in known:
                 shutil.rmtree(folder, ignore_errors=True)
                 continue
-            keep = recorded.get(folder.name, set()) | ({INPUT_NAME} if known[folder.name] else set())
+            keep = recorded.get(folder.name, set()) | {known[folder.name]}
             for path in folder.iterdir():
                 if path.name not in keep:
                     path.unlink(missing_ok=True)
@@ -473,6 +558,13 @@ class JobStore:
         probe.unlink(missing_ok=True)
 
 
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        target.hardlink_to(source)
+    except OSError:  # another file system, or links not supported: a copy, written atomically
+        write_atomic(target, source.read_bytes())
+
+
 def _job_from_row(row: Row, artifacts: tuple[Artifact, ...]) -> Job:
     (
         job_id,
@@ -497,6 +589,10 @@ def _job_from_row(row: Row, artifacts: tuple[Artifact, ...]) -> Job:
         finished_at,
         timings,
         report,
+        task,
+        input_name,
+        cache_key,
+        cached_from,
     ) = row
     return Job(
         id=job_id,
@@ -522,4 +618,8 @@ def _job_from_row(row: Row, artifacts: tuple[Artifact, ...]) -> Job:
         timings=orjson.loads(timings) if timings else {},
         report=orjson.loads(report) if report else None,
         artifacts=artifacts,
+        task=task,
+        input_name=input_name,
+        cache_key=cache_key,
+        cached_from=cached_from,
     )

@@ -36,7 +36,7 @@ from typing import Any, Literal
 from orfeas.errors import OrfeasError
 from orfeas.jobs.runner import Mode, Runner, Task, preload_process_runners
 from orfeas.jobs.states import Artifact, FailureReason, Job
-from orfeas.jobs.store import INPUT_NAME, JobStore, Recovery
+from orfeas.jobs.store import JobStore, Recovery
 from orfeas.settings import Settings
 
 log = logging.getLogger("orfeas.jobs.worker")
@@ -250,7 +250,8 @@ class WorkerPool:
             params=job.params,
             formats=job.formats,
             settings=self.settings,
-            input_path=str(self.store.job_dir(job.id) / INPUT_NAME) if job.input_kind == "image" else None,
+            input_path=str(self.store.job_dir(job.id) / job.input_name) if job.input_kind != "text" else None,
+            task=job.task,
             text=job.input_text,
             lettering=job.lettering,
         )

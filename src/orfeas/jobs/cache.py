@@ -1,0 +1,73 @@
+"""The result cache: generation is deterministic, so an identical submission gets the earlier result.
+
+The key is a SHA-256 over everything that decides a result: the input bytes (the normalised picture,
+or the mesh file as sent), the task, the engine and its version, the ORFEAS version, the parameters
+as given, the text and the lettering. Formats are not in the key: an entry answers any submission
+whose formats it has files for.
+
+An entry is a succeeded job carrying its key (``jobs.cache_key``). A hit becomes a *new* job,
+succeeded at once, sharing the entry's files (hard links) and report, marked ``cached_from``; a
+miss is queued with its key, so once it succeeds it answers the next one. Entries beyond
+``cache_max_bytes`` are forgotten oldest first by :meth:`JobStore.trim_cache` (the jobs stay);
+deleting or expiring a job ends its entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+
+import orfeas
+from orfeas.engines import get_engine
+from orfeas.errors import OrfeasError
+from orfeas.settings import Settings
+
+
+def engine_version(name: str) -> str:
+    """The version of engine ``name``; the mesh doctor and unknown names go by the ORFEAS version."""
+    try:
+        return str(get_engine(name).version)
+    except OrfeasError:
+        return orfeas.__version__
+
+
+def cache_key(
+    *,
+    input_data: bytes,
+    task: str,
+    engine: str,
+    params: dict[str, Any],
+    text: str | None = None,
+    lettering: dict[str, Any] | None = None,
+    settings: Settings | None = None,
+) -> str:
+    """The key of a submission: equal keys mean equal results.
+
+    Which weights a neural engine loads is set on the server, not in the submission, so the
+    configured model paths are part of the key: swapping weights never serves an old result.
+    """
+    digest = hashlib.sha256()
+    digest.update(hashlib.sha256(input_data).digest())
+    facts = {
+        "orfeas": orfeas.__version__,
+        "task": task,
+        "engine": engine,
+        "engine_version": engine_version(engine),
+        "params": params,
+        "text": text,
+        "lettering": lettering,
+        "models": _model_settings(settings) if settings is not None else {},
+    }
+    digest.update(orjson.dumps(facts, option=orjson.OPT_SORT_KEYS))
+    return digest.hexdigest()
+
+
+def _model_settings(settings: Settings) -> dict[str, str]:
+    fields = settings.model_dump()
+    return {k: str(v) for k, v in sorted(fields.items()) if k.endswith(_MODEL_FIELDS)}
+
+
+#: Settings naming the weights an engine loads (``hunyuan3d_model_dir``, ``rembg_model_path``, …).
+_MODEL_FIELDS = ("_model_dir", "_model_path", "_subfolder")

@@ -101,7 +101,7 @@ def generate(
         raw_params["mode"] = "relief"  # typeset text makes a name plate unless asked otherwise
     checked = validate_parameters(chosen, raw_params)
     require_available(chosen)
-    paint = _text_to_image(text_to_image, diffusion) if text is not None and not typeset else None
+    paint = text_to_image_step(text_to_image, diffusion) if text is not None and not typeset else None
 
     # 2. Input → 8-bit RGBA.
     progress("decode", 0.0)
@@ -200,7 +200,7 @@ def mend(
     return Model(mesh=mesh, report=report, timings=timings)
 
 
-def _text_to_image(method: str, options: dict[str, Any] | None) -> Callable[..., Any]:
+def text_to_image_step(method: str, options: dict[str, Any] | None) -> Callable[..., Any]:
     """The neural text → picture step ``method`` with its checked options, ready to paint."""
     steps = {step.name: step for step in text_to_image_engines()}
     if method not in steps:

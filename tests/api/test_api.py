@@ -33,7 +33,7 @@ def test_submit_image_runs_and_serves_files(client: TestClient, small_png: bytes
     assert response.headers["location"] == f"/api/v1/jobs/{job['id']}" == job["links"]["self"]
     assert job["state"] in ("queued", "running") and job["engine"] == "relief"
     assert job["params"] == {"mode": "relief", "size_mm": 40.0, "target_faces": 2000}  # typed
-    assert job["input"] == {"kind": "image", "text": None, "filename": "disc.png"}
+    assert job["input"] == {"kind": "image", "text": None, "filename": "disc.png", "text_to_image": None}
     assert job["links"]["events"].endswith("/events")
 
     done = wait_job(client.get, job["id"])
@@ -64,7 +64,7 @@ def test_submit_text_as_json(client: TestClient) -> None:
     )
     assert response.status_code == 202, response.text
     job = response.json()
-    assert job["input"] == {"kind": "text", "text": "HI", "filename": None}
+    assert job["input"] == {"kind": "text", "text": "HI", "filename": None, "text_to_image": None}
     assert job["params"] == {"target_faces": 2000, "mode": "relief"}  # text makes a plate by default
     done = wait_job(client.get, job["id"])
     assert done["state"] == "succeeded", done["error"]
@@ -259,6 +259,8 @@ def test_engines(client: TestClient) -> None:
         "max_upload_bytes": 25 * 1024 * 1024,
         "max_image_pixels": 40_000_000,
         "max_text_chars": 200,
+        "max_model_bytes": 100 * 1024 * 1024,
+        "max_model_faces": 2_000_000,
     }
 
 

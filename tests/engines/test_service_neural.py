@@ -75,3 +75,47 @@ def test_without_weights_the_api_says_why(configure, tmp_path: Path) -> None:
         assert response.status_code == 422
         assert response.json()["error"]["code"] == "engine_unavailable"
         assert reason in response.json()["error"]["message"]
+
+
+@pytest.mark.integration
+def test_a_painted_text_job_through_the_service(configure, tiny_diffusion: Path, tmp_path: Path) -> None:
+    """A text job with ``text_to_image: "diffusion"``: listed, checked before queueing, then run."""
+    configure(diffusion_model_dir=tiny_diffusion, allow_cpu=True)
+    with _client(tmp_path / "data") as client:
+        listed = {e["name"]: e for e in client.get("/api/v1/engines").json()["text_to_image"]}
+        assert listed["diffusion"]["available"]
+        assert listed["diffusion"]["parameters"]["properties"]["steps"]["maximum"] == 100
+        body = {
+            "text": "a round pebble",
+            "text_to_image": "diffusion",
+            "diffusion": {"steps": 2, "width": 64, "height": 64, "seed": 7},
+            "params": {"target_faces": 2000},
+            "formats": ["stl"],
+        }
+        bad = client.post("/api/v1/jobs", json={**body, "diffusion": {"steps": 0}})
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "diffusion.steps"
+        response = client.post("/api/v1/jobs", json=body)
+        assert response.status_code == 202, response.text
+        submitted = response.json()
+        assert submitted["input"]["text_to_image"]["method"] == "diffusion"
+        assert submitted["input"]["text_to_image"]["options"]["seed"] == 7
+        job = wait_job(client.get, submitted["id"])
+        assert job["state"] == "succeeded", job["error"]
+        assert job["report"]["text_to_image"]["method"] == "diffusion"
+        stl = client.get(f"/api/v1/jobs/{job['id']}/artifacts/model.stl")
+        assert stl.status_code == 200 and check(exchange.load(stl.content, "stl")).ok
+
+
+@pytest.mark.integration
+def test_without_a_diffusion_model_a_painted_text_is_refused(
+    configure, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("ORFEAS_DIFFUSION_MODEL_DIR", raising=False)
+    configure()
+    with _client(tmp_path / "data") as client:
+        response = client.post("/api/v1/jobs", json={"text": "a cat", "text_to_image": "diffusion"})
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert error["code"] == "engine_unavailable" and error["field"] == "text_to_image"
+        assert "set ORFEAS_DIFFUSION_MODEL_DIR" in error["message"]
+        assert client.get("/api/v1/jobs").json()["total"] == 0

@@ -42,6 +42,7 @@ async def accept(rt: Runtime, sub: Submission, job_id: str | None = None) -> Job
         lettering=sub.lettering,
         task=sub.task,
         input_name=sub.input_name,
+        text_to_image=sub.text_to_image,
         cache_key=key,
     )
     if key is not None:
@@ -63,11 +64,12 @@ def _cache_key(rt: Runtime, sub: Submission) -> str | None:
     if not rt.settings.cache_enabled:
         return None
     return cache_key(
-        input_data=sub.input_png,
+        input_data=sub.input_png or b"",
         task=sub.task,
         engine=sub.engine,
         params=sub.params,
         text=sub.text,
         lettering=sub.lettering,
+        text_to_image=sub.text_to_image,
         settings=rt.settings,
     )

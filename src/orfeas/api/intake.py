@@ -27,12 +27,13 @@ from orfeas.api.schemas import TextJobRequest
 from orfeas.api.security import BodyTooLarge
 from orfeas.engines import get_engine
 from orfeas.engines.base import require_available, validate_model, validate_parameters
-from orfeas.errors import InputRejected, OrfeasError
+from orfeas.errors import EngineUnavailable, InputRejected, OrfeasError
 from orfeas.imaging import LetteringOptions, decode_image, encode_png, render_text
 from orfeas.jobs.states import INPUT_NAME
 from orfeas.mesh.doctor import DoctorParameters
 from orfeas.mesh.exchange import FORMATS
 from orfeas.mesh.exchange.untrusted import read_model
+from orfeas.pipeline import text_to_image_step
 from orfeas.settings import Settings
 
 #: Room for multipart boundaries and the small form fields on top of the image itself.
@@ -61,13 +62,14 @@ class Submission:
     params: dict[str, Any]
     formats: tuple[str, ...]
     input_kind: str  # "image", "text" or "model"
-    input_png: bytes  # the normalised picture, or the mesh file as sent
+    input_png: bytes | None  # the normalised picture, the mesh file as sent, or None (to be painted)
     input_format: str  # sniffed image or mesh format, or "text"
     input_size: int  # bytes received (image, model) or characters (text)
     text: str | None = None
     filename: str | None = None
     lettering: dict[str, Any] | None = None
     task: str = "generate"
+    text_to_image: dict[str, Any] | None = None
 
     @property
     def input_name(self) -> str:
@@ -246,9 +248,12 @@ async def _from_json(request: Request, settings: Settings) -> Submission:
         field = ".".join(str(p) for p in first["loc"]) or None
         raise ApiError(422, "invalid_parameter", f"Field '{field}': {first['msg']}.", field=field) from exc
     formats = tuple(dict.fromkeys(req.formats)) if req.formats else FORMATS
-    return await text_submission(
-        req.text, req.engine or settings.default_engine, dict(req.params), req.lettering, formats, settings
-    )
+    engine = req.engine or settings.default_engine
+    if req.text_to_image != "lettering":
+        return await painted_text_submission(
+            req.text, req.text_to_image, req.diffusion, engine, dict(req.params), formats, settings
+        )
+    return await text_submission(req.text, engine, dict(req.params), req.lettering, formats, settings)
 
 
 async def text_submission(
@@ -275,6 +280,46 @@ async def text_submission(
         input_size=len(text),
         text=text,
         lettering=options.model_dump(mode="json", exclude_defaults=True),
+    )
+
+
+async def painted_text_submission(
+    text: str,
+    method: str,
+    options: dict[str, Any] | None,
+    engine_name: str,
+    params: dict[str, Any],
+    formats: tuple[str, ...],
+    settings: Settings,
+) -> Submission:
+    """Check a text job whose picture a neural step paints (the painting itself is the job's work)."""
+    if not text.strip() or len(text) > settings.max_text_chars:
+        raise ApiError(
+            422,
+            "text_too_long" if text.strip() else "empty",
+            f"The prompt must have 1 to {settings.max_text_chars} characters.",
+            field="text",
+        )
+    engine, checked = _check_engine(engine_name, params)
+    try:
+        step = await run_in_threadpool(text_to_image_step, method, options)
+    except InputRejected as exc:  # a parameter of the step: name it as the client sent it
+        if exc.field and exc.field != "text_to_image":
+            exc.field = f"{method}.{exc.field}"
+        raise
+    except EngineUnavailable as exc:
+        exc.field = "text_to_image"
+        raise
+    return Submission(
+        engine=engine,
+        params=checked,
+        formats=formats,
+        input_kind="text",
+        input_png=None,
+        input_format="text",
+        input_size=len(text),
+        text=text,
+        text_to_image={"method": method, "options": step.keywords["params"].model_dump(mode="json")},
     )
 
 

@@ -1,27 +1,28 @@
-"""Engines and health routes: engines, liveness, readiness, and the original ORFEAS health routes."""
+"""Engines and health routes: engines, liveness, readiness.
+
+The original ORFEAS health routes (``/api/health``, ``/api/models-info``) live with the other
+compatibility routes in :mod:`orfeas.api.routes_compat`; they use :func:`device` from here.
+"""
 
 from __future__ import annotations
 
 import shutil
 import sys
-import time
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from orfeas import __version__ as orfeas_version
 from orfeas.api.responses import JSON
 from orfeas.api.runtime import Runtime, runtime
 from orfeas.api.schemas import (
     PREFIX,
     EngineList,
-    LegacyHealth,
     Liveness,
-    ModelsInfo,
     Readiness,
     error_responses,
 )
-from orfeas.engines import all_engines
+from orfeas.engines import all_engines, text_to_image_engines
 from orfeas.engines.base import parameters_schema
 
 router = APIRouter()
@@ -57,29 +58,33 @@ def device() -> str:
 )
 async def engines(request: Request) -> Response:
     settings = runtime(request).settings
-    out = []
-    for engine in all_engines():
-        state = engine.availability()
-        out.append(
-            {
-                "name": engine.name,
-                "version": engine.version,
-                "available": state.available,
-                "reason": state.reason or None,
-                "parameters": parameters_schema(engine),
-            }
-        )
+    out = [_engine_json(engine) for engine in all_engines()]
+    painters = [_engine_json(step) for step in text_to_image_engines()]
     return JSON(
         {
             "engines": out,
+            "text_to_image": painters,
             "default": settings.default_engine,
             "limits": {
                 "max_upload_bytes": settings.max_upload_bytes,
                 "max_image_pixels": settings.max_image_pixels,
                 "max_text_chars": settings.max_text_chars,
+                "max_model_bytes": settings.max_model_bytes,
+                "max_model_faces": settings.max_model_faces,
             },
         }
     )
+
+
+def _engine_json(engine: Any) -> dict[str, Any]:
+    state = engine.availability()
+    return {
+        "name": engine.name,
+        "version": engine.version,
+        "available": state.available,
+        "reason": state.reason or None,
+        "parameters": parameters_schema(engine),
+    }
 
 
 @router.get("/healthz", response_model=Liveness, tags=["health"], summary="Liveness: the process answers")
@@ -123,62 +128,3 @@ def readiness(rt: Runtime) -> tuple[bool, dict[str, dict[str, object]]]:
 async def readyz(request: Request) -> Response:
     ok, checks = await run_in_threadpool(readiness, runtime(request))
     return JSON({"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503)
-
-
-@router.get(
-    "/api/health",
-    response_model=LegacyHealth,
-    tags=["health"],
-    summary="Service health in the original ORFEAS shape",
-)
-async def legacy_health(request: Request) -> Response:
-    rt = runtime(request)
-    states = {e.name: e.availability().available for e in all_engines()}
-    alive = rt.pool.alive()
-    dev = device()
-    return JSON(
-        {
-            "status": "online" if alive else "degraded",
-            "models_ready": alive and any(states.values()),
-            "device": dev,
-            "gpu_available": dev == "cuda",
-            "version": orfeas_version,
-            "engines": states,
-            "active_jobs": rt.pool.running,
-            "queued_jobs": rt.pool.waiting,
-            "uptime_s": round(time.time() - rt.started_at, 3),
-        }
-    )
-
-
-@router.get(
-    "/api/models-info",
-    response_model=ModelsInfo,
-    tags=["health"],
-    summary="Engines as models, in the original ORFEAS shape",
-    responses=error_responses(401, 429),
-)
-async def models_info(request: Request) -> Response:
-    rt = runtime(request)
-    dev = device()
-    models = []
-    for engine in all_engines():
-        state = engine.availability()
-        models.append(
-            {
-                "name": engine.name,
-                "version": engine.version,
-                "available": state.available,
-                "loaded": state.available and engine.name in WEIGHTLESS_ENGINES,
-                "reason": state.reason or None,
-                "device": dev,
-            }
-        )
-    return JSON(
-        {
-            "models": models,
-            "device": dev,
-            "default_engine": rt.settings.default_engine,
-            "models_ready": any(m["available"] for m in models),
-        }
-    )

@@ -41,6 +41,9 @@ class JobInput(BaseModel):
     kind: Literal["image", "text", "model"]
     text: str | None = None
     filename: str | None = None
+    text_to_image: dict[str, Any] | None = Field(
+        None, description="For a painted text: the step and its options, {method, options}."
+    )
 
 
 class ArtifactOut(BaseModel):
@@ -104,6 +107,14 @@ class TextJobRequest(BaseModel):
         None,
         description="Lettering options: size_px, line_spacing, align, outline_px, border_px, padding_px.",
     )
+    text_to_image: Literal["lettering", "diffusion"] = Field(
+        "lettering",
+        description="How the text becomes a picture: typeset (lettering), or painted by a local "
+        "diffusion model (the text is then a prompt; see text_to_image in GET /api/v1/engines).",
+    )
+    diffusion: dict[str, Any] | None = Field(
+        None, description="Options of the diffusion step: steps, guidance_scale, seed, width, height, …"
+    )
     formats: list[Format] | None = Field(None, min_length=1, description="Default: every format.")
 
 
@@ -147,10 +158,15 @@ class Limits(BaseModel):
     max_upload_bytes: int
     max_image_pixels: int
     max_text_chars: int
+    max_model_bytes: int = Field(description="Largest mesh file for analyze / repair jobs.")
+    max_model_faces: int = Field(description="Most triangles in a mesh file.")
 
 
 class EngineList(BaseModel):
     engines: list[EngineOut]
+    text_to_image: list[EngineOut] = Field(
+        description="Neural text → picture steps a text job may name in `text_to_image` (besides lettering)."
+    )
     default: str
     limits: Limits
 
@@ -222,7 +238,12 @@ def job_json(job: Job) -> dict[str, Any]:
         "progress": job.progress,
         "engine": job.engine,
         "params": job.params,
-        "input": {"kind": job.input_kind, "text": job.input_text, "filename": job.input_filename},
+        "input": {
+            "kind": job.input_kind,
+            "text": job.input_text,
+            "filename": job.input_filename,
+            "text_to_image": job.text_to_image,
+        },
         "error": error,
         "attempts": job.attempts,
         "created_at": iso(job.created_at),

@@ -2,8 +2,9 @@
 
 The key is a SHA-256 over everything that decides a result: the input bytes (the normalised picture,
 or the mesh file as sent), the task, the engine and its version, the ORFEAS version, the parameters
-as given, the text and the lettering. Formats are not in the key: an entry answers any submission
-whose formats it has files for.
+as given, the text and how it becomes a picture (lettering, or a neural step with its options), and
+the configured model weights. Formats are not in the key: an entry answers any submission whose
+formats it has files for.
 
 An entry is a succeeded job carrying its key (``jobs.cache_key``). A hit becomes a *new* job,
 succeeded at once, sharing the entry's files (hard links) and report, marked ``cached_from``; a
@@ -41,6 +42,7 @@ def cache_key(
     params: dict[str, Any],
     text: str | None = None,
     lettering: dict[str, Any] | None = None,
+    text_to_image: dict[str, Any] | None = None,
     settings: Settings | None = None,
 ) -> str:
     """The key of a submission: equal keys mean equal results.
@@ -58,6 +60,7 @@ def cache_key(
         "params": params,
         "text": text,
         "lettering": lettering,
+        "text_to_image": text_to_image,
         "models": _model_settings(settings) if settings is not None else {},
     }
     digest.update(orjson.dumps(facts, option=orjson.OPT_SORT_KEYS))

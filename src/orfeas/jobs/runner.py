@@ -49,6 +49,7 @@ class Task:
     task: str = "generate"  # or "analyze" / "repair" a mesh at input_path
     text: str | None = None
     lettering: dict[str, Any] | None = None
+    text_to_image: dict[str, Any] | None = None  # {"method": …, "options": {…}} to paint the text
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -123,6 +124,8 @@ def _run(task: Task, conn: multiprocessing.connection.Connection) -> None:
                 engine=task.engine,
                 params=task.params,
                 lettering=task.lettering,
+                text_to_image=(task.text_to_image or {}).get("method", "lettering"),
+                diffusion=(task.text_to_image or {}).get("options"),
                 progress=progress,
                 settings=task.settings,
             )

@@ -119,6 +119,8 @@ class Job:
     input_text: str | None = None
     input_filename: str | None = None
     lettering: dict[str, Any] | None = None
+    #: a text painted by a neural step rather than typeset: {"method": "diffusion", "options": {…}}
+    text_to_image: dict[str, Any] | None = None
     state: JobState = JobState.QUEUED
     stage: str | None = None
     progress: float = 0.0

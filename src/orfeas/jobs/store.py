@@ -95,13 +95,15 @@ MIGRATIONS: tuple[str | tuple[str, ...], ...] = (
         "ALTER TABLE jobs ADD COLUMN cache_key TEXT",
         "ALTER TABLE jobs ADD COLUMN cached_from TEXT",
         "CREATE INDEX IF NOT EXISTS jobs_cache_key ON jobs (cache_key)",
+        "ALTER TABLE jobs ADD COLUMN text_to_image TEXT",
     ),
 )
 
 _COLUMNS = (
     "id, state, stage, progress, engine, params, formats, input_kind, input_text, input_filename, "
     "lettering, has_input, input_size, error_code, error_message, attempts, cancel_requested, "
-    "created_at, started_at, finished_at, timings, report, task, input_name, cache_key, cached_from"
+    "created_at, started_at, finished_at, timings, report, task, input_name, cache_key, cached_from, "
+    "text_to_image"
 )
 _COLUMN_COUNT = _COLUMNS.count(",") + 1
 
@@ -192,6 +194,7 @@ class JobStore:
                 job.input_name,
                 job.cache_key,
                 job.cached_from,
+                _dumps(job.text_to_image) if job.text_to_image is not None else None,
             ),
         )
 
@@ -593,6 +596,7 @@ def _job_from_row(row: Row, artifacts: tuple[Artifact, ...]) -> Job:
         input_name,
         cache_key,
         cached_from,
+        text_to_image,
     ) = row
     return Job(
         id=job_id,
@@ -622,4 +626,5 @@ def _job_from_row(row: Row, artifacts: tuple[Artifact, ...]) -> Job:
         input_name=input_name,
         cache_key=cache_key,
         cached_from=cached_from,
+        text_to_image=orjson.loads(text_to_image) if text_to_image else None,
     )

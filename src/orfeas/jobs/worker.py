@@ -254,6 +254,7 @@ class WorkerPool:
             task=job.task,
             text=job.input_text,
             lettering=job.lettering,
+            text_to_image=job.text_to_image,
         )
         cancel_sent = False
         outcome: tuple[Any, ...] | None = None

@@ -3,7 +3,7 @@
 ``orfeas.generate(...)`` is the whole pipeline as one function; see :mod:`orfeas.pipeline`.
 """
 
-from orfeas.pipeline import Model, generate
+from orfeas.pipeline import Model, generate, mend
 
 __version__ = "0.1.0"
-__all__ = ["Model", "__version__", "generate"]
+__all__ = ["Model", "__version__", "generate", "mend"]

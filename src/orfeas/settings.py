@@ -88,7 +88,10 @@ class Settings(BaseSettings):
 
     # --- scale-out (docs: DESIGN.md §4) ----------------------------------------------------------
     queue: Literal["local", "celery"] = Field(
-        "local", description="local: the embedded worker pool; celery: jobs go to `orfeas worker`s via Redis."
+        "local",
+        description="local: the embedded worker pool (one API process owns the store: it re-queues "
+        "interrupted jobs at start); celery: jobs go to `orfeas worker`s via Redis, any number of API "
+        "processes may share the store.",
     )
     broker_url: str = Field(
         "", description="The Celery broker (redis://host:6379/0); required (no default) when queue=celery."

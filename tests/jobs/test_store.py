@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -189,6 +190,9 @@ def test_recover_requeues_or_fails_interrupted_jobs(store: JobStore) -> None:
     orphan = store.jobs_dir / ("0" * 32)
     orphan.mkdir()
     (orphan / INPUT_NAME).write_bytes(b"x")
+    os.utime(orphan, (time.time() - 3600, time.time() - 3600))  # an hour-old crash leftover
+    young = store.jobs_dir / ("1" * 32)  # a job being created by another process right now
+    young.mkdir()
 
     recovery = store.recover(max_attempts=2)
 
@@ -200,7 +204,7 @@ def test_recover_requeues_or_fails_interrupted_jobs(store: JobStore) -> None:
     assert sorted(p.name for p in store.job_dir(fresh.id).iterdir()) == [INPUT_NAME]
     assert sorted(p.name for p in store.job_dir(second_try.id).iterdir()) == [INPUT_NAME]
     assert sorted(p.name for p in store.job_dir(done.id).iterdir()) == ["model.stl"]
-    assert not orphan.exists()
+    assert not orphan.exists() and young.exists()
     assert store.count(JobState.RUNNING) == 0
 
 

@@ -108,6 +108,10 @@ _COLUMNS = (
 _COLUMN_COUNT = _COLUMNS.count(",") + 1
 
 
+#: A job folder without a database row is removed at start-up once it is this old.
+ORPHAN_AGE_S = 600.0
+
+
 @dataclass(frozen=True)
 class Recovery:
     """What :meth:`JobStore.recover` did at start-up."""
@@ -484,7 +488,11 @@ class JobStore:
             )
         return Recovery(tuple(requeued), tuple(interrupted), queued)
 
-    def _sweep_files(self) -> None:
+    def _sweep_files(self, orphan_age_s: float = ORPHAN_AGE_S) -> None:
+        # Runs at start-up, when no job of this store runs. A folder without a row is a crash between
+        # writing the input and inserting the row; a young one may be a job another process is
+        # creating in a shared directory right now, so only old ones go.
+        now = time.time()
         rows = self.db.query("SELECT id, has_input, input_name FROM jobs")
         known = {job_id: name if has_input else None for job_id, has_input, name in rows}
         recorded: dict[str, set[str]] = {}
@@ -492,7 +500,8 @@ class JobStore:
             recorded.setdefault(job_id, set()).add(name)
         for folder in self.jobs_dir.iterdir():
             if folder.name not in known:
-                shutil.rmtree(folder, ignore_errors=True)
+                if now - folder.stat().st_mtime >= orphan_age_s:
+                    shutil.rmtree(folder, ignore_errors=True)
                 continue
             keep = recorded.get(folder.name, set()) | {known[folder.name]}
             for path in folder.iterdir():

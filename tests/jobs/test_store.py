@@ -187,11 +187,11 @@ def test_recover_requeues_or_fails_interrupted_jobs(store: JobStore) -> None:
     # leftovers of the interrupted runs: a temporary file and an unrecorded artifact
     (store.job_dir(fresh.id) / ".model.stl.abc.part").write_bytes(b"half")
     (store.job_dir(second_try.id) / "model.stl").write_bytes(b"unrecorded")
-    orphan = store.jobs_dir / ("0" * 32)
+    orphan = store.job_dir("0" * 32)
     orphan.mkdir()
     (orphan / INPUT_NAME).write_bytes(b"x")
     os.utime(orphan, (time.time() - 3600, time.time() - 3600))  # an hour-old crash leftover
-    young = store.jobs_dir / ("1" * 32)  # a job being created by another process right now
+    young = store.job_dir("1" * 32)  # a job being created by another process right now
     young.mkdir()
 
     recovery = store.recover(max_attempts=2)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import trimesh
 
+from orfeas.jobs.files import DirectoryFiles
 from orfeas.jobs.runner import Runner, Task
 from orfeas.jobs.states import FailureReason, JobState
 from orfeas.jobs.store import INPUT_NAME, JobStore
@@ -190,19 +191,19 @@ def test_listener_errors_do_not_break_jobs(start_pool: StartPool, small_png: byt
 
 
 def test_runner_ignores_cancels_for_other_jobs(tmp_path: Any, small_png: bytes, settings: Any) -> None:
-    (tmp_path / "job").mkdir()
-    (tmp_path / "job" / INPUT_NAME).write_bytes(small_png)
+    files = DirectoryFiles(tmp_path)
+    files.write("j1", INPUT_NAME, small_png)
     runner = Runner("thread")
     try:
         runner.send(("cancel", "another-job"))  # a late cancel for a finished job
         task = Task(
             job_id="j1",
-            job_dir=str(tmp_path / "job"),
+            files=files,
             engine="relief",
             params={"mode": "relief", "target_faces": 2000},
             formats=("stl",),
             settings=settings,
-            input_path=str(tmp_path / "job" / INPUT_NAME),
+            input_name=INPUT_NAME,
         )
         runner.send(task)
         messages = []
@@ -210,6 +211,6 @@ def test_runner_ignores_cancels_for_other_jobs(tmp_path: Any, small_png: bytes, 
             assert runner.poll(60)
             messages.append(runner.recv())
         assert messages[-1][0] == "done" and messages[-1][1] == "j1"
-        assert (tmp_path / "job" / "model.stl").is_file()
+        assert files.names("j1") == [INPUT_NAME, "model.stl"]
     finally:
         runner.stop()

@@ -7,8 +7,9 @@ The supervisor (:mod:`orfeas.jobs.worker`) and the runner talk over a ``multipro
   exactly one of ``("done", job_id, result)``, ``("error", job_id, reason, message, timings)``,
   ``("cancelled", job_id)``.
 
-The runner writes the artifacts itself (export is CPU work too) with ``write_atomic``; the
-supervisor records them in the store only once the runner reports them renamed into place.
+The runner reads the input and writes the artifacts itself (export is CPU work too) through the
+job files (:mod:`orfeas.jobs.files`, atomic writes); the supervisor records them in the store only
+once the runner reports them in place.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ import signal
 import sys
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from orfeas.errors import Cancelled
+from orfeas.jobs.files import JobFiles
 from orfeas.jobs.states import failure_reason
 from orfeas.settings import Settings
 
@@ -40,13 +41,13 @@ class Task:
     """Everything a runner needs to run one job, picklable."""
 
     job_id: str
-    job_dir: str
+    files: JobFiles
     engine: str
     params: dict[str, Any]
     formats: tuple[str, ...]
     settings: Settings
-    input_path: str | None = None
-    task: str = "generate"  # or "analyze" / "repair" a mesh at input_path
+    input_name: str | None = None  # the job's stored input (a picture or a mesh); None for a text
+    task: str = "generate"  # or "analyze" / "repair" a mesh
     text: str | None = None
     lettering: dict[str, Any] | None = None
     text_to_image: dict[str, Any] | None = None  # {"method": …, "options": {…}} to paint the text
@@ -83,7 +84,7 @@ def serve_tasks(conn: multiprocessing.connection.Connection, native_threads: int
 
 def _run(task: Task, conn: multiprocessing.connection.Connection) -> None:
     # Imported here so the supervisor side never needs the pipeline loaded to start.
-    from orfeas.mesh.exchange import CONTENT_TYPES, write_atomic
+    from orfeas.mesh.exchange import CONTENT_TYPES
     from orfeas.pipeline import STAGES, generate, mend
 
     cancelled = False
@@ -117,9 +118,10 @@ def _run(task: Task, conn: multiprocessing.connection.Connection) -> None:
             send("progress", task.job_id, stage, round(overall, 4))
 
     try:
+        source = task.files.read(task.job_id, task.input_name) if task.input_name else None
         if task.task == "generate":
             model = generate(
-                task.input_path,
+                source,
                 text=task.text,
                 engine=task.engine,
                 params=task.params,
@@ -130,21 +132,20 @@ def _run(task: Task, conn: multiprocessing.connection.Connection) -> None:
                 settings=task.settings,
             )
         else:
-            assert task.input_path is not None
+            assert source is not None
             model = mend(
-                task.input_path,
+                source,
                 task=task.task,  # type: ignore[arg-type]
                 params=task.params,
                 progress=progress,
                 settings=task.settings,
             )
         artifacts = []
-        folder = Path(task.job_dir)
         for i, fmt in enumerate(task.formats):
             progress("export", i / max(1, len(task.formats)))
             data = model.export(fmt)
             name = f"model.{fmt}"
-            write_atomic(folder / name, data)
+            task.files.write(task.job_id, name, data)
             artifacts.append((name, fmt, len(data), CONTENT_TYPES[fmt]))
         check_control()
         result = {

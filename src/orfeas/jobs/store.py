@@ -1,8 +1,8 @@
-"""Where jobs live: rows in a database, files under ``data_dir/jobs/<id>/``.
+"""Where jobs live: rows in a database, files in :mod:`orfeas.jobs.files` (a directory per job).
 
-Files are written with :func:`orfeas.mesh.exchange.write_atomic` (temporary name, fsync, rename)
-and an artifact is recorded in the database only after its rename, in the same transaction that
-marks the job succeeded: a half-written or unrecorded file is never listed or served.
+Files are written atomically (temporary name, fsync, rename) and an artifact is recorded in the
+database only after it is in place, in the same transaction that marks the job succeeded: a
+half-written or unrecorded file is never listed or served.
 
 Every state change is one conditional ``UPDATE … WHERE state IN (…)`` whose allowed sources come
 from :data:`orfeas.jobs.states.TRANSITIONS`, so the state machine holds even when several threads
@@ -12,7 +12,6 @@ or processes share the store.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -22,6 +21,7 @@ from typing import Any
 import orjson
 
 from orfeas.jobs.db import Database, Row, SQLiteDatabase, migrate
+from orfeas.jobs.files import DirectoryFiles, JobFiles, job_files
 from orfeas.jobs.states import (
     INPUT_NAME,
     TERMINAL,
@@ -125,11 +125,16 @@ class JobStore:
     """Jobs and their files. Safe to share between threads; each thread gets its own connection."""
 
     def __init__(
-        self, data_dir: str | Path, db: Database | None = None, jobs_dir: str | Path | None = None
+        self,
+        data_dir: str | Path,
+        db: Database | None = None,
+        jobs_dir: str | Path | None = None,
+        files: JobFiles | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
-        self.jobs_dir = Path(jobs_dir) if jobs_dir is not None else self.data_dir / "jobs"
-        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        root = jobs_dir if jobs_dir is not None else self.data_dir / "jobs"
+        self.files: JobFiles = files or job_files(root)
         self.db: Database = db or SQLiteDatabase(self.data_dir / "orfeas.db")
         migrate(self.db, MIGRATIONS)
 
@@ -138,19 +143,21 @@ class JobStore:
 
     # --- files --------------------------------------------------------------------------------
     def job_dir(self, job_id: str) -> Path:
-        """The folder of a job's files. ``job_id`` comes from the store, never from a URL as is."""
-        return self.jobs_dir / job_id
+        """The folder of a job's files when they are in a directory (tests and tools look there)."""
+        assert isinstance(self.files, DirectoryFiles), "job files are not in a directory"
+        return self.files.folder(job_id)
+
+    def recorded_name(self, job: Job, name: str) -> str | None:
+        """``name`` when it is a recorded file of ``job``, else ``None``: names are looked up, never
+        joined, so ``../../orfeas.db`` resolves to nothing."""
+        if name == job.input_name and job.has_input:
+            return name
+        return name if job.artifact(name) else None
 
     def file_path(self, job: Job, name: str) -> Path | None:
-        """The path of a recorded file of ``job``, or ``None``: names are looked up, never joined.
-
-        Only ``input.png`` (when stored) and the recorded artifacts resolve, so a name such as
-        ``../../orfeas.db`` cannot reach outside the job's folder.
-        """
-        if name == job.input_name and job.has_input:
-            return self.job_dir(job.id) / job.input_name
-        artifact = job.artifact(name)
-        return self.job_dir(job.id) / artifact.name if artifact else None
+        """A local path of a recorded file of ``job`` (see :meth:`recorded_name`), or ``None``."""
+        recorded = self.recorded_name(job, name)
+        return self.files.local_path(job.id, recorded) if recorded else None
 
     # --- create and read ----------------------------------------------------------------------
     def create(self, job: Job, input_data: bytes | None = None) -> Job:
@@ -158,11 +165,11 @@ class JobStore:
         if job.state is not JobState.QUEUED:
             raise InvalidTransition("New jobs start queued.")
         if input_data is not None:
-            write_atomic(self.job_dir(job.id) / job.input_name, input_data)
+            self.files.write(job.id, job.input_name, input_data)
         try:
             self._insert(job, len(input_data) if input_data is not None else None)
         except BaseException:
-            shutil.rmtree(self.job_dir(job.id), ignore_errors=True)
+            self.files.remove_job(job.id)
             raise
         created = self.get(job.id)
         assert created is not None
@@ -250,15 +257,15 @@ class JobStore:
         wanted = set(formats)
         for row in rows:
             job = _job_from_row(row, artifacts.get(row[0], ()))
-            files = [self.job_dir(job.id) / a.name for a in job.artifacts if a.format in wanted]
-            if len(files) == len(wanted) and all(f.is_file() for f in files):
+            have = set(self.files.names(job.id))
+            files = [a.name for a in job.artifacts if a.format in wanted]
+            if len(files) == len(wanted) and have.issuperset(files):
                 return job
         return None
 
     def create_cached(self, job: Job, source: Job) -> Job:
         """Record ``job`` as succeeded at once with ``source``'s result: report, input and the files
-        of ``job.formats``, hard-linked (files are never changed in place) or copied across devices."""
-        folder = self.job_dir(job.id)
+        of ``job.formats``, shared with :meth:`JobFiles.share` (a hard link in a directory)."""
         artifacts = [a for a in source.artifacts if a.format in job.formats]
         names = [a.name for a in artifacts] + ([source.input_name] if source.has_input else [])
         now = time.time()
@@ -275,14 +282,13 @@ class JobStore:
             cached_from=source.id,
         )
         try:
-            folder.mkdir(parents=True, exist_ok=True)
             for name in names:
-                _link_or_copy(self.job_dir(source.id) / name, folder / name)
+                self.files.share(source.id, job.id, name)
             with self.db.transaction():
                 self._insert(done, source.input_size if source.has_input else None)
                 self._record_artifacts(job.id, artifacts)
         except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
+            self.files.remove_job(job.id)
             raise
         created = self.get(job.id)
         assert created is not None
@@ -428,14 +434,11 @@ class JobStore:
 
     def clear_outputs(self, job_id: str) -> None:
         """Remove a job's unrecorded files (a failed or cancelled run's leftovers), keeping the input."""
-        folder = self.job_dir(job_id)
-        if not folder.is_dir():
-            return
         recorded = {r[0] for r in self.db.query("SELECT name FROM artifacts WHERE job_id = ?", (job_id,))}
         recorded |= {r[0] for r in self.db.query("SELECT input_name FROM jobs WHERE id = ?", (job_id,))}
-        for path in folder.iterdir():
-            if path.name not in recorded:
-                path.unlink(missing_ok=True)
+        for name in self.files.names(job_id):
+            if name not in recorded:
+                self.files.remove(job_id, name)
 
     def delete(self, job_id: str) -> bool:
         """Remove a finished job, its rows and its folder. Queued and running jobs are not deleted."""
@@ -447,7 +450,7 @@ class JobStore:
                 (job_id, *terminal),
             )
         if gone:
-            shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+            self.files.remove_job(job_id)
         return gone == 1
 
     # --- start-up and housekeeping ------------------------------------------------------------
@@ -498,15 +501,15 @@ class JobStore:
         recorded: dict[str, set[str]] = {}
         for job_id, name in self.db.query("SELECT job_id, name FROM artifacts"):
             recorded.setdefault(job_id, set()).add(name)
-        for folder in self.jobs_dir.iterdir():
-            if folder.name not in known:
-                if now - folder.stat().st_mtime >= orphan_age_s:
-                    shutil.rmtree(folder, ignore_errors=True)
+        for job_id, changed_at in self.files.jobs().items():
+            if job_id not in known:
+                if now - changed_at >= orphan_age_s:
+                    self.files.remove_job(job_id)
                 continue
-            keep = recorded.get(folder.name, set()) | {known[folder.name]}
-            for path in folder.iterdir():
-                if path.name not in keep:
-                    path.unlink(missing_ok=True)
+            keep = recorded.get(job_id, set()) | {known[job_id]}
+            for name in self.files.names(job_id):
+                if name not in keep:
+                    self.files.remove(job_id, name)
 
     def disk_usage(self) -> int:
         """Bytes held by recorded files (inputs and artifacts)."""
@@ -568,13 +571,6 @@ class JobStore:
         probe = self.data_dir / ".write-probe"
         write_atomic(probe, b"ok")
         probe.unlink(missing_ok=True)
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        target.hardlink_to(source)
-    except OSError:  # another file system, or links not supported: a copy, written atomically
-        write_atomic(target, source.read_bytes())
 
 
 def _job_from_row(row: Row, artifacts: tuple[Artifact, ...]) -> Job:

@@ -245,12 +245,12 @@ class WorkerPool:
         deadline = started + self.settings.job_timeout_s
         task = Task(
             job_id=job.id,
-            job_dir=str(self.store.job_dir(job.id)),
+            files=self.store.files,
             engine=job.engine,
             params=job.params,
             formats=job.formats,
             settings=self.settings,
-            input_path=str(self.store.job_dir(job.id) / job.input_name) if job.input_kind != "text" else None,
+            input_name=job.input_name if job.input_kind != "text" else None,
             task=job.task,
             text=job.input_text,
             lettering=job.lettering,

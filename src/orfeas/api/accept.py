@@ -7,12 +7,14 @@ apply the same way to all. A cache hit never touches the queue: it is answered e
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from starlette.concurrency import run_in_threadpool
 
 from orfeas.api.errors import ApiError
 from orfeas.api.intake import Submission
 from orfeas.api.runtime import Runtime
-from orfeas.jobs.cache import cache_key
+from orfeas.jobs.cache import job_cache_key
 from orfeas.jobs.states import Job
 from orfeas.jobs.worker import QueueFull, new_job_id
 
@@ -30,7 +32,6 @@ def check_queue(rt: Runtime) -> None:
 async def accept(rt: Runtime, sub: Submission, job_id: str | None = None) -> Job:
     """Answer ``sub`` from the result cache, or queue it (with id ``job_id`` when the caller
     reserved one); 503 when the queue is full."""
-    key = _cache_key(rt, sub)
     job = Job(
         id=job_id or new_job_id(),
         engine=sub.engine,
@@ -43,10 +44,10 @@ async def accept(rt: Runtime, sub: Submission, job_id: str | None = None) -> Job
         task=sub.task,
         input_name=sub.input_name,
         text_to_image=sub.text_to_image,
-        cache_key=key,
     )
-    if key is not None:
-        earlier = await run_in_threadpool(rt.store.cached_result, key, sub.formats)
+    if rt.settings.cache_enabled:
+        job = replace(job, cache_key=job_cache_key(job, sub.input_png, rt.settings))
+        earlier = await run_in_threadpool(rt.store.cached_result, job.cache_key, sub.formats)
         rt.hooks.cache_answered(earlier is not None)
         if earlier is not None:
             cached = await run_in_threadpool(rt.store.create_cached, job, earlier)
@@ -58,18 +59,3 @@ async def accept(rt: Runtime, sub: Submission, job_id: str | None = None) -> Job
         raise queue_full(exc) from exc
     rt.hooks.uploaded(sub.input_format, sub.input_size)
     return job
-
-
-def _cache_key(rt: Runtime, sub: Submission) -> str | None:
-    if not rt.settings.cache_enabled:
-        return None
-    return cache_key(
-        input_data=sub.input_png or b"",
-        task=sub.task,
-        engine=sub.engine,
-        params=sub.params,
-        text=sub.text,
-        lettering=sub.lettering,
-        text_to_image=sub.text_to_image,
-        settings=rt.settings,
-    )

@@ -23,6 +23,7 @@ import orjson
 import orfeas
 from orfeas.engines import get_engine
 from orfeas.errors import OrfeasError
+from orfeas.jobs.states import Job
 from orfeas.settings import Settings
 
 
@@ -32,6 +33,20 @@ def engine_version(name: str) -> str:
         return str(get_engine(name).version)
     except OrfeasError:
         return orfeas.__version__
+
+
+def job_cache_key(job: Job, input_data: bytes | None, settings: Settings | None = None) -> str:
+    """The key of a new job with its stored input (``None`` for a text that is still to be painted)."""
+    return cache_key(
+        input_data=input_data or b"",
+        task=job.task,
+        engine=job.engine,
+        params=job.params,
+        text=job.input_text,
+        lettering=job.lettering,
+        text_to_image=job.text_to_image,
+        settings=settings,
+    )
 
 
 def cache_key(

@@ -216,3 +216,17 @@ def heart_rgba(size: int = 240, seed: int = 0) -> np.ndarray:
     cv2.fillPoly(image, [points], colour, cv2.LINE_AA)
     cv2.circle(image, (int(66 * s), int(70 * s)), int(15 * s), (255, 190, 196, 255), -1, cv2.LINE_AA)
     return image
+
+
+# --- meshes ------------------------------------------------------------------------------------------
+
+
+def broken_cube_stl(side_mm: float = 20.0) -> bytes:
+    """A binary STL of a cube with one face (two triangles) missing: open, so not printable, and
+    repairable by filling the hole."""
+    import trimesh
+
+    cube = trimesh.creation.box(extents=(side_mm, side_mm, side_mm))
+    holed = trimesh.Trimesh(cube.vertices, cube.faces[:-2], process=False)
+    assert not holed.is_watertight
+    return holed.export(file_type="stl")

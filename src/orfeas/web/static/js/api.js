@@ -56,6 +56,15 @@ export const api = {
     return request(`${BASE}/jobs`, { method: "POST", body: form });
   },
 
+  /** A mesh job: ``task`` "analyze" or "repair", ``fields`` its options as form fields (strings). */
+  submitModel(file, task, fields = {}) {
+    const form = new FormData();
+    form.append("model", file, file.name || "model.stl");
+    form.append("task", task);
+    for (const [key, value] of Object.entries(fields)) form.append(key, value);
+    return request(`${BASE}/jobs`, { method: "POST", body: form });
+  },
+
   /** ``extra`` names a text-to-image step and its options: {text_to_image: "diffusion", diffusion: {...}}. */
   submitText(text, engine, params, lettering, extra = {}) {
     const body = { text, engine, params, ...extra };

@@ -8,8 +8,11 @@
 //   modes  (extra)             the values of `mode` this property applies to; hidden for others
 //   advanced (extra, boolean)  placed in a folded "Advanced" group
 //   enum_descriptions (extra)  {value: sentence} shown under a choice
+//   enum_labels (extra)        {value: label} instead of the value made readable ("in" → "Inches")
+//   placeholder (extra)        shown in an empty number or text box (what leaving it empty means)
 //   slider (extra, boolean)    false: a number box only (ranges are otherwise given a slider)
-// The property named `mode` (an enum) picks the mode; it is drawn as a row of buttons.
+// The property named `mode` (an enum; another name with the `modeKey` option) picks the mode; it
+// is drawn first, as a row of buttons.
 
 const AUTO_UNITS = { mm: "mm", px: "px", deg: "°", s: "s", pct: "%" };
 
@@ -112,6 +115,8 @@ class Field {
   _choice(value) {
     const options = this.prop.enum;
     const descriptions = this.prop.enum_descriptions ?? {};
+    const labels = this.prop.enum_labels ?? {};
+    const labelFor = (option) => labels[option] ?? humanise(option);
     this.describeChoice = (v) => descriptions[v] ?? (this.key === "mode" ? KNOWN_CHOICES[v] : "") ?? "";
     if (options.length <= 4) {
       // A row of buttons (radios): fewer clicks than a menu and every choice visible.
@@ -123,7 +128,7 @@ class Field {
         const input = element("input", { type: "radio", name: this.id, id: `${this.id}-${option}`, value: option });
         input.checked = option === value;
         input.addEventListener("change", () => this._changed());
-        row.append(input, element("label", { for: input.id, text: humanise(option) }));
+        row.append(input, element("label", { for: input.id, text: labelFor(option) }));
         return input;
       });
       // The chosen value's own sentence replaces the general description when there is one.
@@ -139,7 +144,7 @@ class Field {
     }
     this.kind = "select";
     const select = element("select", { id: this.id });
-    for (const option of options) select.append(element("option", { value: option, text: humanise(option) }));
+    for (const option of options) select.append(element("option", { value: option, text: labelFor(option) }));
     select.value = value;
     select.addEventListener("change", () => this._changed());
     const hint = this._hint();
@@ -184,6 +189,7 @@ class Field {
       min: lo,
       max: hi,
       step,
+      placeholder: p.placeholder,
     });
     input.value = value ?? "";
     const range = lo !== undefined && hi !== undefined ? `${fmt(lo)}–${fmt(hi)}${this.unit ? ` ${this.unit}` : ""}.` : "";
@@ -239,7 +245,7 @@ class Field {
 
   _text(value) {
     this.kind = "text";
-    const input = element("input", { type: "text", id: this.id, maxlength: this.prop.maxLength });
+    const input = element("input", { type: "text", id: this.id, maxlength: this.prop.maxLength, placeholder: this.prop.placeholder });
     input.value = value ?? "";
     input.addEventListener("input", () => this._changed());
     const hint = this._hint();
@@ -306,10 +312,11 @@ export class SchemaForm {
   /**
    * @param {HTMLElement} container emptied and filled with the controls
    * @param {object} schema a JSON schema of an object
-   * @param {{values?: object, mode?: string, onChange?: Function}} options
+   * @param {{values?: object, mode?: string, modeKey?: string, onChange?: Function}} options
    */
-  constructor(container, schema, { values = {}, mode, onChange } = {}) {
+  constructor(container, schema, { values = {}, mode, modeKey = "mode", onChange } = {}) {
     this.container = container;
+    this.modeKey = modeKey;
     this.fields = new Map();
     container.replaceChildren();
     const main = element("div", { className: "fields" });
@@ -319,15 +326,15 @@ export class SchemaForm {
       if (!["string", "number", "integer", "boolean"].includes(prop.type)) continue; // nothing to draw
       if (prop.format === "path") continue; // server-side paths are not the page's business
       let value = key in values ? values[key] : prop.default;
-      if (key === "mode" && mode !== undefined && prop.enum?.includes(mode)) value = mode;
+      if (key === modeKey && mode !== undefined && prop.enum?.includes(mode)) value = mode;
       const field = new Field(key, prop, value, (f) => {
-        if (f.key === "mode") this._applyMode();
+        if (f.key === modeKey) this._applyMode();
         onChange?.(f);
       });
       this.fields.set(key, field);
       (prop.advanced ? advancedBody : main).append(field.root);
     }
-    const modeField = this.fields.get("mode");
+    const modeField = this.fields.get(modeKey);
     if (modeField) {
       modeField.root.classList.add("field-mode");
       container.append(modeField.root);
@@ -341,11 +348,11 @@ export class SchemaForm {
   }
 
   get mode() {
-    return this.fields.get("mode")?.value();
+    return this.fields.get(this.modeKey)?.value();
   }
 
   setMode(value) {
-    const field = this.fields.get("mode");
+    const field = this.fields.get(this.modeKey);
     if (!field || !field.prop.enum.includes(value)) return;
     field.setValue(value);
     this._applyMode();

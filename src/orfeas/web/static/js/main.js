@@ -1,7 +1,8 @@
-// The studio page: wires the input (picture or text), the engine form, submission, live progress,
-// the viewer, the report, downloads and recent jobs. Nothing here talks to another origin.
+// The studio page: wires the input (picture, text or a mesh), the engine form, submission, live
+// progress, the viewer, the report, downloads and recent jobs. Nothing here talks to another origin.
 import { api, isTerminal, watchJob } from "./api.js";
 import { SchemaForm } from "./form.js";
+import { MESH_EXTENSIONS, MESH_FORMATS, MESH_SCHEMA, isMeshJob, meshFields } from "./mesh.js";
 import { ProgressCard } from "./progress.js";
 import { renderRecent } from "./recent.js";
 import { formatBytes, renderDownloads, renderReport } from "./report.js";
@@ -28,9 +29,20 @@ const state = {
   engines: [],
   textToImage: [],
   defaultEngine: null,
-  limits: { max_upload_bytes: 25 * 1024 * 1024, max_image_pixels: 40_000_000, max_text_chars: 200 },
+  limits: {
+    max_upload_bytes: 25 * 1024 * 1024,
+    max_image_pixels: 40_000_000,
+    max_text_chars: 200,
+    max_model_bytes: 100 * 1024 * 1024,
+    max_model_faces: 2_000_000,
+  },
+  ready: false,
   source: "image",
   file: null,
+  modelFile: null,
+  meshForm: null,
+  /** The mesh job this page sent last: its failure is about the file in the picker. */
+  sentModelJob: null,
   previewUrl: null,
   engine: null,
   form: null,
@@ -52,7 +64,7 @@ function fieldError(name, message) {
   if (!node) return false;
   node.textContent = message ?? "";
   node.hidden = !message;
-  const control = { image: "#image-input", text: "#text-input" }[name];
+  const control = { image: "#image-input", text: "#text-input", model: "#model-input" }[name];
   if (control) $(control).setAttribute("aria-invalid", message ? "true" : "false");
   node.closest("[data-field]")?.classList.toggle("invalid", Boolean(message));
   if (message) node.setAttribute("role", "alert");
@@ -66,9 +78,10 @@ function formError(message) {
 }
 
 function clearErrors() {
-  for (const name of ["image", "text", "engine"]) fieldError(name, null);
+  for (const name of ["image", "text", "model", "engine"]) fieldError(name, null);
   formError(null);
   state.form?.clearErrors();
+  state.meshForm?.clearErrors();
   state.lettering?.clearErrors();
 }
 
@@ -80,13 +93,15 @@ function showError(error) {
   if (field.startsWith("lettering.")) shown = state.lettering?.showError(field.slice(10), error.message) ?? false;
   else if (field === "image" || field === "file") shown = fieldError("image", error.message);
   else if (field === "text") shown = fieldError("text", error.message);
+  else if (field === "model") shown = fieldError("model", error.message);
+  else if (state.source === "model" && field) shown = state.meshForm?.showError(field, error.message) ?? false;
   else if (field === "engine" || code === "engine_unavailable" || code === "unknown_engine") shown = fieldError("engine", error.message);
   else if (field) shown = state.form?.showError(field, error.message) ?? false;
   if (!shown && !field && INPUT_CODES.has(code)) shown = fieldError(state.source, error.message);
   if (!shown) formError(error.message);
 }
 
-// --- the input: a picture or text -------------------------------------------------------------------
+// --- the input: a picture, text or a mesh --------------------------------------------------------------
 
 function checkFile(file) {
   const typeOk = ACCEPTED_TYPES.includes(file.type) || (!file.type && ACCEPTED_EXTENSIONS.test(file.name));
@@ -100,6 +115,7 @@ function checkFile(file) {
 }
 
 function setFile(file) {
+  if (MESH_EXTENSIONS.test(file.name ?? "")) return setModelFile(file); // a mesh chosen as a picture
   clearErrors();
   if (state.source !== "image") setSource("image");
   const problem = checkFile(file);
@@ -123,8 +139,8 @@ function setFile(file) {
   img.src = state.previewUrl;
   $("#file-name").textContent = file.name || "Pasted picture";
   $("#file-size").textContent = formatBytes(file.size);
-  $(".drop-empty").hidden = true;
-  $(".drop-full").hidden = false;
+  $("#dropzone .drop-empty").hidden = true;
+  $("#dropzone .drop-full").hidden = false;
   $("#dropzone").classList.add("has-file");
   $("#image-clear").hidden = false;
   return true;
@@ -136,28 +152,86 @@ function clearFile() {
   state.previewUrl = null;
   $("#image-input").value = "";
   $("#image-preview").removeAttribute("src");
-  $(".drop-empty").hidden = false;
-  $(".drop-full").hidden = true;
+  $("#dropzone .drop-empty").hidden = false;
+  $("#dropzone .drop-full").hidden = true;
   $("#dropzone").classList.remove("has-file");
   $("#image-clear").hidden = true;
 }
 
+/** Check a mesh file before it is sent (by name and size; the server reads it in full). */
+function checkModelFile(file) {
+  if (!MESH_EXTENSIONS.test(file.name ?? "")) {
+    return `“${file.name || "This file"}” is not a mesh ORFEAS reads: use ${MESH_FORMATS}.`;
+  }
+  if (file.size === 0) return "The file is empty.";
+  const limit = state.limits.max_model_bytes;
+  if (limit && file.size > limit) {
+    return `The file is ${formatBytes(file.size)}; the largest mesh this server accepts is ${formatBytes(limit)}.`;
+  }
+  return null;
+}
+
+function setModelFile(file) {
+  clearErrors();
+  if (state.source !== "model") setSource("model");
+  const problem = checkModelFile(file);
+  if (problem) {
+    clearModelFile();
+    fieldError("model", problem);
+    return false;
+  }
+  state.modelFile = file;
+  $("#model-format").textContent = file.name.split(".").pop().toUpperCase();
+  $("#model-name").textContent = file.name;
+  $("#model-size").textContent = formatBytes(file.size);
+  $("#model-dropzone .drop-empty").hidden = true;
+  $("#model-dropzone .drop-full").hidden = false;
+  $("#model-dropzone").classList.add("has-file");
+  $("#model-clear").hidden = false;
+  return true;
+}
+
+function clearModelFile() {
+  state.modelFile = null;
+  $("#model-input").value = "";
+  $("#model-dropzone .drop-empty").hidden = false;
+  $("#model-dropzone .drop-full").hidden = true;
+  $("#model-dropzone").classList.remove("has-file");
+  $("#model-clear").hidden = true;
+}
+
 function setSource(source) {
   if (state.source === source) return;
+  const was = state.source;
   state.source = source;
   $(`#source-${source}`).checked = true;
   $("#image-source").hidden = source !== "image";
   $("#text-source").hidden = source !== "text";
+  // A mesh job has no engine: the doctor's own options replace the engine and its parameters.
+  $("#model-source").hidden = source !== "model";
+  $("#mesh-options").hidden = source !== "model";
+  $("#engine-field").hidden = source === "model";
+  $("#params").hidden = source === "model";
   clearErrors();
   // Text starts as a name plate, a picture as the engine's default; a mode the person chose stays.
   const modeProp = state.form && engineByName(state.engine)?.parameters?.properties?.mode;
-  if (modeProp?.enum) {
+  if (modeProp?.enum && (source === "text" || was === "text")) {
     const from = source === "text" ? modeProp.default : TEXT_MODE;
     const to = source === "text" ? TEXT_MODE : modeProp.default;
     if (state.form.mode === from) state.form.setMode(to);
   }
   renderEngines();
   updateLettering();
+  updateSubmit();
+}
+
+/** The submit button says what it will do, and waits for the server (and, to generate, an engine). */
+function updateSubmit() {
+  const task = state.meshForm?.mode;
+  $("#submit-text").textContent =
+    state.source !== "model" ? "Generate 3D model" : task === "repair" ? "Repair mesh" : "Analyze mesh";
+  const button = $("#submit");
+  if (!button.classList.contains("busy")) button.disabled = !state.ready || (state.source !== "model" && !state.engine);
 }
 
 function wireInput() {
@@ -173,12 +247,23 @@ function wireInput() {
     clearErrors();
     $("#image-input").focus();
   });
-  const zone = $("#dropzone");
-  const hasFiles = (event) => [...(event.dataTransfer?.types ?? [])].includes("Files");
-  zone.addEventListener("dragenter", (event) => hasFiles(event) && zone.classList.add("dragging"));
-  zone.addEventListener("dragleave", (event) => {
-    if (!zone.contains(event.relatedTarget)) zone.classList.remove("dragging");
+  $("#model-input").addEventListener("change", (event) => {
+    const file = event.target.files?.[0];
+    if (file) setModelFile(file);
   });
+  $("#model-clear").addEventListener("click", () => {
+    clearModelFile();
+    clearErrors();
+    $("#model-input").focus();
+  });
+  const zones = [$("#dropzone"), $("#model-dropzone")];
+  const hasFiles = (event) => [...(event.dataTransfer?.types ?? [])].includes("Files");
+  for (const zone of zones) {
+    zone.addEventListener("dragenter", (event) => hasFiles(event) && zone.classList.add("dragging"));
+    zone.addEventListener("dragleave", (event) => {
+      if (!zone.contains(event.relatedTarget)) zone.classList.remove("dragging");
+    });
+  }
   // A file dropped anywhere is taken (and never opened by the browser in place of the studio).
   window.addEventListener("dragover", (event) => {
     event.preventDefault();
@@ -186,9 +271,13 @@ function wireInput() {
   });
   window.addEventListener("drop", (event) => {
     event.preventDefault();
-    zone.classList.remove("dragging");
+    for (const zone of zones) zone.classList.remove("dragging");
     const file = event.dataTransfer?.files?.[0];
-    if (file) setFile(file);
+    if (!file) return;
+    // A mesh by its name goes to the mesh picker (setFile sends it there); with Mesh chosen, so
+    // does anything that is not a picture, to be refused there with the reason.
+    if (state.source === "model" && !file.type.startsWith("image/")) setModelFile(file);
+    else setFile(file);
   });
   document.addEventListener("paste", (event) => {
     const file = [...(event.clipboardData?.files ?? [])].find((f) => f.type.startsWith("image/"));
@@ -337,13 +426,18 @@ async function loadEngines() {
     $("#text-input").maxLength = state.limits.max_text_chars;
     $("#text-max").textContent = String(state.limits.max_text_chars);
     $("#image-hint").textContent = `PNG, JPEG, WebP, BMP, TIFF or GIF, up to ${formatBytes(state.limits.max_upload_bytes)}.`;
+    const faces = Number(state.limits.max_model_faces);
+    $("#model-hint").textContent = `${MESH_FORMATS}, up to ${formatBytes(state.limits.max_model_bytes)}${
+      Number.isFinite(faces) && faces > 0 ? ` and ${faces.toLocaleString("en")} triangles` : ""
+    }.`;
     const usable = state.engines.filter((e) => e.available);
     const first = engineByName(state.defaultEngine)?.available ? state.defaultEngine : usable[0]?.name;
     renderEngines();
     if (first) chooseEngine(first);
     else fieldError("engine", "No engine can run on this server: see the reasons above.");
     updateLettering();
-    $("#submit").disabled = !first;
+    state.ready = true;
+    updateSubmit();
     status.dataset.state = "ready";
     status.querySelector(".status-text").textContent = `Ready · ${usable.length} engine${usable.length === 1 ? "" : "s"}`;
     return true;
@@ -358,11 +452,13 @@ async function loadEngines() {
 
 // --- submitting and following a job -------------------------------------------------------------------
 
-async function submit(event) {
-  event.preventDefault();
-  clearErrors();
+/** Check the form for a picture or text job; a function that sends it, or null (problems shown). */
+function generateRequest() {
   const engine = engineByName(state.engine);
-  if (!engine) return fieldError("engine", "Choose an engine.");
+  if (!engine) {
+    fieldError("engine", "Choose an engine.");
+    return null;
+  }
   const { values, problems } = state.form.collect();
   const invalid = [...problems];
   let lettering = null;
@@ -388,25 +484,53 @@ async function submit(event) {
   }
   if (invalid.length) {
     invalid[0].focus();
-    return;
+    return null;
   }
+  if (state.source === "image") return () => api.submitImage(state.file, engine.name, values);
+  const text = $("#text-input").value;
+  if (state.textStyle !== "lettering") {
+    const options = { text_to_image: state.textStyle, [state.textStyle]: lettering };
+    return () => api.submitText(text, engine.name, values, null, options);
+  }
+  return () => api.submitText(text, engine.name, values, lettering);
+}
+
+/** Check the form for a mesh job (analyze or repair); a function that sends it, or null. */
+function meshRequest() {
+  const { values, problems } = state.meshForm.collect();
+  const invalid = [...problems];
+  if (!state.modelFile) {
+    fieldError("model", `Choose or drop a mesh file first (${MESH_FORMATS}).`);
+    invalid.unshift({ focus: () => $("#model-input").focus() });
+  }
+  if (invalid.length) {
+    invalid[0].focus();
+    return null;
+  }
+  const file = state.modelFile;
+  return async () => {
+    const job = await api.submitModel(file, values.task ?? "analyze", meshFields(values));
+    state.sentModelJob = job.id;
+    return job;
+  };
+}
+
+async function submit(event) {
+  event.preventDefault();
+  clearErrors();
+  const send = state.source === "model" ? meshRequest() : generateRequest();
+  if (!send) return;
   const button = $("#submit");
   button.disabled = true;
   button.classList.add("busy");
   try {
-    let job;
-    if (state.source === "image") job = await api.submitImage(state.file, engine.name, values);
-    else if (state.textStyle !== "lettering") {
-      const options = { text_to_image: state.textStyle, [state.textStyle]: lettering };
-      job = await api.submitText($("#text-input").value, engine.name, values, null, options);
-    } else job = await api.submitText($("#text-input").value, engine.name, values, lettering);
-    followJob(job);
+    followJob(await send());
     refreshRecent();
   } catch (error) {
     showError(error);
   } finally {
-    button.disabled = false;
     button.classList.remove("busy");
+    updateSubmit();
   }
 }
 
@@ -430,7 +554,7 @@ function followJob(job) {
   state.watcher?.stop();
   state.job = job;
   history.replaceState(null, "", `#job=${encodeURIComponent(job.id)}`);
-  progress.reset();
+  progress.reset(job.task ?? (isMeshJob(job) ? "analyze" : "generate"));
   progress.update(job);
   state.viewer?.clear();
   setViewerState(state.viewer ? "working" : "nowebgl");
@@ -453,7 +577,9 @@ async function finish(job) {
   refreshRecent();
   if (job.state === "failed") {
     setViewerState(state.viewer ? "failed" : "nowebgl");
-    if (job.error) showError({ ...job.error, field: job.error.field ?? null });
+    // A mesh this page just sent that cannot be repaired: the reason goes next to the picker.
+    const mine = job.id === state.sentModelJob && state.source === "model";
+    if (job.error) showError({ ...job.error, field: job.error.field ?? (mine ? "model" : null) });
     return;
   }
   if (job.state !== "succeeded") return setViewerState(state.viewer ? "none" : "nowebgl");
@@ -560,6 +686,13 @@ async function startViewer() {
 // --- start ---------------------------------------------------------------------------------------------
 
 function start() {
+  state.meshForm = new SchemaForm($("#mesh-options"), MESH_SCHEMA, {
+    modeKey: "task",
+    onChange: (field) => {
+      formError(null);
+      if (field.key === "task") updateSubmit();
+    },
+  });
   wireInput();
   $("#job-form").addEventListener("submit", submit);
   $("#cancel-job").addEventListener("click", () => state.job && cancelJob(state.job));

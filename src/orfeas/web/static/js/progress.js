@@ -12,6 +12,11 @@ const STAGE_LABELS = {
   export: "Writing files",
 };
 const STAGES = ["decode", "mask", "height", "mesh", "simplify", "verify", "export"];
+/** Mesh jobs (orfeas.pipeline.mend) go through fewer stages, and "mesh" there is the repair. */
+const TASK_STAGES = {
+  analyze: { stages: ["decode", "verify", "export"], labels: { decode: "Reading the mesh" } },
+  repair: { stages: ["decode", "mesh", "export"], labels: { decode: "Reading the mesh", mesh: "Repairing" } },
+};
 
 export class ProgressCard {
   constructor(root) {
@@ -21,7 +26,7 @@ export class ProgressCard {
     this.bar = root.querySelector("#progress-bar");
     this.steps = root.querySelector("#stages");
     this.cancel = root.querySelector("#cancel-job");
-    this.stages = [...STAGES];
+    this.reset();
     this._drawSteps(null, null);
   }
 
@@ -37,7 +42,7 @@ export class ProgressCard {
       ...this.stages.map((stage, i) => {
         const li = document.createElement("li");
         li.dataset.stage = stage;
-        li.textContent = STAGE_LABELS[stage] ?? stage;
+        li.textContent = this.labels[stage] ?? stage;
         if (state === "succeeded" || i < index) li.className = "done";
         else if (i === index) {
           li.className = state === "running" ? "current" : state;
@@ -60,8 +65,8 @@ export class ProgressCard {
     this.percent.textContent = `${pct} %`;
     let title;
     if (state === "queued") title = STAGE_LABELS.queued;
-    else if (state === "running") title = STAGE_LABELS[job.stage] ?? job.stage ?? "Starting";
-    else if (state === "succeeded") title = `Done${seconds(job)}`;
+    else if (state === "running") title = this.labels[job.stage] ?? job.stage ?? "Starting";
+    else if (state === "succeeded") title = job.cached ? "Done · from the cache" : `Done${seconds(job)}`;
     else if (state === "cancelled") title = "Cancelled";
     else title = `Failed: ${job.error?.message ?? "the job did not finish."}`;
     this.title.textContent = title;
@@ -69,8 +74,11 @@ export class ProgressCard {
     this._drawSteps(job.stage ?? null, state);
   }
 
-  reset() {
-    this.stages = [...STAGES];
+  /** Start over for a job of ``task`` ("generate", "analyze", "repair"). */
+  reset(task = "generate") {
+    const set = TASK_STAGES[task];
+    this.stages = [...(set?.stages ?? STAGES)];
+    this.labels = { ...STAGE_LABELS, ...(set?.labels ?? {}) };
     this.lastIndex = undefined;
   }
 

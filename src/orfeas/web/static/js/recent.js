@@ -1,4 +1,6 @@
-// The recent-jobs list: thumbnail (the job's input picture, or its text), state, age; open or cancel.
+// The recent-jobs list: thumbnail (the job's input picture, its text, or a mesh's format), state,
+// age; open or cancel.
+import { TASK_WORDS, isMeshJob, meshFormat } from "./mesh.js";
 
 const STATE_WORDS = {
   queued: "Queued",
@@ -20,7 +22,16 @@ export function age(iso, now = Date.now()) {
 
 function titleOf(job) {
   if (job.input?.kind === "text") return `“${job.input.text ?? ""}”`;
+  if (isMeshJob(job)) return job.input?.filename || `Mesh${meshFormat(job) ? ` (${meshFormat(job)})` : ""}`;
   return job.input?.filename || "Picture";
+}
+
+/** What made the model: "relief · puffy", "Mesh repair"; "· cached" when the result was reused. */
+function madeBy(job) {
+  let text;
+  if (isMeshJob(job)) text = TASK_WORDS[job.task] ?? "Mesh";
+  else text = job.params?.mode ? `${job.engine} · ${job.params.mode}` : job.engine ?? "";
+  return job.cached ? `${text} · cached` : text;
 }
 
 function thumbnail(job) {
@@ -31,6 +42,12 @@ function thumbnail(job) {
     box.classList.add("thumb-icon");
     box.textContent = job.input?.kind === "text" ? "Aa" : "◇";
   };
+  if (isMeshJob(job)) {
+    // The input is a mesh, not a picture: its format stands in for a thumbnail.
+    box.classList.add("thumb-icon", "thumb-format");
+    box.textContent = meshFormat(job) || "3D";
+    return box;
+  }
   if (job.input?.kind !== "text" && job.links?.input) {
     const img = document.createElement("img");
     img.alt = "";
@@ -79,14 +96,13 @@ export function renderRecent(list, jobs, { onOpen, onCancel, currentId }) {
     time.dateTime = job.created_at ?? "";
     time.title = job.created_at ? new Date(job.created_at).toLocaleString() : "";
     time.textContent = age(job.created_at);
-    const mode = job.params?.mode ? `${job.engine} · ${job.params.mode}` : job.engine ?? "";
     const engine = document.createElement("span");
     engine.className = "job-engine";
-    engine.textContent = mode;
+    engine.textContent = madeBy(job);
     meta.append(pill, time);
     text.append(title, engine, meta);
     open.append(thumbnail(job), text);
-    open.setAttribute("aria-label", `Open ${titleOf(job)}: ${STATE_WORDS[job.state] ?? job.state}, ${age(job.created_at)}`);
+    open.setAttribute("aria-label", `Open ${titleOf(job)} (${madeBy(job)}): ${STATE_WORDS[job.state] ?? job.state}, ${age(job.created_at)}`);
     open.addEventListener("click", () => onOpen(job));
     li.append(open);
     if (job.state === "queued" || job.state === "running") {

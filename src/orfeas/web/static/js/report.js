@@ -1,4 +1,6 @@
-// The printability report and the download list, drawn from a finished Job JSON.
+// The printability report and the download list, drawn from a finished Job JSON. A mesh job's
+// report also says what the repair changed, or what the analysis found wrong.
+import { isMeshJob } from "./mesh.js";
 
 /** Below this a 0.4 mm nozzle cannot lay two lines: walls risk gaps. */
 const MIN_WALL_MM = 0.8;
@@ -11,6 +13,14 @@ const FORMAT_NOTES = {
   obj: "Modelling tools",
   glb: "Web, AR, with colour",
   ply: "Mesh tools, with colour",
+};
+
+/** Words for the units a mesh was read in (report.input.units_to_mm). */
+const UNIT_NAMES = { 1: "mm", 10: "cm", 1000: "m", 25.4: "inches" };
+
+const sentence = (text) => {
+  const s = String(text).trim();
+  return s ? s.charAt(0).toUpperCase() + s.slice(1) : s;
 };
 
 const number = (value, digits = 1) =>
@@ -31,7 +41,7 @@ export function verdict(report) {
     return {
       tone: "bad",
       headline: "Not ready to print",
-      notes: problems.length ? problems.map(String) : ["The mesh is not a closed solid."],
+      notes: problems.length ? problems.map(sentence) : ["The mesh is not a closed solid."],
     };
   }
   if (typeof report.thinnest_wall_mm === "number" && report.thinnest_wall_mm < MIN_WALL_MM) {
@@ -62,21 +72,96 @@ function row(label, value, tone) {
   return [dt, dd];
 }
 
+/** A small note that the job's result was the earlier one of an identical job. */
+function cacheNote(job) {
+  const note = document.createElement("p");
+  note.className = "cache-note";
+  note.append("From the cache: the same input was done before");
+  if (job.cached_from) {
+    const link = document.createElement("a");
+    link.href = `#job=${encodeURIComponent(job.cached_from)}`;
+    link.textContent = "see that job";
+    note.append(" (", link, ")");
+  }
+  note.append(".");
+  return note;
+}
+
+/** A titled list of sentences (what a repair changed, what an analysis found). */
+function sentenceList(id, title, items, empty, tone) {
+  const section = document.createElement("section");
+  section.className = "report-list";
+  section.dataset.tone = tone;
+  section.setAttribute("aria-labelledby", id);
+  const heading = document.createElement("h3");
+  heading.id = id;
+  heading.textContent = title;
+  section.append(heading);
+  if (!items.length) {
+    const p = document.createElement("p");
+    p.className = "report-list-empty";
+    p.textContent = empty;
+    section.append(p);
+    return section;
+  }
+  const list = document.createElement("ul");
+  for (const item of items) {
+    const li = document.createElement("li");
+    li.textContent = sentence(item);
+    list.append(li);
+  }
+  section.append(list);
+  return section;
+}
+
+/** For a mesh job: the repair's changes, or the problems an analysis found. */
+function meshSection(job, report) {
+  const task = report.task ?? job.task;
+  if (task === "repair") {
+    const changes = Array.isArray(report.changes) ? report.changes : [];
+    return sentenceList("report-changes", "What the repair changed", changes, "Nothing: the mesh was already sound.", "good");
+  }
+  const problems = Array.isArray(report.problems) ? report.problems : [];
+  const section = sentenceList("report-problems", "Problems found", problems, "None: it is a closed, printable solid.", problems.length ? "bad" : "good");
+  if (problems.length) {
+    const hint = document.createElement("p");
+    hint.className = "hint";
+    hint.textContent = "Choose Repair in the form and send it again to fix what can be fixed.";
+    section.append(hint);
+  }
+  return section;
+}
+
+/** How a mesh job's input was read: "STL · inches → mm". */
+function readAs(report) {
+  const input = report.input ?? {};
+  const format = input.format ? String(input.format).toUpperCase() : "–";
+  const factor = Number(input.units_to_mm);
+  if (!Number.isFinite(factor) || factor === 1) return `${format} · mm`;
+  return `${format} · ${UNIT_NAMES[factor] ?? `× ${factor}`} → mm`;
+}
+
 /** Fill ``container`` with the report of ``job`` (or a placeholder when there is none). */
 export function renderReport(container, job) {
   const report = job?.report;
   container.replaceChildren();
+  if (job?.cached) container.append(cacheNote(job));
   if (!report) {
     const p = document.createElement("p");
     p.className = "placeholder";
     p.textContent =
       job?.state === "failed"
         ? "No report: the job failed."
-        : "Generate a model to see whether it will print: watertightness, walls, overhangs and filament.";
+        : "Generate a model, or send a mesh, to see whether it will print: watertightness, walls, overhangs and filament.";
     container.append(p);
     return;
   }
   const v = verdict(report);
+  const problems = Array.isArray(report.problems) ? report.problems : [];
+  if (isMeshJob(job) && v.tone === "bad" && problems.length) {
+    // The problems are listed in full just below: the verdict only counts them.
+    v.notes = [`${problems.length} problem${problems.length === 1 ? "" : "s"} found: a slicer may refuse it or print it wrong.`];
+  }
   const box = document.createElement("div");
   box.className = `verdict verdict-${v.tone}`;
   box.setAttribute("role", "status");
@@ -114,13 +199,23 @@ export function renderReport(container, job) {
   );
   const filament = [...list.querySelectorAll("dt")].find((dt) => dt.textContent === "Filament");
   if (filament && report.filament_assumption) filament.nextElementSibling.title = report.filament_assumption;
-  container.append(box, meter, list);
+  if (!isMeshJob(job)) {
+    container.append(box, meter, list);
+    return;
+  }
+  list.append(...row("Read as", readAs(report)));
+  container.append(box, meshSection(job, report), meter, list);
 }
 
-/** Fill ``container`` with one download link per artifact. */
+/** Fill ``container`` with one download link per artifact (and, for a mesh job, the file as sent). */
 export function renderDownloads(container, job) {
   container.replaceChildren();
   const artifacts = (job?.artifacts ?? []).filter((a) => a.name !== "input.png");
+  const mesh = isMeshJob(job);
+  if (mesh && artifacts.length && job.links?.input) {
+    const name = job.links.input.split("/").pop();
+    artifacts.push({ name, url: job.links.input, note: job.input?.filename ? `As sent: ${job.input.filename}` : "The file as sent" });
+  }
   if (!artifacts.length) {
     const p = document.createElement("p");
     p.className = "placeholder";
@@ -140,9 +235,12 @@ export function renderDownloads(container, job) {
     a.innerHTML = `<span class="badge"></span><span class="download-text"><span class="download-name"></span><span class="download-note"></span></span><span class="download-size"></span>`;
     a.querySelector(".badge").textContent = format.toUpperCase();
     a.querySelector(".download-name").textContent = artifact.name;
-    a.querySelector(".download-note").textContent = FORMAT_NOTES[format] ?? "";
+    // An analysis's GLB is the mesh as it came, converted for the viewer.
+    const note = artifact.note ?? (mesh && job.task === "analyze" && format === "glb" ? "The mesh as it is, for viewing" : FORMAT_NOTES[format]);
+    a.querySelector(".download-note").textContent = note ?? "";
     a.querySelector(".download-size").textContent = formatBytes(artifact.size);
-    a.setAttribute("aria-label", `Download ${artifact.name} (${formatBytes(artifact.size)})`);
+    const size = formatBytes(artifact.size);
+    a.setAttribute("aria-label", `Download ${artifact.name}${size ? ` (${size})` : ""}`);
     const li = document.createElement("li");
     li.append(a);
     list.append(li);

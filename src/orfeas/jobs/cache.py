@@ -2,9 +2,9 @@
 
 The key is a SHA-256 over everything that decides a result: the input bytes (the normalised picture,
 or the mesh file as sent), the task, the engine and its version, the ORFEAS version, the parameters
-as given, the text and how it becomes a picture (lettering, or a neural step with its options), and
-the configured model weights. Formats are not in the key: an entry answers any submission whose
-formats it has files for.
+with their defaults filled in, the text and how it becomes a picture (lettering, or a neural step
+with its options), and the configured model weights. Formats are not in the key: an entry answers
+any submission whose formats it has files for.
 
 An entry is a succeeded job carrying its key (``jobs.cache_key``). A hit becomes a *new* job,
 succeeded at once, sharing the entry's files (hard links) and report, marked ``cached_from``; a
@@ -19,11 +19,13 @@ import hashlib
 from typing import Any
 
 import orjson
+from pydantic import BaseModel
 
 import orfeas
 from orfeas.engines import get_engine
 from orfeas.errors import OrfeasError
 from orfeas.jobs.states import Job
+from orfeas.mesh.doctor import DoctorParameters
 from orfeas.settings import Settings
 
 
@@ -41,12 +43,26 @@ def job_cache_key(job: Job, input_data: bytes | None, settings: Settings | None 
         input_data=input_data or b"",
         task=job.task,
         engine=job.engine,
-        params=job.params,
+        params=resolved_parameters(job),
         text=job.input_text,
         lettering=job.lettering,
         text_to_image=job.text_to_image,
         settings=settings,
     )
+
+
+def resolved_parameters(job: Job) -> dict[str, Any]:
+    """The job's parameters with every default filled in: leaving one out and sending its default
+    value make the same result, so they make the same key."""
+    model: type[BaseModel]
+    if job.task == "generate":
+        try:
+            model = get_engine(job.engine).parameters_model
+        except OrfeasError:
+            return dict(job.params)
+    else:
+        model = DoctorParameters
+    return model.model_validate(job.params).model_dump(mode="json")
 
 
 def cache_key(

@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
 import orfeas
-from orfeas.api import routes_jobs, routes_meta
+from orfeas.api import routes_compat, routes_jobs, routes_meta
 from orfeas.api.errors import CatchAll, install_handlers
 from orfeas.api.hooks import Hooks
 from orfeas.api.intake import body_limit
@@ -68,9 +68,10 @@ def create_app(settings: Settings | None = None, *, static_dir: Path | None = No
         description=DESCRIPTION,
         lifespan=lifespan,
         openapi_tags=[
-            {"name": "jobs", "description": "Generation jobs and their files."},
+            {"name": "jobs", "description": "Jobs (generate, analyze or repair a mesh) and their files."},
             {"name": "engines", "description": "What can generate here."},
             {"name": "health", "description": "Liveness, readiness and the original ORFEAS health routes."},
+            {"name": "compat", "description": "The original ORFEAS routes, over v1 (docs/compat.md)."},
         ],
     )
     app.state.settings = settings
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, *, static_dir: Path | None = No
     install_handlers(app, on_reject=hooks.rejected)
     app.include_router(routes_jobs.router)
     app.include_router(routes_meta.router)
+    app.include_router(routes_compat.router)  # the original ORFEAS routes, over v1
     _mount_studio(app, static_dir)
 
     # Middleware: the last added runs first. Requests pass headers → CORS → size → rate → keys →

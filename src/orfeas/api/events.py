@@ -63,8 +63,10 @@ async def job_stream(
     *,
     poll_s: float = 1.0,
     keepalive_s: float = 15.0,
+    event: str = "job",
 ) -> AsyncIterator[str]:
-    """SSE messages ``event: job`` for each change of the job, current state first, until it ends."""
+    """SSE messages ``event: <event>`` (default ``job``) for each change of the job, current state
+    first, until it ends. The compatibility stream names its messages ``job_update``."""
     with hub.subscribe(job_id) as changed:
         last: str | None = None
         quiet = 0.0
@@ -77,7 +79,7 @@ async def job_stream(
             if payload != last:
                 last = payload
                 quiet = 0.0
-                yield f"event: job\ndata: {payload}\n\n"
+                yield f"event: {event}\ndata: {payload}\n\n"
             if job.finished:
                 return
             try:

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from orfeas.api.events import EventHub
 from orfeas.api.hooks import Hooks
+from orfeas.api.staging import expire_staged
 from orfeas.jobs.db import open_database
 from orfeas.jobs.store import JobStore
 from orfeas.jobs.worker import WorkerPool
@@ -92,6 +93,7 @@ class Runtime:
         expired = self.store.expire(self.settings.retention_hours * 3600)
         pruned = self.store.prune(self.settings.disk_budget_bytes)
         self.store.trim_cache(self.settings.cache_max_bytes)
+        expire_staged(self.settings)
         return expired, pruned
 
     async def _maintain(self) -> None:

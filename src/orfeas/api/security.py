@@ -216,6 +216,11 @@ def client_id(scope: Scope) -> str:
     return client[0] if client else "unknown"
 
 
+#: Requests that start work, counted against submissions/min as well: v1 submissions and the
+#: original ORFEAS routes that queue a job or paint a picture (``orfeas.api.routes_compat``).
+SUBMISSION_PATHS = frozenset({"/api/v1/jobs", "/api/generate-3d", "/api/text-to-image"})
+
+
 class RateLimit:
     """429 + ``Retry-After`` when a client exceeds requests/min on ``/api`` or submissions/min."""
 
@@ -237,7 +242,7 @@ class RateLimit:
             client = client_id(scope)
             wait = self.requests.allow(client)
             kind = "requests"
-            if not wait and scope["method"] == "POST" and scope["path"].rstrip("/") == "/api/v1/jobs":
+            if not wait and scope["method"] == "POST" and scope["path"].rstrip("/") in SUBMISSION_PATHS:
                 wait = self.submissions.allow(client)
                 kind = "submissions"
             if wait:

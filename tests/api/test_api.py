@@ -255,6 +255,9 @@ def test_engines(client: TestClient) -> None:
         "heightmap",
     ]
     assert body["default"] == "relief"
+    assert body["mesh_doctor"]["tasks"] == ["analyze", "repair"]
+    units = body["mesh_doctor"]["parameters"]["properties"]["units"]
+    assert units["anyOf"][0]["enum"] == ["mm", "cm", "m", "in"]
     assert body["limits"] == {
         "max_upload_bytes": 25 * 1024 * 1024,
         "max_image_pixels": 40_000_000,

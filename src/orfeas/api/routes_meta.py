@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from orfeas.api.intake import MESH_TASKS
 from orfeas.api.responses import JSON
 from orfeas.api.runtime import Runtime, runtime
 from orfeas.api.schemas import (
@@ -24,6 +25,7 @@ from orfeas.api.schemas import (
 )
 from orfeas.engines import all_engines, text_to_image_engines
 from orfeas.engines.base import parameters_schema
+from orfeas.mesh.doctor import DoctorParameters
 
 router = APIRouter()
 
@@ -64,6 +66,7 @@ async def engines(request: Request) -> Response:
         {
             "engines": out,
             "text_to_image": painters,
+            "mesh_doctor": {"tasks": list(MESH_TASKS), "parameters": DoctorParameters.model_json_schema()},
             "default": settings.default_engine,
             "limits": {
                 "max_upload_bytes": settings.max_upload_bytes,

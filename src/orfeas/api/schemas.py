@@ -162,11 +162,17 @@ class Limits(BaseModel):
     max_model_faces: int = Field(description="Most triangles in a mesh file.")
 
 
+class MeshDoctorOut(BaseModel):
+    tasks: list[str] = Field(examples=[["analyze", "repair"]])
+    parameters: dict[str, Any] = Field(description="JSON schema of the analyze / repair options.")
+
+
 class EngineList(BaseModel):
     engines: list[EngineOut]
     text_to_image: list[EngineOut] = Field(
         description="Neural text → picture steps a text job may name in `text_to_image` (besides lettering)."
     )
+    mesh_doctor: MeshDoctorOut = Field(description="Mesh jobs: the tasks and their options' schema.")
     default: str
     limits: Limits
 

@@ -23,6 +23,9 @@ becomes ``"other"``):
 Only the API process records. A worker in another process returns plain data (a
 :class:`GenerationOutcome` pickles) and the parent calls :meth:`Metrics.record_outcome`; with
 the local worker pool, :meth:`Metrics.instrument_pool` listens to its job events instead.
+With queue=celery, each ``orfeas worker`` process records its own jobs the same way (its pool's
+events) on its own ``/metrics`` port (:mod:`orfeas.jobs.distributed`); the API adds the broker's
+queue depth (:meth:`Metrics.track_broker_depth`).
 """
 
 from __future__ import annotations
@@ -386,6 +389,30 @@ class _RouteStats:
         self.labels = f'method="{_label_value(method)}",route="{_label_value(route)}"'
 
 
+class BrokerCollector(Collector):
+    """``orfeas_broker_queue_messages``: jobs waiting in the message broker (queue=celery), read at
+    scrape time. No sample at all while the broker does not answer (never a NaN or a stale value)."""
+
+    def __init__(self, read: Callable[[], int | None]) -> None:
+        self._read = read
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            depth = self._read()
+        except Exception:
+            depth = None
+        if depth is not None:
+            family = GaugeMetricFamily(
+                "orfeas_broker_queue_messages",
+                "Job messages waiting in the message broker's queue (queue=celery).",
+            )
+            family.add_metric([], float(depth))
+            yield family
+
+
 class RequestCollector(Collector):
     """The request family: requests, duration histogram, body-size summaries and in-flight.
 
@@ -687,6 +714,7 @@ class Metrics:
         self.system = SystemCollector(data_dir, gpu_probe if gpu_probe is not None else NvmlProbe())
         reg.register(self.system)
 
+        self._broker: BrokerCollector | None = None  # queue=celery only: track_broker_depth()
         self._initialise_known_series()
 
     @classmethod
@@ -872,6 +900,15 @@ class Metrics:
         """
         self.jobs_queued.set_function(lambda: _or_zero(queued))
         self.jobs_active.set_function(lambda: _or_zero(running))
+
+    def track_broker_depth(self, read: Callable[[], int | None]) -> None:
+        """Export the broker's queue depth, ``read()`` at scrape time (``None``: no sample).
+
+        Only a Celery-queued service calls this; with the embedded queue the family is absent.
+        """
+        if self._broker is None:
+            self._broker = BrokerCollector(read)
+            self._core.register(self._broker)
 
     def job_queued(self, kind: str = "image") -> None:
         """A job was accepted and queued (``kind``: image or text)."""
@@ -1209,6 +1246,8 @@ def install(app: Any, metrics: Metrics | None = None) -> Metrics | None:
     metrics.connect(app.state.hooks)
     runtime = app.state.runtime
     metrics.track_job_counts(queued=lambda: runtime.pool.waiting, running=lambda: runtime.pool.running)
+    if settings.queue == "celery":
+        metrics.track_broker_depth(lambda: runtime.pool.broker_depth())
     app.add_route("/metrics", metrics.asgi_app(), include_in_schema=False)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.state.metrics = metrics
@@ -1230,6 +1269,7 @@ __all__ = [
     "DEFAULT_ENGINES",
     "GPU_METRICS",
     "UNMATCHED",
+    "BrokerCollector",
     "GenerationOutcome",
     "GpuProbe",
     "GpuSample",

@@ -3,6 +3,17 @@
 ``live_server(**settings)`` starts ``python -m orfeas.api`` on a free loopback port with
 ``ORFEAS_*`` variables and returns a :class:`LiveServer`; it is stopped (or found killed) at
 teardown. In-process apps use the same settings through ``make_client(**settings)``.
+
+``make_client`` and ``client`` run every test on two backends (issue 7, "parametrise, don't copy"):
+
+- ``embedded``: the local worker pool and SQLite in the test's data dir (the default service);
+- ``celery`` (marked ``integration``): queue=celery over a real ``redis-server``, the job store on a
+  real PostgreSQL, artifacts in a shared directory and a real ``orfeas worker`` process running the
+  jobs. The servers live for the session; the worker is reused while the worker-side settings a test
+  asks for are equal, restarted when they differ; each test starts on an empty database, broker queue
+  and artifact directory. ``tc.data_dir / "jobs"`` is a link to that shared directory, so
+  ``job_files(tc.data_dir)`` sees the artifacts where the worker really wrote them. A test calling
+  ``runtime.pool.stop()`` ("nothing runs") pauses the worker (SIGSTOP) for the rest of the test.
 """
 
 from __future__ import annotations
@@ -24,7 +35,7 @@ from fastapi.testclient import TestClient
 
 from orfeas.api import create_app
 from orfeas.settings import Settings
-from tests.conftest import disc_rgba, png_bytes
+from tests.conftest import disc_rgba, png_bytes, require
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
@@ -39,6 +50,8 @@ def app_settings(data_dir: Path, **overrides: Any) -> Settings:
         "queue_size": 8,
         "rate_limit_requests_per_minute": 0,
         "rate_limit_submissions_per_minute": 0,
+        # Tests about the queue submit the same picture again and again; the cache has its own tests.
+        "cache_enabled": False,
     }
     options.update(overrides)
     return Settings(**options)
@@ -49,22 +62,82 @@ def small_png() -> bytes:
     return png_bytes(disc_rgba(128))
 
 
+#: The backends every ``client``/``make_client`` test runs on.
+BACKENDS = ("embedded", pytest.param("celery", marks=pytest.mark.integration))
+
+#: Settings only the API reads: tests may differ in these and still share one worker process.
+API_ONLY = frozenset(
+    {
+        "api_keys",
+        "protect_metrics",
+        "cors_origins",
+        "cache_enabled",
+        "cache_max_bytes",
+        "disk_budget_bytes",
+        "retention_hours",
+        "maintenance_interval_s",
+        "queue_size",
+        "rate_limit_requests_per_minute",
+        "rate_limit_submissions_per_minute",
+        "metrics_enabled",
+        "max_upload_bytes",
+    }
+)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """``embedded`` (local pool, SQLite) or ``celery`` (Redis, PostgreSQL, an ``orfeas worker``)."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def celery_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Redis, PostgreSQL and a (restartable) worker for the whole session; see tests.jobs.servers."""
+    from tests.jobs.servers import HAVE_SCALE, ScaleCluster
+
+    require(HAVE_SCALE, "the `scale` extra (celery, psycopg, redis) is not installed")
+    with ScaleCluster.running(tmp_path_factory.mktemp("scale")) as cluster:
+        yield cluster
+
+
 @pytest.fixture
-def make_client(tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
-    """``make_client(**settings)``: a started in-process app on a private data dir."""
+def make_client(
+    request: pytest.FixtureRequest, backend: str, tmp_path: Path
+) -> Iterator[Callable[..., TestClient]]:
+    """``make_client(**settings)``: a started in-process app on a private data dir, on ``backend``."""
     clients: list[TestClient] = []
+    closers: list[Callable[[], None]] = []  # the Celery queues' own stop (closes broker connections)
+    cluster = request.getfixturevalue("celery_cluster") if backend == "celery" else None
 
     def make(client: tuple[str, int] = ("127.0.0.1", 50000), **overrides: Any) -> TestClient:
         data_dir = tmp_path / f"data{len(clients)}"
+        if cluster is not None:
+            cluster.ensure_worker({k: v for k, v in overrides.items() if k not in API_ONLY})
+            data_dir.mkdir(parents=True)
+            (data_dir / "jobs").symlink_to(cluster.artifacts, target_is_directory=True)
+            overrides = {**cluster.api_settings(), **overrides}
         tc = TestClient(create_app(app_settings(data_dir, **overrides)), client=client)
         tc.__enter__()
         tc.data_dir = data_dir  # type: ignore[attr-defined]
+        tc.backend = backend  # type: ignore[attr-defined]
+        if cluster is not None:
+            # "stop the pool so nothing runs": with Celery, nothing runs while the worker is paused
+            pool = tc.app.state.runtime.pool
+            closers.append(pool.stop)
+            pool.stop = lambda timeout=10.0: cluster.pause_worker()
         clients.append(tc)
         return tc
 
-    yield make
-    for tc in clients:
-        tc.__exit__(None, None, None)
+    try:
+        yield make
+    finally:
+        for tc in clients:
+            tc.__exit__(None, None, None)
+        for close in closers:
+            close()
+        if cluster is not None:
+            cluster.reset()
 
 
 @pytest.fixture
@@ -125,7 +198,11 @@ class LiveServer:
                 self.process.wait(30)
 
 
-def start_server(data_dir: Path, log_dir: Path, **settings: Any) -> LiveServer:
+def start_server(
+    data_dir: Path, log_dir: Path, *, ready_path: str = "/readyz", **settings: Any
+) -> LiveServer:
+    """Start ``python -m orfeas.api`` and wait until ``ready_path`` answers 200 (``/healthz``: up, even
+    with no worker; with queue=celery ``/readyz`` needs a worker to answer)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORFEAS_")}
     env.update(
@@ -136,6 +213,7 @@ def start_server(data_dir: Path, log_dir: Path, **settings: Any) -> LiveServer:
             "ORFEAS_WORKERS": "1",
             "ORFEAS_RATE_LIMIT_REQUESTS_PER_MINUTE": "0",
             "ORFEAS_RATE_LIMIT_SUBMISSIONS_PER_MINUTE": "0",
+            "ORFEAS_CACHE_ENABLED": "false",
         }
     )
     env.update({f"ORFEAS_{k.upper()}": str(v) for k, v in settings.items()})
@@ -151,7 +229,7 @@ def start_server(data_dir: Path, log_dir: Path, **settings: Any) -> LiveServer:
         if process.poll() is not None:
             raise AssertionError(f"server exited with {process.returncode}:\n{log.read_text()}")
         try:
-            if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
+            if httpx.get(f"{server.url}{ready_path}", timeout=2).status_code == 200:
                 return server
         except httpx.TransportError:
             pass
@@ -162,7 +240,11 @@ def start_server(data_dir: Path, log_dir: Path, **settings: Any) -> LiveServer:
 
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
-    """``live_server(data_dir=None, **settings)``: start a real server (several may run at once)."""
+    """``live_server(data_dir=None, **settings)``: start a real server (several may run at once).
+
+    Embedded only: its tests kill and restart the API process to check the local pool's crash
+    recovery; with Celery the jobs run elsewhere (their kill -9 tests are in test_celery.py).
+    """
     servers: list[LiveServer] = []
 
     def start(data_dir: Path | None = None, **settings: Any) -> LiveServer:
@@ -175,10 +257,21 @@ def live_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One real server for a whole test module (starting one costs about a second)."""
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """One real server for a whole test module (starting one costs about a second), on each backend."""
     root = tmp_path_factory.mktemp("server")
-    server = start_server(root / "data", root / "logs", queue_size=16)
+    cluster = request.getfixturevalue("celery_cluster") if request.param == "celery" else None
+    settings: dict[str, Any] = {"queue_size": 16}
+    if cluster is not None:
+        cluster.ensure_worker({})
+        (root / "data").mkdir()
+        (root / "data" / "jobs").symlink_to(cluster.artifacts, target_is_directory=True)
+        settings.update(cluster.api_settings())
+    server = start_server(root / "data", root / "logs", **settings)
     yield server
     server.stop()
+    if cluster is not None:
+        cluster.reset()

@@ -58,7 +58,6 @@ def test_an_identical_submission_shares_the_earlier_result(
     assert submit(client, small_png, mode="puffy")["cached"] is False  # that entry went with its job
 
 
-
 def test_a_different_submission_is_a_miss(cached_client: TestClient, small_png: bytes) -> None:
     client = cached_client
     wait_job(client.get, submit(client, small_png, mode="puffy")["id"])

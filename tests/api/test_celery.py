@@ -1,15 +1,17 @@
 """The API on the scale-out configuration: queue=celery over a real Redis, PostgreSQL, `orfeas worker`s.
 
 Real servers from the distribution's packages on loopback (``tests.jobs.servers``); missing ones skip
-locally and fail in CI.
+locally and fail in CI. (The rest of ``tests/api`` also runs on this configuration: see the
+``backend`` fixture in ``tests/api/conftest.py``.) Each test here gets its own servers, since they
+stop workers and the broker.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,22 +19,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 
-from tests.api.conftest import FAST, LiveServer, start_server
+from tests.api.conftest import FAST, LiveServer, free_port, start_server
 from tests.conftest import require
-from tests.jobs.servers import RedisServer, new_database, postgres_server
+from tests.jobs.servers import (
+    HAVE_SCALE,
+    RedisServer,
+    new_database,
+    postgres_server,
+    start_worker,
+    stop_worker,
+)
 
 pytestmark = pytest.mark.integration
-
-try:
-    import celery  # noqa: F401
-    import psycopg  # noqa: F401
-
-    HAVE_SCALE = True
-except ImportError:
-    HAVE_SCALE = False
 
 
 @dataclass
@@ -42,30 +42,29 @@ class Cluster:
     root: Path
     env: dict[str, str]
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    metrics_ports: list[int] = field(default_factory=list)
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
-        log = (self.root / f"worker-{len(self.workers)}.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-c", "from orfeas.cli import main; main(['worker'])"],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    def start_worker(self, **settings: str) -> subprocess.Popen[bytes]:
+        """Start one more ``orfeas worker`` (its own /metrics port) and wait until it is ready."""
+        port = free_port()
+        env = {**self.env, "ORFEAS_WORKER_METRICS_PORT": str(port)}
+        env.update({f"ORFEAS_{k.upper()}": v for k, v in settings.items()})
+        proc = start_worker(env, self.root / f"worker-{len(self.workers)}.log")
         self.workers.append(proc)
+        self.metrics_ports.append(port)
         return proc
+
+    def log(self, index: int) -> str:
+        return (self.root / f"worker-{index}.log").read_text(errors="replace")
 
     def stop_workers(self) -> None:
         for proc in self.workers:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(30)
-        self.workers = []
+            stop_worker(proc)
 
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    require(HAVE_SCALE, "the `scale` extra (celery, psycopg) is not installed")
+    require(HAVE_SCALE, "the `scale` extra (celery, psycopg, redis) is not installed")
     redis = RedisServer()
     redis.start()
     with postgres_server() as admin:
@@ -79,6 +78,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
             ORFEAS_ARTIFACT_DIR=str(tmp_path / "shared"),
             ORFEAS_WORKERS="1",
             ORFEAS_JOB_TIMEOUT_S="120",
+            ORFEAS_HOST="127.0.0.1",
         )
         c = Cluster(redis, url, tmp_path, env)
         try:
@@ -89,6 +89,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
 
 
 def api(live: Cluster) -> LiveServer:
+    """An API process on the cluster (ready once a worker answers, so start one first)."""
     return start_server(
         live.root / "api-data",
         live.root / "logs",
@@ -110,19 +111,32 @@ def wait(http: httpx.Client, job_id: str, limit_s: float = 120) -> dict:
     raise AssertionError(f"job {job_id} did not finish: {job}")
 
 
-def text_job(http: httpx.Client, text: str = "L") -> httpx.Response:
-    return http.post("/api/v1/jobs", json={"text": text, "params": FAST, "formats": ["stl"]})
+def text_job(http: httpx.Client, text: str = "L", **params: str) -> httpx.Response:
+    return http.post("/api/v1/jobs", json={"text": text, "params": {**FAST, **params}, "formats": ["stl"]})
+
+
+def sample(port: int, name: str, labels: str = "") -> float:
+    """The sum of a metric's samples on a worker's /metrics (``labels``: a substring to match)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    total = 0.0
+    for line in text.splitlines():
+        match = re.match(rf"^{re.escape(name)}(\{{[^}}]*\}})? (\S+)$", line)
+        if match and labels in (match.group(1) or ""):
+            total += float(match.group(2))
+    return total
 
 
 def test_round_trip_cancel_and_list_on_celery(cluster: Cluster) -> None:
+    worker = cluster.start_worker()
     server = api(cluster)
     try:
         with server.client() as http:
-            queued = text_job(http)  # no worker yet: it waits in the broker
+            os.killpg(worker.pid, signal.SIGSTOP)  # no worker takes jobs: it waits in the broker
+            queued = text_job(http)
             assert queued.status_code == 202, queued.text
             cancelled = http.delete(f"/api/v1/jobs/{queued.json()['id']}")
             assert cancelled.json()["state"] == "cancelled"
-            cluster.start_worker()
+            os.killpg(worker.pid, signal.SIGCONT)
             job = wait(http, text_job(http).json()["id"])
             assert job["state"] == "succeeded", job
             stl = http.get(f"/api/v1/jobs/{job['id']}/artifacts/model.stl")
@@ -130,34 +144,52 @@ def test_round_trip_cancel_and_list_on_celery(cluster: Cluster) -> None:
             assert (cluster.root / "shared" / job["id"] / "model.stl").exists()
             listed = http.get("/api/v1/jobs").json()
             assert {j["id"] for j in listed["items"]} >= {job["id"], queued.json()["id"]}
+            # the worker recorded the job in its own metrics; the API exports the broker's queue depth
+            port = cluster.metrics_ports[0]
+            assert sample(port, "orfeas_jobs_succeeded_total") == 1
+            assert sample(port, "orfeas_generations_total", 'outcome="succeeded"') == 1
+            assert sample(port, "orfeas_generation_stage_duration_seconds_count") > 0
+            assert sample(port, "orfeas_generation_mesh_faces_count") == 1
+            assert "orfeas_broker_queue_messages 0.0" in http.get("/metrics").text
     finally:
         server.stop()
 
 
-def test_killed_worker_job_is_redelivered_and_finishes_once(cluster: Cluster) -> None:
+def test_killed_worker_job_is_redelivered_and_finishes_on_the_other(cluster: Cluster) -> None:
+    # A short job timeout keeps the broker's visibility timeout (the wait before a job of a lost
+    # worker is handed out again) at ~28 s; the job itself takes a few seconds.
+    for _ in range(2):
+        cluster.start_worker(job_timeout_s="10")
     server = api(cluster)
-    cluster.start_worker()
     try:
         with server.client() as http:
-            wait(http, text_job(http).json()["id"])  # the first worker is up and warm
-            cluster.start_worker()
-            for _ in range(3):  # a job may finish before the kill lands: then try another
-                job_id = text_job(http, "ORFEAS SCALE").json()["id"]
-                deadline = time.monotonic() + 60
-                while http.get(f"/api/v1/jobs/{job_id}").json()["state"] == "queued":
-                    assert time.monotonic() < deadline, "the job never started"
-                    time.sleep(0.02)
-                # kill -9 the process running the job — the pool child of whichever worker took it (both
-                # are killed; the idle one's loss is harmless): its worker sees it lost and puts the
-                # message back (reject on worker lost), and a fresh pool process takes it
-                for worker in cluster.workers:
-                    for child in psutil.Process(worker.pid).children(recursive=True):
-                        child.send_signal(signal.SIGKILL)
-                job = wait(http, job_id, limit_s=180)
-                assert job["state"] == "succeeded", job
-                if job["attempts"] == 2:
-                    break
-            assert job["attempts"] == 2, "the kill never landed mid-job"
+            job_id = text_job(http, "ORFEAS SCALE OUT", target_faces="20000").json()["id"]
+            deadline = time.monotonic() + 60
+            while http.get(f"/api/v1/jobs/{job_id}").json()["state"] != "running":
+                assert time.monotonic() < deadline, "the job never started"
+                time.sleep(0.02)
+            # which worker runs it: the one that logged taking it
+            taken = [i for i in range(2) if f"job {job_id}: running (attempt 1)" in cluster.log(i)]
+            while not taken:
+                assert time.monotonic() < deadline, "no worker says it runs the job"
+                time.sleep(0.02)
+                taken = [i for i in range(2) if f"job {job_id}: running (attempt 1)" in cluster.log(i)]
+            (victim,) = taken
+            while not sample(cluster.metrics_ports[victim], "orfeas_jobs_active"):  # its /metrics agree
+                assert time.monotonic() < deadline, "the worker's metrics never showed the job"
+                time.sleep(0.02)
+            survivor = 1 - victim
+            os.killpg(cluster.workers[victim].pid, signal.SIGKILL)  # the worker and its job's process
+            cluster.workers[victim].wait(30)
+            assert http.get(f"/api/v1/jobs/{job_id}").json()["state"] == "running", "killed too late"
+            job = wait(http, job_id, limit_s=120)
+            assert job["state"] == "succeeded", job
+            assert job["attempts"] == 2  # the lost run and the redelivered one
+            port = cluster.metrics_ports[survivor]
+            # one success in the metrics, counted by the surviving worker: it ran the job
+            assert sample(port, "orfeas_jobs_succeeded_total") == 1
+            assert sample(port, "orfeas_generations_total", 'outcome="succeeded"') == 1
+            assert f"job {job_id} was running on a lost worker" in cluster.log(survivor)
             files = sorted(p.name for p in (cluster.root / "shared" / job_id).iterdir())
             assert files == ["input.png", "model.stl"], files  # one set of artifacts, no leftovers
     finally:
@@ -165,8 +197,8 @@ def test_killed_worker_job_is_redelivered_and_finishes_once(cluster: Cluster) ->
 
 
 def test_broker_down_answers_503_and_loses_nothing(cluster: Cluster) -> None:
-    server = api(cluster)
     cluster.start_worker()
+    server = api(cluster)
     try:
         with server.client() as http:
             before = text_job(http)
@@ -177,6 +209,7 @@ def test_broker_down_answers_503_and_loses_nothing(cluster: Cluster) -> None:
             assert down.json()["error"]["code"] == "broker_unavailable" and "Retry-After" in down.headers
             assert "broker" in down.json()["error"]["message"]
             total_down = http.get("/api/v1/jobs").json()["total"]
+            assert "orfeas_broker_queue_messages" not in http.get("/metrics").text  # no sample, no NaN
             cluster.redis.start()
             after = text_job(http)
             assert after.status_code == 202, after.text

@@ -23,7 +23,6 @@ from tests.api.conftest import LiveServer, start_server
 pytestmark = pytest.mark.integration
 
 
-
 @schemathesis.check
 def no_server_error_but_a_full_queue(ctx: object, response: object, case: schemathesis.Case) -> bool | None:
     """Like ``not_a_server_error``, except the documented 503 of a full queue, which must say so

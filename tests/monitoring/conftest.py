@@ -175,6 +175,7 @@ def exercise(metrics: Metrics) -> Metrics:
     metrics.observe_model_load("hunyuan3d", 12.0)
     metrics.set_engine_available("relief", True)
     metrics.queue_wait_observed(0.5)
+    metrics.track_broker_depth(lambda: 3)  # queue=celery only
     metrics.stream_opened()
     metrics.stream_closed()
     metrics.record_download("stl", 80_000)

@@ -29,6 +29,14 @@ def test_promtool_accepts_the_prometheus_config() -> None:
 
 
 @pytest.mark.integration
+def test_promtool_accepts_the_scaled_prometheus_config() -> None:
+    """The scaled set-up's config (API + every `orfeas worker`) reads the same rule files."""
+    result = run([tool("promtool"), "check", "config", "prometheus.yml"], cwd=PROMETHEUS_DIR / "scale")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 rule files found" in result.stdout + result.stderr
+
+
+@pytest.mark.integration
 def test_promtool_accepts_the_rules() -> None:
     files = sorted(str(p) for p in RULES_DIR.glob("*.yml"))
     result = run([tool("promtool"), "check", "rules", *files])

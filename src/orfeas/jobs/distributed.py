@@ -3,20 +3,37 @@
 The API side is :class:`CeleryQueue`, which has the interface of :class:`orfeas.jobs.worker.WorkerPool`
 (``submit``, ``cancel``, ``waiting``, ``running``, ``retry_after``, ``start``/``stop``) so the routes do
 not know which one they talk to: the job row is stored, then the job id is published; if the broker
-refuses it the row is deleted again and the client gets 503 — nothing accepted is lost.
+refuses it the row is deleted again and the client gets 503 — nothing accepted is lost. The workers
+change jobs in the shared store; the API process watches the jobs it accepted there and tells its
+listeners (event streams, metrics) as the local pool would.
 
 The worker side is the task :func:`run_job`: it runs the job through the *same* code the local pool
-uses (:meth:`WorkerPool._run_one` with a thread runner — Celery's prefork children cannot have
-children), reporting stage and progress to the shared store. Task settings for long GPU jobs: acks late,
-prefetch 1, reject on worker lost (a ``kill -9`` redelivers the job), a visibility timeout above
-``job_timeout_s``, and retries only for infrastructure faults (database or broker connection errors),
-never for a job's own failure, which is recorded as the job's outcome.
+uses (:meth:`WorkerPool._run_one`), reporting stage and progress to the shared store. Task settings for
+long GPU jobs: acks late, prefetch 1, reject on worker lost, a visibility timeout just above
+``job_timeout_s`` (a job of a worker that died as a whole is handed out again after it), and retries
+only for infrastructure faults (database or broker connection errors), never for a job's own failure,
+which is recorded as the job's outcome.
+
+Process model and metrics. ``orfeas worker`` is one Celery worker process with a *threads* pool of
+``settings.workers`` threads; each thread hands its jobs to its own runner process (``worker_mode``,
+the forkserver children of :mod:`orfeas.jobs.runner`, kept warm across jobs), exactly as the local
+pool's supervisor threads do. So a job still runs in its own process (no GIL contention between jobs,
+a timeout or cancel can kill it), while all bookkeeping — and the metrics — stay in the one worker
+process: it records the jobs it runs (:meth:`orfeas.metrics.Metrics.instrument_pool` on its pool:
+generations, duration and stage durations, quality, faces, successes, failures, cancellations, queue
+wait) in its own :class:`~orfeas.metrics.Metrics` registry, served on ``worker_metrics_port``.
+Celery's default prefork pool was not kept: a prefork child cannot start runner processes (it is a
+daemon), its metrics would be invisible to the parent's HTTP server (multiprocess mode does not
+support the scrape-time collectors ORFEAS uses, and a port per child is hard to scrape), and a
+runner in a thread could not be killed on timeout or cancel. ``kill -9`` of a worker takes its runner
+processes with it (they die with their parent); the broker then redelivers the job.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 from typing import Any
@@ -24,7 +41,8 @@ from typing import Any
 from celery import Celery, signals
 
 from orfeas.jobs.db import open_database
-from orfeas.jobs.states import FailureReason, Job, JobState
+from orfeas.jobs.runner import Runner, preload_process_runners
+from orfeas.jobs.states import TERMINAL, FailureReason, Job, JobState
 from orfeas.jobs.store import JobStore, Recovery
 from orfeas.jobs.worker import JobEvent, QueueFull, WorkerPool
 from orfeas.settings import Settings, get_settings
@@ -41,6 +59,11 @@ class BrokerUnavailable(QueueFull):
     code = "broker_unavailable"
 
 
+def visibility_timeout(settings: Settings) -> int:
+    """Seconds before an unacknowledged job is handed to another worker: the job timeout plus a margin."""
+    return math.ceil(settings.job_timeout_s * 1.25 + 15)
+
+
 def make_celery(settings: Settings) -> Celery:
     """The Celery app for ``settings`` (the same configuration on the API and on the workers)."""
     app = Celery("orfeas", broker=settings.broker_url, set_as_current=False)
@@ -53,8 +76,14 @@ def make_celery(settings: Settings) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         broker_transport_options={
-            # a job not acknowledged within this is redelivered: longer than any job may run
-            "visibility_timeout": math.ceil(settings.job_timeout_s * 2 + 60),
+            # A job not acknowledged within this is redelivered (how a job of a worker that died as a
+            # whole — kill -9, a lost machine — gets run again): longer than any job may run, since
+            # the worker stops a job at job_timeout_s, but no longer than needed, as it is the delay
+            # before such a job resumes.
+            "visibility_timeout": visibility_timeout(settings),
+            # look for such jobs every few seconds (kombu's default sweep is about every 100 s)
+            "unacked_restore_interval": 5,
+            "unacked_restore_throttle": 1,
         },
         broker_connection_timeout=3,
         broker_connection_retry_on_startup=True,
@@ -71,19 +100,28 @@ class CeleryQueue:
 
     mode = "celery"
 
-    def __init__(self, store: JobStore, settings: Settings) -> None:
+    def __init__(self, store: JobStore, settings: Settings, *, watch_interval_s: float = 0.2) -> None:
         self.store = store
         self.settings = settings
         self.app = make_celery(settings)
         self._listeners: list[Any] = []
         self.started_at: float | None = None
         self._avg_job_s = 5.0
+        self._watch_interval_s = watch_interval_s
+        # jobs submitted here and not finished yet → (state, progress) last seen in the store
+        self._watched: dict[str, tuple[JobState, float]] = {}
+        self._watched_lock = threading.RLock()
+        # reads of the store go through _observed_get (see _watch)
+        self._store_get = store.get
+        store.get = self._observed_get  # type: ignore[method-assign]
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     def add_listener(self, listener: Any) -> None:
         self._listeners.append(listener)
 
-    def _emit(self, kind: str, job_id: str) -> None:
-        job = self.store.get(job_id)
+    def _emit(self, kind: str, job_id: str, job: Job | None = None) -> None:
+        job = job or self.store.get(job_id)
         if job is None:
             return
         for listener in list(self._listeners):
@@ -95,16 +133,86 @@ class CeleryQueue:
     def start(self) -> Recovery:
         """No local recovery: an interrupted job is redelivered by the broker to another worker."""
         self.started_at = time.time()
+        self._stopping.clear()
+        self._watcher = threading.Thread(target=self._watch, name="orfeas-celery-watch", daemon=True)
+        self._watcher.start()
         return Recovery((), (), tuple(j.id for j in self.store.list(JobState.QUEUED, limit=1000)[0]))
 
     def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout)
+            self._watcher = None
         self.app.close()
+
+    # The workers change jobs in the shared store, not here: this API process learns of the changes
+    # to the jobs *it* accepted by reading the store — every 0.2 s, and on every read of such a job
+    # through the store, so no client sees a state before this process's listeners have heard of it —
+    # and tells its listeners as the local pool would (event streams wake at once; the API's metrics
+    # count each job once, in the API process that took it).
+    def _watch(self) -> None:
+        while not self._stopping.wait(self._watch_interval_s):
+            with self._watched_lock:
+                watched = dict(self._watched)
+            if not watched:
+                continue
+            try:
+                # one small query for all of them; the full job only for those that changed
+                ids = list(watched)
+                rows = self.store.db.query(
+                    f"SELECT id, state, progress FROM jobs WHERE id IN ({', '.join('?' * len(ids))})", ids
+                )
+                now = {row[0]: (JobState(row[1]), float(row[2] or 0.0)) for row in rows}
+                for job_id, seen in watched.items():
+                    if now.get(job_id) != seen:
+                        self._observe(job_id, self._store_get(job_id))
+            except Exception:  # the store is unreachable for a moment: look again next time
+                log.debug("could not read the watched jobs", exc_info=True)
+
+    def _observed_get(self, job_id: str) -> Job | None:
+        job = self._store_get(job_id)
+        if job_id in self._watched:
+            self._observe(job_id, job)
+        return job
+
+    def _observe(self, job_id: str, job: Job | None) -> None:
+        """Emit the events between what was last seen of ``job_id`` and ``job`` (its state now)."""
+        with self._watched_lock:
+            seen = self._watched.get(job_id)
+            if seen is None or (job is not None and (job.state, job.progress) == seen):
+                return
+            if job is None or job.state in TERMINAL:
+                self._watched.pop(job_id, None)
+            else:
+                self._watched[job_id] = (job.state, job.progress)
+            if job is None:
+                return
+            # emitted under the lock: the watcher and a reader never interleave one job's events
+            state, progress = seen
+            if state is JobState.RUNNING and job.state is JobState.QUEUED:
+                self._emit("requeued", job_id, job)
+            elif state is JobState.QUEUED and job.state is not JobState.QUEUED and job.started_at is not None:
+                self._emit("started", job_id, job)
+            if job.state is JobState.RUNNING and job.progress != progress:
+                self._emit("progress", job_id, job)
+            elif job.state in TERMINAL:
+                if job.started_at is not None and job.finished_at is not None:
+                    self._avg_job_s = 0.8 * self._avg_job_s + 0.2 * (job.finished_at - job.started_at)
+                self._emit(job.state.value, job_id, job)
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         return True
 
     def alive(self) -> bool:
-        return True
+        """At least one worker answers a ping over the broker now (what /readyz calls "workers alive").
+
+        Returns on the first answer; waits at most half a second when none comes (no worker, every
+        worker paused or gone, or the broker down).
+        """
+        try:
+            return bool(self.app.control.ping(timeout=0.5, limit=1))
+        except Exception:
+            return False
 
     @property
     def waiting(self) -> int:
@@ -146,12 +254,16 @@ class CeleryQueue:
                 "The job queue (message broker) is unreachable; the job was not accepted. Try again later.",
                 retry_after=5,
             ) from exc
+        with self._watched_lock:
+            self._watched[created.id] = (JobState.QUEUED, 0.0)
         self._emit("submitted", created.id)
         return created
 
     def cancel(self, job_id: str) -> Job | None:
         """Cancel a queued job now (its message is then skipped); ask a running one to stop."""
         if self.store.cancel_if_queued(job_id):
+            with self._watched_lock:
+                self._watched.pop(job_id, None)
             self._emit("cancelled", job_id)
         else:
             self.store.request_cancel(job_id)  # the worker polls the flag
@@ -161,22 +273,78 @@ class CeleryQueue:
 # --- worker side --------------------------------------------------------------------------------
 _worker: dict[str, Any] = {}
 _worker_lock = threading.Lock()
+_runners = threading.local()
+
+
+class _WorkerSidePool(WorkerPool):
+    """The local pool's single-job code path, with runners sized for the CPUs this worker may use."""
+
+    def _new_runner(self) -> Runner:
+        # Each runner caps its native thread pools at this worker's share of the CPUs it may run on
+        # (its affinity: a cpuset from taskset, docker --cpuset-cpus or Kubernetes), not of the whole
+        # machine, so several `orfeas worker`s on one machine do not oversubscribe it.
+        try:
+            cpus = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):  # pragma: no cover - not Linux
+            cpus = os.cpu_count() or 1
+        return Runner(self.mode, native_threads=max(1, cpus // self.settings.workers))
 
 
 def _worker_pool() -> WorkerPool:
-    """This worker process's store and a pool used only for its single-job code path."""
+    """This worker process's store, pool (its single-job code path) and metrics, made once."""
     with _worker_lock:
         pool = _worker.get("pool")
         if pool is None:
             settings = get_settings()
             db = open_database(settings.database_url, settings.data_dir)
             store = JobStore(settings.data_dir, db, jobs_dir=settings.jobs_dir())
-            pool = WorkerPool(store, settings.model_copy(update={"workers": 1}), mode="thread")
+            pool = _WorkerSidePool(store, settings)
+            if settings.metrics_enabled:
+                metrics = _worker_metrics(settings)
+                metrics.instrument_pool(pool)  # started/succeeded/failed/cancelled → this registry
+                pool.add_listener(_model_load_recorder(metrics))
+                _worker["metrics"] = metrics
             _worker["pool"] = pool
         return pool
 
 
-@signals.worker_process_shutdown.connect
+def _worker_metrics(settings: Settings) -> Any:
+    from orfeas.engines import all_engines
+    from orfeas.metrics import Metrics
+
+    engines = all_engines()
+    metrics = Metrics.from_settings(settings, engines=[engine.name for engine in engines])
+    for engine in engines:
+        metrics.set_engine_available(engine.name, engine.availability().available)
+    return metrics
+
+
+def _model_load_recorder(metrics: Any) -> Any:
+    """A listener: weights loaded in a runner process report their load time in the job's report."""
+
+    def record(event: JobEvent) -> None:
+        if event.kind != "succeeded":
+            return
+        engine = (event.job.report or {}).get("engine") or {}
+        seconds = engine.get("model_load_s") if isinstance(engine, dict) else None
+        if isinstance(seconds, int | float):
+            metrics.observe_model_load(str(engine.get("name") or event.job.engine), float(seconds))
+
+    return record
+
+
+def _thread_runner(pool: WorkerPool) -> Runner:
+    """This pool thread's runner, kept across jobs (a process stays warm), replaced once dead."""
+    runner: Runner | None = getattr(_runners, "runner", None)
+    if runner is None or not runner.alive():
+        if runner is not None:
+            runner.stop(kill=True)
+        runner = pool._new_runner()
+    _runners.runner = runner
+    return runner
+
+
+@signals.worker_shutdown.connect
 def _close_store(**_: Any) -> None:
     pool = _worker.pop("pool", None)
     if pool is not None:
@@ -194,8 +362,6 @@ def _watch_cancel(pool: WorkerPool, job_id: str, done: threading.Event) -> None:
 
 def run_job(task: Any, job_id: str) -> str:
     """Run one job to its end state; returns that state. Redelivered after a lost worker: re-run it."""
-    from orfeas.jobs.runner import Runner
-
     pool = _worker_pool()
     store = pool.store
     try:
@@ -204,45 +370,63 @@ def run_job(task: Any, job_id: str) -> str:
             return job.state.value if job else "missing"
         if job.state is JobState.RUNNING:
             # only a redelivery finds it running: the worker that had it died (kill -9, lost node)
+            log.warning("job %s was running on a lost worker: running it again", job_id)
             if job.attempts >= pool.settings.max_attempts:
                 pool._finish_failed(
                     job_id, FailureReason.INTERRUPTED, "The job's workers were lost too many times."
                 )
                 return JobState.FAILED.value
+            # release() gives the lost run's attempt back and claim() takes one: count it again
             store.release(job_id)
             store.db.execute("UPDATE jobs SET attempts = attempts + 1 WHERE id = ?", (job_id,))
         claimed = store.claim(job_id)
         if claimed is None:  # cancelled while queued, or another delivery took it
             return "skipped"
+        log.info("job %s: running (attempt %d)", job_id, claimed.attempts)
     except Exception as exc:  # the database is unreachable: an infrastructure fault, retry
         raise task.retry(exc=exc, countdown=5) from exc
     done = threading.Event()
     watcher = threading.Thread(target=_watch_cancel, args=(pool, job_id, done), daemon=True)
     watcher.start()
-    runner = Runner("thread")
     try:
-        pool._run_one(claimed, runner)
+        _runners.runner = pool._run_one(claimed, _thread_runner(pool))
+    except Exception:
+        # never leave the job running with nobody watching it (as the local supervisor does)
+        log.exception("worker failed while handling job %s", job_id)
+        runner = getattr(_runners, "runner", None)
+        if runner is not None:
+            runner.stop(kill=True)
+        _runners.runner = None
+        pool._finish_failed(job_id, FailureReason.INTERNAL, "The worker failed while running the job.")
     finally:
         done.set()
-        runner.stop(kill=True)
     final = store.get(job_id)
-    return final.state.value if final else "missing"
+    state = final.state.value if final else "missing"
+    log.info("job %s finished: %s", job_id, state)
+    return state
 
 
 def worker_main(settings: Settings, extra: list[str] | None = None) -> int:
-    """``orfeas worker``: a Celery worker with ``settings.workers`` processes (and its /metrics port)."""
-    if settings.worker_metrics_port:
+    """``orfeas worker``: a Celery worker running ``settings.workers`` jobs at once, and its /metrics."""
+    if settings.worker_mode == "process":
+        preload_process_runners()
+    pool = _worker_pool()  # connect to the store (and build the metrics) before taking jobs
+    metrics = _worker.get("metrics")
+    if settings.worker_metrics_port and metrics is not None:
         from prometheus_client import start_http_server
 
-        start_http_server(settings.worker_metrics_port, addr=settings.host)
+        start_http_server(settings.worker_metrics_port, addr=settings.host, registry=metrics.registry)
+    log.info("worker store ready (%s)", type(pool.store.db).__name__)
     app = make_celery(settings)
     argv = [
         "worker",
         "--loglevel=INFO",
+        "--pool=threads",
         f"--concurrency={settings.workers}",
         f"--queues={QUEUE_NAME}",
         "--without-gossip",
         "--without-mingle",
+        "--without-heartbeat",
         *(extra or []),
     ]
     app.worker_main(argv)

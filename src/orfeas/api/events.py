@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
+from starlette.responses import StreamingResponse
 
 from orfeas.jobs.states import Job
 from orfeas.jobs.store import JobStore
@@ -89,3 +90,22 @@ async def job_stream(
                 if quiet >= keepalive_s:  # comments keep proxies from closing an idle stream
                     quiet = 0.0
                     yield ": keep-alive\n\n"
+
+
+def sse_response(messages: AsyncIterator[str], on_open_close: Callable[[bool], None]) -> StreamingResponse:
+    """A ``text/event-stream`` response of ``messages``; ``on_open_close(True/False)`` brackets it
+    (the hooks count open streams). Proxies are told not to buffer or cache it."""
+
+    async def observed() -> AsyncIterator[str]:
+        on_open_close(True)
+        try:
+            async for message in messages:
+                yield message
+        finally:
+            on_open_close(False)
+
+    return StreamingResponse(
+        observed(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
 
@@ -106,19 +106,26 @@ async def read_submission(request: Request, settings: Settings) -> Submission:
     )
 
 
-async def _from_form(request: Request, settings: Settings) -> Submission:
-    limit = body_limit(settings)
+async def parse_form(request: Request, settings: Settings, max_fields: int = 64) -> FormData:
+    """The multipart form: one file at most, counted while it streams (413 past :func:`body_limit`),
+    400 when it is malformed or the client goes away mid-upload. Close it when done."""
     parser = MultiPartParser(
         request.headers,
-        limited_stream(request, limit),
+        limited_stream(request, body_limit(settings)),
         max_files=1,
-        max_fields=64,
+        max_fields=max_fields,
         max_part_size=64 * 1024,
     )
     try:
-        form = await parser.parse()
+        return await parser.parse()
     except MultiPartException as exc:
         raise ApiError(400, "bad_request", f"The multipart body is malformed: {exc.message}") from exc
+    except ClientDisconnect as exc:
+        raise ApiError(400, "bad_request", "The client closed the connection mid-upload.") from exc
+
+
+async def _from_form(request: Request, settings: Settings) -> Submission:
+    form = await parse_form(request, settings)
     try:
         fields: dict[str, str] = {}
         upload: UploadFile | None = None

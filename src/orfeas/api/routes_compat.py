@@ -29,15 +29,14 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect
 from starlette.responses import FileResponse, StreamingResponse
 
 from orfeas import __version__ as orfeas_version
 from orfeas.api.accept import accept
 from orfeas.api.errors import ApiError
-from orfeas.api.events import job_stream
-from orfeas.api.intake import JSON_LIMIT, Submission, body_limit, image_submission, limited_stream
+from orfeas.api.events import job_stream, sse_response
+from orfeas.api.intake import JSON_LIMIT, Submission, image_submission, limited_stream, parse_form
 from orfeas.api.intake import text_submission as v1_text_submission
 from orfeas.api.responses import JSON
 from orfeas.api.routes_jobs import send_job_file
@@ -264,19 +263,7 @@ async def _read_upload(request: Request, settings: Settings) -> tuple[bytes, str
             "Send the picture as multipart/form-data with the file in the field 'image'.",
             field="content-type",
         )
-    parser = MultiPartParser(
-        request.headers,
-        limited_stream(request, body_limit(settings)),
-        max_files=1,
-        max_fields=16,
-        max_part_size=64 * 1024,
-    )
-    try:
-        form = await parser.parse()
-    except MultiPartException as exc:
-        raise ApiError(400, "bad_request", f"The multipart body is malformed: {exc.message}") from exc
-    except ClientDisconnect as exc:
-        raise ApiError(400, "bad_request", "The client closed the connection mid-upload.") from exc
+    form = await parse_form(request, settings, max_fields=16)
     try:
         upload = form.get("image")
         if not isinstance(upload, UploadFile):
@@ -812,22 +799,14 @@ async def job_updates(request: Request, job_id: CompatId) -> Response:
     found_id, job, staged = _found(rt, job_id)
 
     async def messages() -> AsyncIterator[str]:
-        rt.hooks.stream_changed(True)
-        try:
-            if job is None:  # a picture waiting for generate-3d: its status, and nothing follows
-                payload = json.dumps(staged_status(staged))  # type: ignore[arg-type]
-                yield f"event: job_update\ndata: {payload}\n\n"
-                return
-            async for message in job_stream(rt.hub, rt.store, found_id, job_status, event="job_update"):
-                yield message
-        finally:
-            rt.hooks.stream_changed(False)
+        if job is None:  # a picture waiting for generate-3d: its status, and nothing follows
+            payload = json.dumps(staged_status(staged))  # type: ignore[arg-type]
+            yield f"event: job_update\ndata: {payload}\n\n"
+            return
+        async for message in job_stream(rt.hub, rt.store, found_id, job_status, event="job_update"):
+            yield message
 
-    return StreamingResponse(
-        messages(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return sse_response(messages(), rt.hooks.stream_changed)
 
 
 # --- health, as the original answered it --------------------------------------------------------

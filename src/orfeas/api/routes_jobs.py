@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -11,7 +10,7 @@ from starlette.responses import FileResponse, StreamingResponse
 
 from orfeas.api.accept import accept, check_queue
 from orfeas.api.errors import ApiError
-from orfeas.api.events import job_stream
+from orfeas.api.events import job_stream, sse_response
 from orfeas.api.intake import read_submission
 from orfeas.api.responses import JSON
 from orfeas.api.runtime import Runtime, runtime
@@ -119,19 +118,7 @@ async def job_events(request: Request, job_id: JobId) -> Response:
     rt = runtime(request)
     _get(request, job_id)
 
-    async def observed() -> AsyncIterator[str]:
-        rt.hooks.stream_changed(True)
-        try:
-            async for message in job_stream(rt.hub, rt.store, job_id, job_json):
-                yield message
-        finally:
-            rt.hooks.stream_changed(False)
-
-    return StreamingResponse(
-        observed(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return sse_response(job_stream(rt.hub, rt.store, job_id, job_json), rt.hooks.stream_changed)
 
 
 @router.get(

@@ -1,7 +1,7 @@
 """Loopback load benchmark of the ORFEAS service (``make bench`` runs it with the defaults).
 
 Starts ``python -m orfeas.api`` on a free loopback port with a private data directory (rate
-limits off), then runs three bounded phases with a small stdlib-asyncio HTTP/1.1 client (raw
+limits and the result cache off), then runs three bounded phases with a small stdlib-asyncio HTTP/1.1 client (raw
 keep-alive sockets: an HTTP library would be the bottleneck on a 2-core machine):
 
 1. ``status``: ``--clients`` connections polling ``GET /api/v1/jobs/{id}`` for ``--status-seconds``;
@@ -10,6 +10,10 @@ keep-alive sockets: an HTTP library would be the bottleneck on a 2-core machine)
 3. ``overhead``: ``--overhead-jobs`` jobs one at a time, each followed on its event stream:
    submit→succeeded as the client sees it, minus the job's own run time in the worker
    (``finished_at - started_at``) and minus the generation stages alone (``timings``).
+
+Then, on a second server with the result cache on, ``cache``: one job generated, the same
+submission repeated ``--overhead-jobs`` times: the answer time of a cache hit against the
+submit→succeeded time of generating it, in the same run.
 
 Reports req/s, p50/p99 per route, errors (anything but 2xx/404/429/503, and broken
 connections), server RSS (and with its worker processes) at start and end; writes JSON to
@@ -310,15 +314,18 @@ def _ts(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-async def overhead_phase(host: str, port: int, jobs: int, png: bytes) -> dict[str, Any]:
+async def overhead_phase(
+    host: str, port: int, jobs: int, png: bytes, fields: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Submit→succeeded one job at a time (idle server), split into the worker's part and the rest."""
+    fields = fields or {"mode": "relief", "target_faces": "2000", "formats": "stl"}
     conn = Connection(host, port)
     beyond_run: list[float] = []
     beyond_stages: list[float] = []
     totals: list[float] = []
     try:
         for _ in range(jobs):
-            body, ctype = multipart(png, {"mode": "relief", "target_faces": "2000", "formats": "stl"})
+            body, ctype = multipart(png, fields)
             t = time.perf_counter()
             status, _, data = await conn.request("POST", "/api/v1/jobs", body, ctype)
             assert status == 202, data
@@ -364,7 +371,11 @@ def rss(pid: int) -> dict[str, float]:
     return {"server_mb": round(own / 2**20, 1), "with_workers_mb": round(tree / 2**20, 1)}
 
 
-def start_server(data_dir: Path, workers: int, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(
+    data_dir: Path, workers: int, log: Path, cache: bool = False
+) -> tuple[subprocess.Popen[bytes], int]:
+    """A real server; the result cache is off unless asked for: the phases submit one picture again
+    and again, and would otherwise measure cache answers instead of the queue and the workers."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORFEAS_")}
     env.update(
@@ -375,6 +386,7 @@ def start_server(data_dir: Path, workers: int, log: Path) -> tuple[subprocess.Po
         ORFEAS_QUEUE_SIZE="32",
         ORFEAS_RATE_LIMIT_REQUESTS_PER_MINUTE="0",
         ORFEAS_RATE_LIMIT_SUBMISSIONS_PER_MINUTE="0",
+        ORFEAS_CACHE_ENABLED=str(cache).lower(),
         PYTHONPATH=str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", ""),
     )
     with log.open("wb") as out:
@@ -431,12 +443,45 @@ def run_load(args: argparse.Namespace) -> dict[str, Any]:
             result["overhead"] = asyncio.run(overhead_phase(host, port, args.overhead_jobs, png))
             result["rss_end"] = rss(proc.pid)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
+        print(f"cache phase: {args.overhead_jobs} identical submissions …", flush=True)
+        proc, port = start_server(Path(tmp) / "cached", args.workers, Path(tmp) / "cached.log", cache=True)
+        try:
+            result["cache"] = asyncio.run(cache_phase(host, port, args.overhead_jobs, png))
+        finally:
+            stop(proc)
     return result
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+async def cache_phase(host: str, port: int, jobs: int, png: bytes) -> dict[str, Any]:
+    """The first submission generates; the same one again is answered from the result cache. Both
+    timed submit→succeeded in the same run, so their ratio is what the cache saves."""
+    fields = {"mode": "puffy", "target_faces": "20000", "formats": "stl,glb"}
+    await overhead_phase(host, port, 2, png)  # warm-up (other parameters): runner start, imports
+    first = await overhead_phase(host, port, 1, png, fields)
+    conn = Connection(host, port)
+    hits: list[float] = []
+    try:
+        for _ in range(jobs):
+            body, ctype = multipart(png, fields)
+            t = time.perf_counter()
+            status, _, data = await conn.request("POST", "/api/v1/jobs", body, ctype)
+            hits.append(time.perf_counter() - t)
+            job = json.loads(data)
+            assert status == 202 and job["cached"] and job["state"] == "succeeded", data
+    finally:
+        await conn.close()
+    generated_ms = first["submit_to_succeeded"]["p50_ms"]
+    hit_ms = round(1000 * statistics.median(hits), 2)
+    return {"generated_ms": generated_ms, "hit_p50_ms": hit_ms, "speedup": round(generated_ms / hit_ms, 1)}
 
 
 # --- process vs thread runners ----------------------------------------------------------------
@@ -558,6 +603,11 @@ def print_summary(result: dict[str, Any]) -> None:
         f"{overhead['beyond_worker_run']['p50_ms']:.1f} ms, beyond the generation stages "
         f"{overhead['beyond_generation_stages']['p50_ms']:.1f} ms "
         f"(target ≤ {TARGET_OVERHEAD_P50_MS:g} ms p50)"
+    )
+    cache = result["cache"]
+    print(
+        f"result cache: a repeated submission answers in {cache['hit_p50_ms']:.1f} ms p50 vs "
+        f"{cache['generated_ms']:.0f} ms to generate it ({cache['speedup']:g}× faster)"
     )
     print(f"RSS start {result['rss_start']}, end {result['rss_end']}")
 

@@ -1,8 +1,9 @@
 """Loopback load benchmark of the ORFEAS service (``make bench`` runs it with the defaults).
 
 Starts ``python -m orfeas.api`` on a free loopback port with a private data directory (rate
-limits and the result cache off), then runs three bounded phases with a small stdlib-asyncio HTTP/1.1 client (raw
-keep-alive sockets: an HTTP library would be the bottleneck on a 2-core machine):
+limits and the result cache off), then runs three bounded phases with a small stdlib-asyncio
+HTTP/1.1 client (raw keep-alive sockets: an HTTP library would be the bottleneck on a 2-core
+machine):
 
 1. ``status``: ``--clients`` connections polling ``GET /api/v1/jobs/{id}`` for ``--status-seconds``;
 2. ``mixed``: ``--clients`` clients for ``--duration`` seconds mixing status polls, list calls,

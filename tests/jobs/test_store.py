@@ -36,12 +36,14 @@ def finish(store: JobStore, job_id: str, payload: bytes = b"abc") -> None:
     assert store.succeed(job_id, report={"faces": 4}, timings={"mesh": 0.1}, artifacts=[art])
 
 
-def test_database_is_in_wal_mode(store: JobStore) -> None:
-    if not isinstance(store.db, SQLiteDatabase):
-        pytest.skip("WAL is SQLite's")
-    conn = sqlite3.connect(store.data_dir / "orfeas.db")
+def test_the_embedded_database_is_in_wal_mode(tmp_path: Path) -> None:
+    """SQLite only (the default store); PostgreSQL has no such mode to check."""
+    store = JobStore(tmp_path)
+    assert isinstance(store.db, SQLiteDatabase)
+    conn = sqlite3.connect(tmp_path / "orfeas.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
+    store.close()
 
 
 def test_create_stores_row_and_input(store: JobStore, small_png: bytes) -> None:

@@ -7,7 +7,7 @@ time, submit → succeeded as the client sees it, on the Celery path and on the 
 Bounded: each phase stops at its deadline (total well under 3 minutes). JSON to
 ``bench/results/scale.json``.
 
-    python bench/scale.py [--jobs 16] [--latency-jobs 4]
+    python bench/scale.py [--jobs 16] [--latency-jobs 4] [--image 1024] [--pin]
 """
 
 from __future__ import annotations
@@ -30,10 +30,22 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.api.conftest import start_server  # noqa: E402
+from tests.conftest import disc_rgba, png_bytes  # noqa: E402
 from tests.jobs.servers import RedisServer, new_database, postgres_server, start_worker  # noqa: E402
 
 JOB: dict = {"text": "ORFEAS 3D", "params": {"target_faces": "60000"}, "formats": ["stl", "glb"]}
 DONE = {"succeeded", "failed", "cancelled"}
+#: --image N: a picture job instead (an N² logo with transparency, puffy), as the studio sends.
+IMAGE: bytes | None = None
+
+
+def submit(http: httpx.Client) -> str:
+    """One job of the benchmark's kind; its id."""
+    if IMAGE is None:
+        return http.post("/api/v1/jobs", json=JOB).json()["id"]
+    files = {"image": ("logo.png", IMAGE, "image/png")}
+    data = {"mode": "puffy", "target_faces": JOB["params"]["target_faces"], "formats": "stl,glb"}
+    return http.post("/api/v1/jobs", files=files, data=data).json()["id"]
 
 
 def wait_all(http: httpx.Client, ids: list[str], deadline: float) -> int:
@@ -87,11 +99,11 @@ def throughput(http: httpx.Client, n_workers: int, jobs: int, env: dict, logs: P
         # warm-up: one job per worker process (imports, first-run caches) before timing
         wait_all(
             http,
-            [http.post("/api/v1/jobs", json=JOB).json()["id"] for _ in range(n_workers)],
+            [submit(http) for _ in range(n_workers)],
             time.monotonic() + 60,
         )
         start = time.monotonic()
-        ids = [http.post("/api/v1/jobs", json=JOB).json()["id"] for _ in range(jobs)]
+        ids = [submit(http) for _ in range(jobs)]
         ok = wait_all(http, ids, start + 60)
         elapsed = time.monotonic() - start
     finally:
@@ -109,7 +121,7 @@ def latency(http: httpx.Client, n: int) -> list[float]:
     out = []
     for _ in range(n):
         start = time.monotonic()
-        job_id = http.post("/api/v1/jobs", json=JOB).json()["id"]
+        job_id = submit(http)
         wait_all(http, [job_id], start + 60)
         out.append(time.monotonic() - start)
     return out
@@ -123,15 +135,23 @@ def main() -> int:
     ap.add_argument("--pin", action="store_true", help="pin each of the 2 workers to its own core")
     ap.add_argument("--text", default=JOB["text"], help="the text of each job (longer: a bigger job)")
     ap.add_argument("--faces", default=JOB["params"]["target_faces"], help="target_faces of each job")
+    ap.add_argument("--image", type=int, default=0, help="picture jobs of this many pixels a side")
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/scale.json")
     args = ap.parse_args()
-    global PIN
+    global PIN, IMAGE
     PIN = args.pin
+    if args.image:
+        IMAGE = png_bytes(disc_rgba(args.image))
     JOB.update(text=args.text, params={"target_faces": str(args.faces)})
     root = Path(tempfile.mkdtemp(prefix="orfeas-scale-"))
     redis = RedisServer()
     redis.start()
-    result: dict = {"cpus": os.cpu_count(), "job": JOB, "worker_mode": args.worker_mode, "pinned": args.pin}
+    result: dict = {
+        "cpus": os.cpu_count(),
+        "job": JOB if not args.image else {"image_px": args.image, "mode": "puffy"},
+        "worker_mode": args.worker_mode,
+        "pinned": args.pin,
+    }
     try:
         with postgres_server() as admin:
             url = new_database(admin, f"bench_{uuid.uuid4().hex[:8]}")

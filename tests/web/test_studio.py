@@ -610,6 +610,9 @@ def test_a_broken_mesh_is_analysed_then_repaired(studio: Studio) -> None:
     page.reload()
     studio.wait_for_model()
     assert page.locator("#report-changes + ul li").count() == len(changes)
+    # and the form shows how it was asked for: a mesh, to repair
+    assert page.is_checked("#source-model") and page.is_hidden("#engine-field")
+    assert page.inner_text("#submit").strip() == "Repair mesh"
 
 
 def test_mesh_errors_appear_at_the_picker_on_a_phone(studio: Studio) -> None:

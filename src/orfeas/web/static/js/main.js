@@ -620,6 +620,12 @@ async function openJob(id) {
   try {
     const job = await api.job(id);
     clearErrors();
+    if (isMeshJob(job)) {
+      // The form shows how the opened job was asked for (the file itself stays on the server).
+      setSource("model");
+      if (job.task === "analyze" || job.task === "repair") state.meshForm?.setMode(job.task);
+      updateSubmit();
+    }
     followJob(job);
   } catch (error) {
     formError(error.status === 404 ? "That job no longer exists." : error.message);

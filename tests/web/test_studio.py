@@ -444,7 +444,10 @@ def test_unavailable_engines_are_greyed_with_the_server_reason(studio: Studio) -
     reason = "Example: the package is not installed."
     steps = {
         "type": "object",
-        "properties": {"steps": {"type": "integer", "minimum": 1, "maximum": 50, "default": 4}},
+        "properties": {
+            "steps": {"type": "integer", "minimum": 1, "maximum": 50, "default": 4},
+            "width": {"type": "integer", "minimum": 64, "maximum": 2048, "multipleOf": 8, "default": 512},
+        },
     }
 
     def answer_with(diffusion_available: bool):
@@ -492,6 +495,16 @@ def test_unavailable_engines_are_greyed_with_the_server_reason(studio: Studio) -
     page.click("label[for='source-text']")
     page.click("label[for='text-style-diffusion']")
     assert page.is_visible("#lettering-fields [data-field='steps']")
+    # A slider lands on the schema's multiples (a picture width in eights); a typed value that is
+    # not one is refused next to the box, before anything is sent.
+    width = page.locator("#lettering-fields [data-field='width']")
+    for position in ("137", "613", "999"):
+        width.locator("input[type=range]").fill(position)
+        assert int(width.locator("input[type=number]").input_value()) % 8 == 0
+    width.locator("input[type=number]").fill("65")
+    page.fill("#text-input", "a pebble")
+    page.click("#submit")
+    assert "multiple of 8" in width.inner_text()
 
 
 def test_every_control_has_a_label(studio: Studio) -> None:

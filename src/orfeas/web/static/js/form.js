@@ -235,6 +235,14 @@ class Field {
   }
 
   _round(v) {
+    const p = this.prop;
+    if (p.multipleOf) {
+      // The schema's step wins (a picture width in multiples of 8), kept inside the range.
+      const m = p.multipleOf;
+      const lo = Math.ceil((p.minimum ?? -Infinity) / m) * m;
+      const hi = Math.floor((p.maximum ?? Infinity) / m) * m;
+      return Math.min(hi, Math.max(lo, Math.round(v / m) * m));
+    }
     if (this.integer) {
       // Large integers (face counts) snap to round numbers.
       const magnitude = 10 ** Math.max(0, Math.floor(Math.log10(Math.abs(v) || 1)) - 1);
@@ -290,6 +298,9 @@ class Field {
     if (p.maximum !== undefined && v > p.maximum) return `At most ${fmt(p.maximum)}${unit}.`;
     if (p.exclusiveMinimum !== undefined && v <= p.exclusiveMinimum) return `More than ${fmt(p.exclusiveMinimum)}${unit}.`;
     if (p.exclusiveMaximum !== undefined && v >= p.exclusiveMaximum) return `Less than ${fmt(p.exclusiveMaximum)}${unit}.`;
+    if (p.multipleOf && Math.abs(v / p.multipleOf - Math.round(v / p.multipleOf)) > 1e-9) {
+      return `Use a multiple of ${fmt(p.multipleOf)}${unit}.`;
+    }
     return null;
   }
 

@@ -493,8 +493,14 @@ def test_unavailable_engines_are_greyed_with_the_server_reason(studio: Studio) -
     page.reload()
     page.wait_for_selector("#engines .engine-option input:checked", state="attached")
     page.click("label[for='source-text']")
+    assert page.is_checked("#params [data-field='mode'] input[value='relief']")  # a name plate
     page.click("label[for='text-style-diffusion']")
     assert page.is_visible("#lettering-fields [data-field='steps']")
+    # a painted picture is built like any picture: the engine's own default mode, as the pipeline does
+    assert page.is_checked("#params [data-field='mode'] input[value='puffy']")
+    page.click("label[for='text-style-lettering']")
+    assert page.is_checked("#params [data-field='mode'] input[value='relief']")
+    page.click("label[for='text-style-diffusion']")
     # A slider lands on the schema's multiples (a picture width in eights); a typed value that is
     # not one is refused next to the box, before anything is sent.
     width = page.locator("#lettering-fields [data-field='width']")

@@ -200,6 +200,18 @@ function clearModelFile() {
   $("#model-clear").hidden = true;
 }
 
+/** Typeset text makes a name plate. */
+const isNameplate = () => state.source === "text" && state.textStyle === "lettering";
+
+/** Typeset text starts as a name plate; a picture (uploaded, or painted from text) in the engine's
+ * own default mode, as the pipeline does. A mode the person chose stays. */
+function switchDefaultMode(nameplate) {
+  const modeProp = state.form && engineByName(state.engine)?.parameters?.properties?.mode;
+  if (!modeProp?.enum) return;
+  const [from, to] = nameplate ? [modeProp.default, TEXT_MODE] : [TEXT_MODE, modeProp.default];
+  if (state.form.mode === from) state.form.setMode(to);
+}
+
 function setSource(source) {
   if (state.source === source) return;
   const was = state.source;
@@ -213,13 +225,8 @@ function setSource(source) {
   $("#engine-field").hidden = source === "model";
   $("#params").hidden = source === "model";
   clearErrors();
-  // Text starts as a name plate, a picture as the engine's default; a mode the person chose stays.
-  const modeProp = state.form && engineByName(state.engine)?.parameters?.properties?.mode;
-  if (modeProp?.enum && (source === "text" || was === "text")) {
-    const from = source === "text" ? modeProp.default : TEXT_MODE;
-    const to = source === "text" ? TEXT_MODE : modeProp.default;
-    if (state.form.mode === from) state.form.setMode(to);
-  }
+  const plateBefore = was === "text" && state.textStyle === "lettering";
+  if (plateBefore !== isNameplate()) switchDefaultMode(isNameplate());
   renderEngines();
   updateLettering();
   updateSubmit();
@@ -388,7 +395,9 @@ function renderTextStyle() {
     input.value = value;
     input.checked = state.textStyle === value;
     input.addEventListener("change", () => {
+      const plateBefore = isNameplate();
       state.textStyle = value;
+      if (plateBefore !== isNameplate()) switchDefaultMode(isNameplate());
       updateLettering();
     });
     const label = document.createElement("label");

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 import trimesh
+from pydantic import BaseModel
 
 from orfeas.engines import get_engine, text_to_image_engines
 from orfeas.engines.base import (
@@ -202,6 +203,13 @@ def mend(
 
 def text_to_image_step(method: str, options: dict[str, Any] | None) -> Callable[..., Any]:
     """The neural text → picture step ``method`` with its checked options, ready to paint."""
+    step, checked = checked_text_to_image(method, options)
+    return partial(step.paint, params=checked)
+
+
+def checked_text_to_image(method: str, options: dict[str, Any] | None) -> tuple[Any, BaseModel]:
+    """The neural text → picture step ``method`` and its options, checked; raises
+    :class:`InputRejected` (unknown step, bad option) or ``EngineUnavailable`` (cannot run here)."""
     steps = {step.name: step for step in text_to_image_engines()}
     if method not in steps:
         known = ", ".join(["lettering", *steps])
@@ -213,7 +221,7 @@ def text_to_image_step(method: str, options: dict[str, Any] | None) -> Callable[
     step = steps[method]
     checked = validate_parameters(step, options or {})
     require_available(step)
-    return partial(step.paint, params=checked)
+    return step, checked
 
 
 def _relief_instead(

@@ -28,12 +28,12 @@ from orfeas.api.security import BodyTooLarge
 from orfeas.engines import get_engine
 from orfeas.engines.base import require_available, validate_model, validate_parameters
 from orfeas.errors import EngineUnavailable, InputRejected, OrfeasError
-from orfeas.imaging import LetteringOptions, decode_image, encode_png, render_text
+from orfeas.imaging import LetteringOptions, checked_text, decode_image, encode_png, render_text
 from orfeas.jobs.states import INPUT_NAME
 from orfeas.mesh.doctor import DoctorParameters
 from orfeas.mesh.exchange import FORMATS
 from orfeas.mesh.exchange.untrusted import read_model
-from orfeas.pipeline import text_to_image_step
+from orfeas.pipeline import checked_text_to_image
 from orfeas.settings import Settings
 
 #: Room for multipart boundaries and the small form fields on top of the image itself.
@@ -300,16 +300,10 @@ async def painted_text_submission(
     settings: Settings,
 ) -> Submission:
     """Check a text job whose picture a neural step paints (the painting itself is the job's work)."""
-    if not text.strip() or len(text) > settings.max_text_chars:
-        raise ApiError(
-            422,
-            "text_too_long" if text.strip() else "empty",
-            f"The prompt must have 1 to {settings.max_text_chars} characters.",
-            field="text",
-        )
+    checked_text(text, settings, one_line=True)  # as the step will check the prompt
     engine, checked = _check_engine(engine_name, params)
     try:
-        step = await run_in_threadpool(text_to_image_step, method, options)
+        _, step_options = await run_in_threadpool(checked_text_to_image, method, options)
     except InputRejected as exc:  # a parameter of the step: name it as the client sent it
         if exc.field and exc.field != "text_to_image":
             exc.field = f"{method}.{exc.field}"
@@ -326,7 +320,7 @@ async def painted_text_submission(
         input_format="text",
         input_size=len(text),
         text=text,
-        text_to_image={"method": method, "options": step.keywords["params"].model_dump(mode="json")},
+        text_to_image={"method": method, "options": step_options.model_dump(mode="json")},
     )
 
 

@@ -9,7 +9,7 @@ only request and response shapes are translated here.
 
 Staged pictures live in ``data_dir/uploads`` as ``<id>.png`` (the normalised picture) plus
 ``<id>.json`` (what it came from), written in that order so the JSON marks a complete entry. They
-expire after ``retention_hours`` like finished jobs (:func:`expire_staged`, run lazily here).
+expire after ``retention_hours`` like finished jobs (the service's retention run removes them).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from orfeas.api.routes_jobs import send_job_file
 from orfeas.api.routes_meta import WEIGHTLESS_ENGINES, device
 from orfeas.api.runtime import Runtime, runtime
 from orfeas.api.schemas import Format, LegacyHealth, ModelsInfo, error_responses
-from orfeas.api.staging import Staged, discard_staged, expire_staged, load_staged, stage
+from orfeas.api.staging import Staged, discard_staged, load_staged, stage
 from orfeas.engines import all_engines, get_engine, text_to_image_engines
 from orfeas.engines.base import Engine
 from orfeas.errors import EngineUnavailable, GpuOutOfMemory, InputRejected
@@ -466,7 +466,7 @@ async def upload_image(request: Request) -> Response:
         "format": sub.input_format,
         "bytes": sub.input_size,
     }
-    await run_in_threadpool(_stage_fresh, settings, job_id, sub.input_png, meta)
+    await run_in_threadpool(stage, settings, job_id, sub.input_png, meta)
     width, height = _png_size(sub.input_png)
     return JSON(
         {
@@ -483,11 +483,6 @@ async def upload_image(request: Request) -> Response:
             },
         }
     )
-
-
-def _stage_fresh(settings: Settings, job_id: str, png: bytes, meta: dict[str, Any]) -> None:
-    expire_staged(settings)  # lazily, so abandoned uploads never pile up
-    stage(settings, job_id, png, meta)
 
 
 @router.post(
@@ -511,7 +506,7 @@ async def text_to_image(request: Request) -> Response:
         job_id = new_job_id()
         meta = {"source": method, "prompt": req.prompt, "style": req.style}
         meta.update(format="png", bytes=len(png))
-        await run_in_threadpool(_stage_fresh, rt.settings, job_id, png, meta)
+        await run_in_threadpool(stage, rt.settings, job_id, png, meta)
     width, height = _png_size(png)
     return JSON(
         {
@@ -642,7 +637,7 @@ async def generate_3d(request: Request) -> Response:
 
 def _same_request(job: Job, req: Generate3DRequest) -> bool:
     """Whether ``req`` asks for what ``job`` already makes (then it is answered, not refused)."""
-    engine = get_engine(job.engine) if job.engine != "doctor" else None
+    engine = get_engine(job.engine) if job.task == "generate" else None
     if engine is None or req.format not in job.formats:
         return False
     mode = job.params.get("mode")

@@ -69,8 +69,8 @@ def discard_staged(settings: Settings, job_id: str) -> None:
 def expire_staged(settings: Settings, now: float | None = None) -> list[str]:
     """Remove staged pictures older than ``retention_hours`` (and leftovers of interrupted writes).
 
-    Cheap (one directory listing); the routes here call it on every new staging, and the service's
-    retention run may call it too. Returns the removed ids.
+    The service's retention run calls it (an expired entry already reads as absent before that).
+    Returns the removed ids.
     """
     folder = staging_dir(settings)
     if not folder.is_dir():

@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orfeas.engines import gpu
 from orfeas.engines.base import Availability, ProgressCallback, no_progress
-from orfeas.errors import EngineUnavailable, GpuOutOfMemory, InputRejected
+from orfeas.errors import EngineUnavailable, GpuOutOfMemory
+from orfeas.imaging.lettering import checked_text
 from orfeas.settings import Settings, get_settings
 
 #: Appended to the prompt when ``object_prompt`` is on: the 3D engines need one subject on a plain
@@ -154,17 +155,7 @@ def _availability(settings: Settings) -> Availability:
 
 def _prompt(text: str, params: DiffusionParameters, settings: Settings) -> str:
     """The prompt, checked as typeset text is (empty, too long, control characters)."""
-    text = " ".join(text.split())
-    if not text:
-        raise InputRejected("The text is empty.", code="empty", field="text")
-    if any(ord(c) < 32 for c in text):
-        raise InputRejected("The text contains control characters.", code="invalid_parameter", field="text")
-    if len(text) > settings.max_text_chars:
-        raise InputRejected(
-            f"The text has {len(text)} characters; the limit is {settings.max_text_chars}.",
-            code="invalid_parameter",
-            field="text",
-        )
+    text = checked_text(text, settings, one_line=True)
     return f"{text}, {OBJECT_SUFFIX}" if params.object_prompt else text
 
 

@@ -35,13 +35,11 @@ class LetteringOptions(BaseModel):
         return value
 
 
-def render_text(
-    text: str, options: LetteringOptions | None = None, settings: Settings | None = None
-) -> np.ndarray:
-    """Typeset ``text`` (``\\n`` for new lines) and return it as 8-bit RGBA."""
-    options = options or LetteringOptions()
-    settings = settings or get_settings()
-    text = text.replace("\r\n", "\n").strip("\n")
+def checked_text(text: str, settings: Settings, *, one_line: bool = False) -> str:
+    """``text`` as ORFEAS takes it, or :class:`InputRejected`: not empty, at most
+    ``max_text_chars`` characters, no control characters. New lines stay (``\\r\\n`` becomes
+    ``\\n``) unless ``one_line``, which joins all white space into single spaces (a prompt)."""
+    text = " ".join(text.split()) if one_line else text.replace("\r\n", "\n").strip("\n")
     if not text.strip():
         raise InputRejected("The text is empty.", code="empty", field="text")
     if len(text) > settings.max_text_chars:
@@ -52,6 +50,16 @@ def render_text(
         )
     if any(ord(c) < 32 and c != "\n" for c in text):
         raise InputRejected("The text contains control characters.", code="invalid_parameter", field="text")
+    return text
+
+
+def render_text(
+    text: str, options: LetteringOptions | None = None, settings: Settings | None = None
+) -> np.ndarray:
+    """Typeset ``text`` (``\\n`` for new lines) and return it as 8-bit RGBA."""
+    options = options or LetteringOptions()
+    settings = settings or get_settings()
+    text = checked_text(text, settings)
     font = _load_font(options)
     spacing = round(options.size_px * (options.line_spacing - 1.0))
     probe = ImageDraw.Draw(Image.new("L", (1, 1)))

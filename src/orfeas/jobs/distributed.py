@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import time
 from typing import Any
@@ -111,9 +110,7 @@ class CeleryQueue:
         # jobs submitted here and not finished yet → (state, progress) last seen in the store
         self._watched: dict[str, tuple[JobState, float]] = {}
         self._watched_lock = threading.RLock()
-        # reads of the store go through _observed_get (see _watch)
-        self._store_get = store.get
-        store.get = self._observed_get  # type: ignore[method-assign]
+        store.read_observers.append(self._observe)  # see _watch
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
 
@@ -165,18 +162,14 @@ class CeleryQueue:
                 now = {row[0]: (JobState(row[1]), float(row[2] or 0.0)) for row in rows}
                 for job_id, seen in watched.items():
                     if now.get(job_id) != seen:
-                        self._observe(job_id, self._store_get(job_id))
+                        self.store.get(job_id)  # observed: see _observe
             except Exception:  # the store is unreachable for a moment: look again next time
                 log.debug("could not read the watched jobs", exc_info=True)
 
-    def _observed_get(self, job_id: str) -> Job | None:
-        job = self._store_get(job_id)
-        if job_id in self._watched:
-            self._observe(job_id, job)
-        return job
-
     def _observe(self, job_id: str, job: Job | None) -> None:
         """Emit the events between what was last seen of ``job_id`` and ``job`` (its state now)."""
+        if job_id not in self._watched:  # a job this process did not accept, or one already ended
+            return
         with self._watched_lock:
             seen = self._watched.get(job_id)
             if seen is None or (job is not None and (job.state, job.progress) == seen):
@@ -276,20 +269,6 @@ _worker_lock = threading.Lock()
 _runners = threading.local()
 
 
-class _WorkerSidePool(WorkerPool):
-    """The local pool's single-job code path, with runners sized for the CPUs this worker may use."""
-
-    def _new_runner(self) -> Runner:
-        # Each runner caps its native thread pools at this worker's share of the CPUs it may run on
-        # (its affinity: a cpuset from taskset, docker --cpuset-cpus or Kubernetes), not of the whole
-        # machine, so several `orfeas worker`s on one machine do not oversubscribe it.
-        try:
-            cpus = len(os.sched_getaffinity(0))
-        except (AttributeError, OSError):  # pragma: no cover - not Linux
-            cpus = os.cpu_count() or 1
-        return Runner(self.mode, native_threads=max(1, cpus // self.settings.workers))
-
-
 def _worker_pool() -> WorkerPool:
     """This worker process's store, pool (its single-job code path) and metrics, made once."""
     with _worker_lock:
@@ -298,7 +277,7 @@ def _worker_pool() -> WorkerPool:
             settings = get_settings()
             db = open_database(settings.database_url, settings.data_dir)
             store = JobStore(settings.data_dir, db, jobs_dir=settings.jobs_dir())
-            pool = _WorkerSidePool(store, settings)
+            pool = WorkerPool(store, settings)
             if settings.metrics_enabled:
                 metrics = _worker_metrics(settings)
                 metrics.instrument_pool(pool)  # started/succeeded/failed/cancelled → this registry
@@ -334,14 +313,9 @@ def _model_load_recorder(metrics: Any) -> Any:
 
 
 def _thread_runner(pool: WorkerPool) -> Runner:
-    """This pool thread's runner, kept across jobs (a process stays warm), replaced once dead."""
+    """This pool thread's runner, kept across jobs (a process stays warm)."""
     runner: Runner | None = getattr(_runners, "runner", None)
-    if runner is None or not runner.alive():
-        if runner is not None:
-            runner.stop(kill=True)
-        runner = pool._new_runner()
-    _runners.runner = runner
-    return runner
+    return runner if runner is not None else pool._new_runner()
 
 
 @signals.worker_shutdown.connect
@@ -389,15 +363,8 @@ def run_job(task: Any, job_id: str) -> str:
     watcher = threading.Thread(target=_watch_cancel, args=(pool, job_id, done), daemon=True)
     watcher.start()
     try:
-        _runners.runner = pool._run_one(claimed, _thread_runner(pool))
-    except Exception:
-        # never leave the job running with nobody watching it (as the local supervisor does)
-        log.exception("worker failed while handling job %s", job_id)
-        runner = getattr(_runners, "runner", None)
-        if runner is not None:
-            runner.stop(kill=True)
-        _runners.runner = None
-        pool._finish_failed(job_id, FailureReason.INTERNAL, "The worker failed while running the job.")
+        # as the local supervisor threads do: a failure fails the job, never leaves it running
+        _runners.runner = pool.run_claimed(claimed, _thread_runner(pool))
     finally:
         done.set()
     final = store.get(job_id)

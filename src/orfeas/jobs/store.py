@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -136,6 +136,9 @@ class JobStore:
         root = jobs_dir if jobs_dir is not None else self.data_dir / "jobs"
         self.files: JobFiles = files or job_files(root)
         self.db: Database = db or SQLiteDatabase(self.data_dir / "orfeas.db")
+        #: ``observe(job_id, job)`` after every :meth:`get`: how the Celery queue learns of changes
+        #: workers made to a job before anyone in this process acts on them.
+        self.read_observers: list[Callable[[str, Job | None], None]] = []
         migrate(self.db, MIGRATIONS)
 
     def close(self) -> None:
@@ -211,11 +214,14 @@ class JobStore:
 
     def get(self, job_id: str) -> Job | None:
         rows = self.db.query(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
-        if not rows:
-            return None
-        # only a succeeded job has recorded artifacts: skip the second query for the rest
-        artifacts = self._artifacts([job_id]).get(job_id, ()) if rows[0][1] == JobState.SUCCEEDED else ()
-        return _job_from_row(rows[0], artifacts)
+        job = None
+        if rows:
+            # only a succeeded job has recorded artifacts: skip the second query for the rest
+            succeeded = rows[0][1] == JobState.SUCCEEDED
+            job = _job_from_row(rows[0], self._artifacts([job_id]).get(job_id, ()) if succeeded else ())
+        for observe in self.read_observers:
+            observe(job_id, job)
+        return job
 
     def list(self, state: JobState | None = None, limit: int = 20, offset: int = 0) -> tuple[list[Job], int]:
         """A page of jobs, newest first, and the total count matching the filter."""

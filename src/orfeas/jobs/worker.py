@@ -66,6 +66,17 @@ class QueueFull(OrfeasError):
         self.retry_after = retry_after
 
 
+WORKER_FAILED = "The worker failed while running the job."
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity where the OS says, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 def new_job_id() -> str:
     return uuid.uuid4().hex
 
@@ -215,27 +226,38 @@ class WorkerPool:
                     break
                 try:
                     job = self.store.claim(job_id)
-                    if job is None:  # cancelled (or taken) while waiting
-                        continue
-                    if not runner.alive():
-                        runner.stop(kill=True)
-                        runner = self._new_runner()
-                    runner = self._run_one(job, runner)
-                except Exception:
-                    # Never leave a job running with nobody watching it, and keep the worker alive.
-                    log.exception("worker failed while handling job %s", job_id)
-                    runner.stop(kill=True)
-                    runner = self._new_runner()
+                except Exception:  # e.g. the claim landed but reading it back failed: never leave it
+                    log.exception("could not claim job %s", job_id)
                     with contextlib.suppress(Exception):
-                        self._finish_failed(
-                            job_id, FailureReason.INTERNAL, "The worker failed while running the job."
-                        )
+                        self._finish_failed(job_id, FailureReason.INTERNAL, WORKER_FAILED)
+                    continue
+                if job is not None:  # None: cancelled (or taken) while waiting
+                    runner = self.run_claimed(job, runner)
         finally:
             runner.stop(kill=True)
 
+    def run_claimed(self, job: Job, runner: Runner) -> Runner:
+        """Run a claimed job on ``runner`` (a fresh one if it died); returns the runner to use next.
+
+        Never leaves the job running with nobody watching it: a failure here fails the job (and the
+        caller keeps going with a new runner).
+        """
+        try:
+            if not runner.alive():
+                runner.stop(kill=True)
+                runner = self._new_runner()
+            return self._run_one(job, runner)
+        except Exception:
+            log.exception("worker failed while handling job %s", job.id)
+            runner.stop(kill=True)
+            with contextlib.suppress(Exception):
+                self._finish_failed(job.id, FailureReason.INTERNAL, WORKER_FAILED)
+            return self._new_runner()
+
     def _new_runner(self) -> Runner:
-        cores = os.cpu_count() or 1
-        return Runner(self.mode, native_threads=max(1, cores // self.settings.workers))
+        # Each runner caps its native thread pools at its share of the CPUs this process may use (its
+        # affinity: a cpuset from taskset, docker --cpuset-cpus or Kubernetes), not of the machine.
+        return Runner(self.mode, native_threads=max(1, usable_cpus() // self.settings.workers))
 
     def _run_one(self, job: Job, runner: Runner) -> Runner:
         """Run ``job`` on ``runner``; returns the runner to use next (a new one after a kill)."""

@@ -69,3 +69,28 @@ def test_scale_settings_are_checked() -> None:
         Settings(database_url="mysql://x")
     assert Settings(data_dir=Path("/d")).jobs_dir() == Path("/d/jobs")
     assert Settings(artifact_dir=Path("/shared")).jobs_dir() == Path("/shared")
+
+
+def test_the_api_fails_jobs_no_worker_can_still_have(tmp_path: Path) -> None:
+    """No job stays "running" forever: past job_timeout_s + the visibility timeout, it was lost."""
+    from orfeas.jobs.distributed import CeleryQueue, visibility_timeout
+    from orfeas.jobs.states import Job, JobState
+    from orfeas.jobs.store import JobStore
+
+    settings = Settings(
+        data_dir=tmp_path, queue="celery", broker_url="redis://127.0.0.1:1/0", job_timeout_s=100
+    )
+    store = JobStore(tmp_path)
+    queue = CeleryQueue(store, settings)  # never started: no broker is needed for the sweep
+    events: list[tuple[str, str]] = []
+    queue.add_listener(lambda event: events.append((event.kind, event.job.id)))
+    job = store.create(Job(id="a" * 32, engine="relief"))
+    store.claim(job.id)
+    queue._watched[job.id] = (JobState.RUNNING, 0.0)  # accepted by this API process
+    started = store.get(job.id).started_at  # type: ignore[union-attr]
+    limit = settings.job_timeout_s + visibility_timeout(settings) + 60
+    assert queue.fail_lost(now=started + limit - 1) == []
+    assert queue.fail_lost(now=started + limit + 1) == [job.id]
+    assert store.get(job.id).state is JobState.FAILED  # type: ignore[union-attr]
+    assert events == [("failed", job.id)]
+    store.close()

@@ -175,6 +175,25 @@ def test_file_paths_come_only_from_recorded_names(store: JobStore) -> None:
     assert store.file_path(no_input, INPUT_NAME) is None
 
 
+def test_fail_lost_fails_only_jobs_started_before_the_limit(store: JobStore) -> None:
+    old, fresh, waiting = store.create(make_job()), store.create(make_job()), store.create(make_job())
+    store.claim(old.id)
+    store.claim(fresh.id)
+    store.db.execute("UPDATE jobs SET started_at = ? WHERE id = ?", (time.time() - 3600, old.id))
+    store.files.write(old.id, "model.stl", b"half a run")
+    assert store.fail_lost(time.time() - 600, "lost") == [old.id]
+    lost = store.get(old.id)
+    assert lost is not None and (lost.state, lost.error_code, lost.error_message) == (
+        JobState.FAILED,
+        "interrupted",
+        "lost",
+    )
+    assert store.files.names(old.id) == []  # the lost run's leftovers go
+    assert store.get(fresh.id).state is JobState.RUNNING  # type: ignore[union-attr]
+    assert store.get(waiting.id).state is JobState.QUEUED  # type: ignore[union-attr]
+    assert store.fail_lost(time.time() - 600, "lost") == []
+
+
 def test_recover_requeues_or_fails_interrupted_jobs(store: JobStore) -> None:
     fresh = store.create(make_job(created_at=1.0), b"png")
     second_try = store.create(make_job(created_at=2.0), b"png")

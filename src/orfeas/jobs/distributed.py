@@ -49,6 +49,8 @@ from orfeas.settings import Settings, get_settings
 log = logging.getLogger("orfeas.jobs.distributed")
 
 QUEUE_NAME = "orfeas-jobs"
+#: How often an API process looks for running jobs that no worker can still have (fail_lost).
+LOST_SWEEP_S = 60.0
 TASK_NAME = "orfeas.run_job"
 
 
@@ -148,7 +150,11 @@ class CeleryQueue:
     # and tells its listeners as the local pool would (event streams wake at once; the API's metrics
     # count each job once, in the API process that took it).
     def _watch(self) -> None:
+        next_sweep = time.monotonic() + LOST_SWEEP_S
         while not self._stopping.wait(self._watch_interval_s):
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + LOST_SWEEP_S
+                self.fail_lost()
             with self._watched_lock:
                 watched = dict(self._watched)
             if not watched:
@@ -165,6 +171,27 @@ class CeleryQueue:
                         self.store.get(job_id)  # observed: see _observe
             except Exception:  # the store is unreachable for a moment: look again next time
                 log.debug("could not read the watched jobs", exc_info=True)
+
+    def fail_lost(self, now: float | None = None) -> list[str]:
+        """Fail the jobs no worker can still be running, so none stays "running" forever.
+
+        A live worker stops a job at ``job_timeout_s``; a dead worker's job is handed out again (and
+        started anew) within the visibility timeout. A job running longer than both together, plus a
+        margin, was lost with its message (say, a broker that lost its data).
+        """
+        limit = self.settings.job_timeout_s + visibility_timeout(self.settings) + 60
+        try:
+            lost = self.store.fail_lost(
+                (now if now is not None else time.time()) - limit,
+                "No worker has this job any more (its worker and its message were lost).",
+            )
+        except Exception:  # the store is unreachable for a moment: the next sweep tries again
+            log.debug("could not look for lost jobs", exc_info=True)
+            return []
+        for job_id in lost:
+            log.warning("job %s was lost with its worker and message: failed as interrupted", job_id)
+            self.store.get(job_id)  # observed: its listeners hear that it failed
+        return lost
 
     def _observe(self, job_id: str, job: Job | None) -> None:
         """Emit the events between what was last seen of ``job_id`` and ``job`` (its state now)."""

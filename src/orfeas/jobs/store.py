@@ -569,6 +569,33 @@ class JobStore:
             )
         return removed
 
+    def fail_lost(self, started_before: float, message: str) -> list[str]:
+        """Fail as ``interrupted`` the running jobs started before ``started_before``: nobody runs
+        them any more. Each is one conditional UPDATE, so a job that was meanwhile handed out again
+        (and so started anew) is left alone."""
+        rows = self.db.query(
+            "SELECT id FROM jobs WHERE state = ? AND started_at < ?", (JobState.RUNNING.value, started_before)
+        )
+        failed = []
+        for (job_id,) in rows:
+            changed = self.db.execute(
+                "UPDATE jobs SET state = ?, error_code = ?, error_message = ?, finished_at = ? "
+                "WHERE id = ? AND state = ? AND started_at < ?",
+                (
+                    JobState.FAILED.value,
+                    FailureReason.INTERRUPTED.value,
+                    message,
+                    time.time(),
+                    job_id,
+                    JobState.RUNNING.value,
+                    started_before,
+                ),
+            )
+            if changed == 1:
+                self.clear_outputs(job_id)
+                failed.append(job_id)
+        return failed
+
     def check_writable(self) -> None:
         """Raise if the database or the data folder cannot be written (used by /readyz)."""
         with self.db.transaction():

@@ -14,13 +14,16 @@ import pytest
 import skimage.data
 
 import orfeas
-from orfeas.imaging import render_text
+from orfeas.imaging import LetteringOptions, render_text
 from orfeas.mesh import exchange
 from orfeas.mesh.verify import check
+from orfeas.settings import Settings
 from tests.conftest import disc_rgba, drawing_on_white, photo_like, png_bytes, require, require_tool
 
 MODES = ("puffy", "relief", "lithophane", "heightmap")
 VALIDATOR = Path(__file__).parents[1] / "tools" / "gltf-validator"
+
+DEFAULTS = Settings()
 
 
 def _opaque(rgb: np.ndarray) -> np.ndarray:
@@ -45,7 +48,7 @@ CORPUS = {
     "disc-alpha": lambda: disc_rgba(200),
     "star-with-hole-alpha": _star_with_alpha,
     "drawing-on-white": lambda: _opaque(drawing_on_white(200)),
-    "lettering": lambda: render_text("ORFEAS\n3D"),
+    "lettering": lambda: render_text("ORFEAS\n3D", LetteringOptions(), DEFAULTS),
     "photo-like-noisy": lambda: _opaque(photo_like(220)),
     "skimage-astronaut": lambda: _opaque(skimage.data.astronaut()),
     "skimage-coffee": lambda: _opaque(skimage.data.coffee()),

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from orfeas.errors import EngineUnavailable, InputRejected, MeshInvalid
+from orfeas.files import write_atomic
 from orfeas.mesh import exchange
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
@@ -142,7 +143,7 @@ def _summary(report: dict[str, Any], outputs: list[Path]) -> str:
 
 def _write_report(path: str | None, report: Any) -> None:
     if path:
-        exchange.write_atomic(Path(path), json.dumps(report, indent=2).encode())
+        write_atomic(Path(path), json.dumps(report, indent=2).encode())
 
 
 class _Progress:
@@ -223,9 +224,11 @@ def _repair(args: argparse.Namespace) -> int:
 
 def _engines(args: argparse.Namespace) -> int:
     from orfeas.engines import all_engines, text_to_image_engines
+    from orfeas.settings import get_settings
 
-    rows = [_engine_row(engine, "3d") for engine in all_engines()]
-    rows += [_engine_row(step, "text-to-image") for step in text_to_image_engines()]
+    settings = get_settings()
+    rows = [_engine_row(engine, "3d", settings) for engine in all_engines()]
+    rows += [_engine_row(step, "text-to-image", settings) for step in text_to_image_engines()]
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
@@ -241,8 +244,8 @@ def _engines(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _engine_row(engine: Any, kind: str) -> dict[str, Any]:
-    state = engine.availability()
+def _engine_row(engine: Any, kind: str, settings: Any) -> dict[str, Any]:
+    state = engine.availability(settings)
     return {
         "name": engine.name,
         "kind": kind,

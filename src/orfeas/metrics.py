@@ -1242,7 +1242,7 @@ def install(app: Any, metrics: Metrics | None = None) -> Metrics | None:
     if metrics is None:
         metrics = Metrics.from_settings(settings, engines=[engine.name for engine in engines])
     for engine in engines:
-        metrics.set_engine_available(engine.name, engine.availability().available)
+        metrics.set_engine_available(engine.name, engine.availability(settings).available)
     metrics.connect(app.state.hooks)
     runtime = app.state.runtime
     metrics.track_job_counts(queued=lambda: runtime.pool.waiting, running=lambda: runtime.pool.running)

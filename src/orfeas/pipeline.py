@@ -27,6 +27,7 @@ from orfeas.engines.base import (
     validate_parameters,
 )
 from orfeas.errors import GpuOutOfMemory, InputRejected
+from orfeas.files import write_atomic
 from orfeas.imaging import decode_image, render_text
 from orfeas.imaging.lettering import LetteringOptions
 from orfeas.mesh import exchange
@@ -58,7 +59,7 @@ class Model:
         """Write the model to ``path`` atomically; the format comes from the extension unless given."""
         path = Path(path)
         fmt = fmt or exchange.format_from_path(path)
-        exchange.write_atomic(path, self.export(fmt))
+        write_atomic(path, self.export(fmt))
         return path
 
 
@@ -101,14 +102,15 @@ def generate(
     if typeset and "mode" in chosen.parameters_model.model_fields and "mode" not in raw_params:
         raw_params["mode"] = "relief"  # typeset text makes a name plate unless asked otherwise
     checked = validate_parameters(chosen, raw_params)
-    require_available(chosen)
-    paint = text_to_image_step(text_to_image, diffusion) if text is not None and not typeset else None
+    require_available(chosen, settings)
+    painted = text is not None and not typeset
+    paint = text_to_image_step(text_to_image, diffusion, settings) if painted else None
 
     # 2. Input → 8-bit RGBA.
     progress("decode", 0.0)
     input_notes: dict[str, Any] = {}
     if paint is not None:
-        picture = paint(text, progress=progress, settings=settings)
+        picture = paint(text, settings=settings, progress=progress)
         rgba, input_notes["text_to_image"] = picture.rgba, picture.notes
     elif text is not None:
         rgba = render_text(text, LetteringOptions.model_validate(lettering or {}), settings=settings)
@@ -122,11 +124,11 @@ def generate(
     # 3. The engine builds a closed mesh (its own stages: mask, height, mesh).
     source = EngineInput(rgba=rgba, source="text" if typeset else "image")
     try:
-        output = chosen.generate(source, checked, progress)
+        output = chosen.generate(source, checked, settings, progress)
     except GpuOutOfMemory as exc:
         if not settings.gpu_oom_fallback or chosen.name == "relief":
             raise
-        chosen, checked, output = _relief_instead(exc, chosen.name, checked, source, progress)
+        chosen, checked, output = _relief_instead(exc, chosen.name, checked, source, settings, progress)
     timings.update(output.timings)
     clock = time.perf_counter()
 
@@ -201,13 +203,17 @@ def mend(
     return Model(mesh=mesh, report=report, timings=timings)
 
 
-def text_to_image_step(method: str, options: dict[str, Any] | None) -> Callable[..., Any]:
+def text_to_image_step(
+    method: str, options: dict[str, Any] | None, settings: Settings
+) -> Callable[..., Any]:
     """The neural text → picture step ``method`` with its checked options, ready to paint."""
-    step, checked = checked_text_to_image(method, options)
+    step, checked = checked_text_to_image(method, options, settings)
     return partial(step.paint, params=checked)
 
 
-def checked_text_to_image(method: str, options: dict[str, Any] | None) -> tuple[Any, BaseModel]:
+def checked_text_to_image(
+    method: str, options: dict[str, Any] | None, settings: Settings
+) -> tuple[Any, BaseModel]:
     """The neural text → picture step ``method`` and its options, checked; raises
     :class:`InputRejected` (unknown step, bad option) or ``EngineUnavailable`` (cannot run here)."""
     steps = {step.name: step for step in text_to_image_engines()}
@@ -220,17 +226,22 @@ def checked_text_to_image(method: str, options: dict[str, Any] | None) -> tuple[
         )
     step = steps[method]
     checked = validate_parameters(step, options or {})
-    require_available(step)
+    require_available(step, settings)
     return step, checked
 
 
 def _relief_instead(
-    exc: GpuOutOfMemory, failed: str, checked: Any, source: EngineInput, progress: ProgressCallback
+    exc: GpuOutOfMemory,
+    failed: str,
+    checked: Any,
+    source: EngineInput,
+    settings: Settings,
+    progress: ProgressCallback,
 ) -> tuple[Any, Any, Any]:
     """Build with ``relief`` after a neural engine ran out of GPU memory (``gpu_oom_fallback``)."""
     relief = get_engine("relief")
     carried = {k: getattr(checked, k) for k in ("size_mm", "target_faces") if hasattr(checked, k)}
     params = validate_parameters(relief, carried)
-    output = relief.generate(source, params, progress)
+    output = relief.generate(source, params, settings, progress)
     output.notes["fallback"] = {"from": failed, "reason": exc.code, "message": exc.message}
     return relief, params, output

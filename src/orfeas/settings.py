@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -126,7 +125,11 @@ class Settings(BaseSettings):
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
 
-@lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once from the environment."""
+    """The settings in this process's environment, read now.
+
+    Called only at the process edges — the command line, :func:`orfeas.api.create_app` without
+    settings, ``orfeas worker``, and the Python API's defaults; everything below is handed its
+    settings by its caller.
+    """
     return Settings()

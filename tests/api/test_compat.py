@@ -30,7 +30,6 @@ from orfeas.api.routes_compat import (
     UploadOut,
 )
 from orfeas.api.staging import expire_staged
-from orfeas.settings import get_settings
 from tests.conftest import require
 
 pytestmark = pytest.mark.integration  # the whole service in-process: app, pool, pipeline
@@ -220,9 +219,7 @@ def diffusion_client(
     folder = tiny_models.build_diffusion(tmp_path_factory.mktemp("diffusion") / "pipeline")
     monkeypatch.setenv("ORFEAS_DIFFUSION_MODEL_DIR", str(folder))
     monkeypatch.setenv("ORFEAS_ALLOW_CPU", "true")
-    get_settings.cache_clear()
     yield make_client(diffusion_model_dir=folder, allow_cpu=True)
-    get_settings.cache_clear()
 
 
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")

@@ -1,6 +1,6 @@
-"""Fixtures for the neural engines: process settings from ``ORFEAS_*`` variables (engines read
-``get_settings()``, as their ``availability()`` takes no arguments) and tiny models built once per
-test process. A missing neural package skips locally and fails in CI (``tests.conftest.require``)."""
+"""Fixtures for the neural engines: settings for a test (also set as ``ORFEAS_*`` variables, for
+the command line and services the test starts) and tiny models built once per test process. A
+missing neural package skips locally and fails in CI (``tests.conftest.require``)."""
 
 from __future__ import annotations
 
@@ -10,24 +10,22 @@ from pathlib import Path
 import pytest
 
 from orfeas.engines import gpu
-from orfeas.settings import Settings, get_settings
+from orfeas.settings import Settings
 from tests.conftest import require
 from tests.engines import tiny_models
 
 
 @pytest.fixture
 def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Settings]]:
-    """``configure(allow_cpu=True, ...)`` sets ``ORFEAS_*`` for this test and returns the settings."""
+    """``configure(allow_cpu=True, ...)``: the settings with these values, which are also set as
+    ``ORFEAS_*`` for this test (what a command or service started by the test reads)."""
 
     def apply(**values: object) -> Settings:
         for name, value in values.items():
             monkeypatch.setenv(f"ORFEAS_{name.upper()}", str(value))
-        get_settings.cache_clear()
-        return get_settings()
+        return Settings()
 
-    get_settings.cache_clear()
     yield apply
-    get_settings.cache_clear()
 
 
 def require_hy3dgen() -> None:

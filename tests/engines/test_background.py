@@ -26,8 +26,8 @@ def with_rembg(configure, monkeypatch: pytest.MonkeyPatch, tiny_rembg: Path):
 
 @pytest.mark.integration
 def test_rembg_finds_the_subject(with_rembg) -> None:
-    assert rembg_state().available
-    remover = background_remover()
+    assert rembg_state(with_rembg).available
+    remover = background_remover(with_rembg)
     assert remover is not None
     picture = drawing_on_white(128)
     found = foreground_mask(_opaque(picture), remover=remover)
@@ -40,11 +40,11 @@ def test_rembg_finds_the_subject(with_rembg) -> None:
 @pytest.mark.integration
 def test_relief_reports_which_mask_method_ran(configure, with_rembg, monkeypatch) -> None:
     picture = png_bytes(_opaque(drawing_on_white(128)))
-    with_model = orfeas.generate(picture, params={"target_faces": 3000})
+    with_model = orfeas.generate(picture, params={"target_faces": 3000}, settings=with_rembg)
     assert with_model.report["engine"]["mask_method"] == "rembg"
     monkeypatch.delenv("ORFEAS_REMBG_MODEL_PATH")
-    configure()
-    without = orfeas.generate(picture, params={"target_faces": 3000})
+    settings = configure()
+    without = orfeas.generate(picture, params={"target_faces": 3000}, settings=settings)
     assert without.report["engine"]["mask_method"] == "grabcut"
 
 

@@ -23,12 +23,12 @@ SMALL = {"target_faces": 3000}
 
 @pytest.fixture
 def painter(configure, tiny_diffusion: Path):
-    configure(diffusion_model_dir=tiny_diffusion, allow_cpu=True)
-    return text_to_image_engines()[0]
+    return text_to_image_engines()[0], configure(diffusion_model_dir=tiny_diffusion, allow_cpu=True)
 
 
 @pytest.mark.integration
 def test_text_becomes_a_picture_then_a_verified_model(painter) -> None:
+    _, settings = painter
     seen: list[tuple[str, float]] = []
     model = orfeas.generate(
         text="a red fox",
@@ -36,6 +36,7 @@ def test_text_becomes_a_picture_then_a_verified_model(painter) -> None:
         diffusion=PICTURE,
         params=SMALL,
         progress=lambda stage, fraction: seen.append((stage, fraction)),
+        settings=settings,
     )
     assert check(model.mesh).ok and model.report["printable"]
     assert model.source_rgba is not None and model.source_rgba.shape == (64, 72, 4)
@@ -49,22 +50,26 @@ def test_text_becomes_a_picture_then_a_verified_model(painter) -> None:
 
 @pytest.mark.integration
 def test_the_seed_decides_the_picture(painter) -> None:
-    params = painter.parameters_model.model_validate(PICTURE)
-    first = painter.paint("a boat", params).rgba
-    again = painter.paint("a boat", params).rgba
-    other = painter.paint("a boat", params.model_copy(update={"seed": 4})).rgba
+    step, settings = painter
+    params = step.parameters_model.model_validate(PICTURE)
+    first = step.paint("a boat", params, settings).rgba
+    again = step.paint("a boat", params, settings).rgba
+    other = step.paint("a boat", params.model_copy(update={"seed": 4}), settings).rgba
     assert np.array_equal(first, again) and not np.array_equal(first, other)
 
 
 @pytest.mark.integration
 def test_text_to_picture_to_hunyuan3d(configure, tiny_diffusion: Path, tiny_hunyuan3d: Path) -> None:
-    configure(diffusion_model_dir=tiny_diffusion, hunyuan3d_model_dir=tiny_hunyuan3d, allow_cpu=True)
+    settings = configure(
+        diffusion_model_dir=tiny_diffusion, hunyuan3d_model_dir=tiny_hunyuan3d, allow_cpu=True
+    )
     model = orfeas.generate(
         text="a teapot",
         text_to_image="diffusion",
         diffusion=PICTURE,
         engine="hunyuan3d",
         params={"steps": 2, "octree_resolution": 20, "target_faces": 3000},
+        settings=settings,
     )
     assert check(model.mesh).ok
     assert (
@@ -79,9 +84,9 @@ def test_a_missing_weight_file_is_named_not_fetched(configure, tiny_diffusion: P
     shutil.copytree(tiny_diffusion, partial)
     for weights in (partial / "unet").glob("diffusion_pytorch_model.*"):
         weights.unlink()
-    configure(diffusion_model_dir=partial, allow_cpu=True)
+    settings = configure(diffusion_model_dir=partial, allow_cpu=True)
     with pytest.raises(EngineUnavailable, match=f"cannot load {partial}"):
-        orfeas.generate(text="a cup", text_to_image="diffusion", diffusion=PICTURE)
+        orfeas.generate(text="a cup", text_to_image="diffusion", diffusion=PICTURE, settings=settings)
 
 
 @pytest.mark.unit
@@ -95,17 +100,18 @@ def test_a_missing_weight_file_is_named_not_fetched(configure, tiny_diffusion: P
     ids=["unknown-method", "width-not-multiple-of-8", "unknown-option"],
 )
 def test_bad_text_to_image_options_are_refused(configure, kwargs: dict, field: str) -> None:
-    configure()
+    settings = configure()
     with pytest.raises(InputRejected) as caught:
-        orfeas.generate(text="a fox", **kwargs)
+        orfeas.generate(text="a fox", settings=settings, **kwargs)
     assert caught.value.field == field and caught.value.code == "invalid_parameter"
 
 
 @pytest.mark.integration
 def test_prompt_is_checked_like_typeset_text(painter) -> None:
-    params = painter.parameters_model.model_validate(PICTURE)
+    step, settings = painter
+    params = step.parameters_model.model_validate(PICTURE)
     with pytest.raises(InputRejected) as caught:
-        painter.paint("   ", params)
+        step.paint("   ", params, settings)
     assert caught.value.code == "empty"
     with pytest.raises(InputRejected, match="limit is"):
-        painter.paint("x" * 1000, params)
+        step.paint("x" * 1000, params, settings)

@@ -151,10 +151,12 @@ class _OutOfMemoryEngine:
     version: ClassVar[str] = "0"
     parameters_model: ClassVar[type[BaseModel]] = ReliefParameters
 
-    def availability(self) -> Availability:
+    def availability(self, settings: Any) -> Availability:
         return Availability(True)
 
-    def generate(self, source: EngineInput, params: BaseModel, progress: Any = None) -> EngineOutput:
+    def generate(
+        self, source: EngineInput, params: BaseModel, settings: Any, progress: Any = None
+    ) -> EngineOutput:
         with gpu.oom_guard(self.name, "cpu"):
             raise _torch().OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 

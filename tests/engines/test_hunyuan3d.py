@@ -76,7 +76,7 @@ def test_hunyuan3d_upstream_layout_under_hy3dgen_models(
         weights.checkpoint
         == home / "tencent" / "Hunyuan3D-2" / "hunyuan3d-dit-v2-0" / "model.fp16.safetensors"
     )
-    assert get_engine("hunyuan3d").availability().available
+    assert get_engine("hunyuan3d").availability(settings).available
 
 
 @pytest.mark.integration
@@ -85,9 +85,9 @@ def test_a_broken_checkpoint_is_named(configure, tiny_hunyuan3d: Path, tmp_path:
     shutil.copytree(tiny_hunyuan3d, broken)
     checkpoint = broken / "hunyuan3d-dit-v2-0" / "model.fp16.safetensors"
     checkpoint.write_bytes(checkpoint.read_bytes()[:1000])  # a download cut short
-    configure(hunyuan3d_model_dir=broken, allow_cpu=True)
+    settings = configure(hunyuan3d_model_dir=broken, allow_cpu=True)
     with pytest.raises(EngineUnavailable, match=f"cannot load {checkpoint}"):
-        orfeas.generate(disc_png, engine="hunyuan3d", params=FAST)
+        orfeas.generate(disc_png, engine="hunyuan3d", params=FAST, settings=settings)
 
 
 @pytest.mark.integration

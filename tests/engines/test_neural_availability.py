@@ -41,9 +41,9 @@ def fresh_import_check() -> Iterator[None]:
 
 @pytest.mark.unit
 def test_hunyuan3d_without_the_package(configure, monkeypatch: pytest.MonkeyPatch) -> None:
-    configure()
+    settings = configure()
     monkeypatch.setitem(sys.modules, "hy3dgen", None)  # as if it were not installed
-    state = HUNYUAN.availability()
+    state = HUNYUAN.availability(settings)
     assert not state.available
     assert state.reason.startswith("hy3dgen not installed")
 
@@ -51,8 +51,8 @@ def test_hunyuan3d_without_the_package(configure, monkeypatch: pytest.MonkeyPatc
 @pytest.mark.unit
 def test_hunyuan3d_names_the_folder_it_looked_in(configure, tmp_path: Path) -> None:
     require_hy3dgen()
-    configure(hunyuan3d_model_dir=tmp_path / "weights")
-    state = HUNYUAN.availability()
+    settings = configure(hunyuan3d_model_dir=tmp_path / "weights")
+    state = HUNYUAN.availability(settings)
     assert not state.available
     assert state.reason.startswith(f"no weights at {tmp_path / 'weights' / 'hunyuan3d-dit-v2-0'}")
     assert "config.yaml" in state.reason and "model.fp16.safetensors" in state.reason
@@ -61,9 +61,9 @@ def test_hunyuan3d_names_the_folder_it_looked_in(configure, tmp_path: Path) -> N
 @pytest.mark.unit
 def test_hunyuan3d_default_places_are_upstreams(configure, monkeypatch, tmp_path: Path) -> None:
     require_hy3dgen()
-    configure()
+    settings = configure()
     monkeypatch.setenv("HY3DGEN_MODELS", str(tmp_path / "hy3dgen-models"))
-    state = HUNYUAN.availability()
+    state = HUNYUAN.availability(settings)
     expected = tmp_path / "hy3dgen-models" / "tencent" / "Hunyuan3D-2" / "hunyuan3d-dit-v2-0"
     assert state.reason.startswith(f"no weights at {expected}")
     assert "Hugging Face cache" in state.reason and "ORFEAS_HUNYUAN3D_MODEL_DIR" in state.reason
@@ -79,8 +79,8 @@ def test_hunyuan3d_reports_a_broken_import(
     (fake / "__init__.py").write_text('raise RuntimeError("operator torchvision::nms does not exist")\n')
     monkeypatch.setenv("PYTHONPATH", str(tmp_path / "site"))
     monkeypatch.delitem(sys.modules, "hy3dgen.shapegen", raising=False)  # check afresh, not from memory
-    configure(hunyuan3d_model_dir=tiny_hunyuan3d, allow_cpu=True)
-    state = HUNYUAN.availability()
+    settings = configure(hunyuan3d_model_dir=tiny_hunyuan3d, allow_cpu=True)
+    state = HUNYUAN.availability(settings)
     assert not state.available
     assert (
         state.reason == "hy3dgen cannot be imported: RuntimeError: operator torchvision::nms does not exist"
@@ -89,28 +89,30 @@ def test_hunyuan3d_reports_a_broken_import(
 
 @pytest.mark.unit
 def test_hunyuan3d_without_cuda_needs_cpu_allowed(configure, tiny_hunyuan3d: Path) -> None:
-    configure(hunyuan3d_model_dir=tiny_hunyuan3d)
-    state = HUNYUAN.availability()
+    settings = configure(hunyuan3d_model_dir=tiny_hunyuan3d)
+    state = HUNYUAN.availability(settings)
     if _no_cuda():
         assert not state.available
         assert state.reason.startswith("no CUDA device") and "ORFEAS_ALLOW_CPU" in state.reason
     else:
         assert state.available
-    assert configure(hunyuan3d_model_dir=tiny_hunyuan3d, allow_cpu=True) and HUNYUAN.availability().available
+    assert HUNYUAN.availability(configure(hunyuan3d_model_dir=tiny_hunyuan3d, allow_cpu=True)).available
 
 
 @pytest.mark.unit
 def test_a_missing_cuda_index_is_named(configure, tiny_hunyuan3d: Path) -> None:
-    configure(hunyuan3d_model_dir=tiny_hunyuan3d, device="cuda:63")
-    assert HUNYUAN.availability().reason.startswith("no CUDA device cuda:63")
+    settings = configure(hunyuan3d_model_dir=tiny_hunyuan3d, device="cuda:63")
+    assert HUNYUAN.availability(settings).reason.startswith("no CUDA device cuda:63")
 
 
 @pytest.mark.unit
 def test_generate_refuses_before_any_work(configure, tmp_path: Path, disc_png: bytes) -> None:
-    configure(hunyuan3d_model_dir=tmp_path)
+    settings = configure(hunyuan3d_model_dir=tmp_path)
     seen: list[str] = []
     with pytest.raises(EngineUnavailable) as caught:
-        orfeas.generate(disc_png, engine="hunyuan3d", progress=lambda stage, _f: seen.append(stage))
+        orfeas.generate(
+            disc_png, engine="hunyuan3d", progress=lambda stage, _f: seen.append(stage), settings=settings
+        )
     assert caught.value.code == "engine_unavailable" and "hunyuan3d" in caught.value.message
     assert seen == []
 
@@ -126,9 +128,9 @@ def test_orfeas_engines_lists_the_reason(configure, tmp_path: Path, capsys) -> N
 
 @pytest.mark.unit
 def test_texture_asked_for_where_it_cannot_run(configure, tiny_hunyuan3d: Path, disc_png: bytes) -> None:
-    configure(hunyuan3d_model_dir=tiny_hunyuan3d, device="cpu")
+    settings = configure(hunyuan3d_model_dir=tiny_hunyuan3d, device="cpu")
     with pytest.raises(EngineUnavailable, match=r"texture stage of 'hunyuan3d' cannot run here: .*CUDA"):
-        orfeas.generate(disc_png, engine="hunyuan3d", params={"texture": True, "steps": 1})
+        orfeas.generate(disc_png, engine="hunyuan3d", params={"texture": True, "steps": 1}, settings=settings)
 
 
 # --- diffusion ------------------------------------------------------------------------------------
@@ -136,16 +138,16 @@ def test_texture_asked_for_where_it_cannot_run(configure, tiny_hunyuan3d: Path, 
 
 @pytest.mark.unit
 def test_diffusion_without_the_package(configure, monkeypatch: pytest.MonkeyPatch) -> None:
-    configure()
+    settings = configure()
     monkeypatch.setitem(sys.modules, "diffusers", None)
-    assert DIFFUSION.availability().reason.startswith("diffusers not installed")
+    assert DIFFUSION.availability(settings).reason.startswith("diffusers not installed")
 
 
 @pytest.mark.unit
 def test_diffusion_without_a_folder_says_which_setting(configure) -> None:
     require_diffusers()
-    configure()
-    state = DIFFUSION.availability()
+    settings = configure()
+    state = DIFFUSION.availability(settings)
     assert not state.available
     assert state.reason == "no text-to-image model: set ORFEAS_DIFFUSION_MODEL_DIR to a diffusers folder"
 
@@ -153,15 +155,15 @@ def test_diffusion_without_a_folder_says_which_setting(configure) -> None:
 @pytest.mark.unit
 def test_diffusion_names_a_folder_that_is_not_a_pipeline(configure, tmp_path: Path) -> None:
     require_diffusers()
-    configure(diffusion_model_dir=tmp_path)
-    state = DIFFUSION.availability()
+    settings = configure(diffusion_model_dir=tmp_path)
+    state = DIFFUSION.availability(settings)
     assert state.reason == f"no weights at {tmp_path} (no model_index.json: not a diffusers pipeline folder)"
 
 
 @pytest.mark.unit
 def test_diffusion_without_cuda_needs_cpu_allowed(configure, tiny_diffusion: Path) -> None:
-    configure(diffusion_model_dir=tiny_diffusion)
-    state = DIFFUSION.availability()
+    settings = configure(diffusion_model_dir=tiny_diffusion)
+    state = DIFFUSION.availability(settings)
     assert state.available != _no_cuda()
     if not state.available:
         assert state.reason.startswith("no CUDA device")
@@ -169,10 +171,12 @@ def test_diffusion_without_cuda_needs_cpu_allowed(configure, tiny_diffusion: Pat
 
 @pytest.mark.unit
 def test_text_to_image_refuses_before_any_work(configure) -> None:
-    configure()
+    settings = configure()
     seen: list[str] = []
     with pytest.raises(EngineUnavailable, match="'diffusion' is unavailable"):
-        orfeas.generate(text="a fox", text_to_image="diffusion", progress=lambda s, _f: seen.append(s))
+        orfeas.generate(
+            text="a fox", text_to_image="diffusion", progress=lambda s, _f: seen.append(s), settings=settings
+        )
     assert seen == []
 
 
@@ -181,20 +185,20 @@ def test_text_to_image_refuses_before_any_work(configure) -> None:
 
 @pytest.mark.unit
 def test_rembg_reasons(configure, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_rembg: Path) -> None:
-    configure()
-    assert rembg_state().reason == "ORFEAS_REMBG_MODEL_PATH is not set"
-    assert background_remover() is None  # the mask step then uses GrabCut
-    configure(rembg_model_path=tmp_path / "u2net.onnx")
-    assert rembg_state().reason == f"no rembg model at {tmp_path / 'u2net.onnx'}"
+    settings = configure()
+    assert rembg_state(settings).reason == "ORFEAS_REMBG_MODEL_PATH is not set"
+    assert background_remover(settings) is None  # the mask step then uses GrabCut
+    settings = configure(rembg_model_path=tmp_path / "u2net.onnx")
+    assert rembg_state(settings).reason == f"no rembg model at {tmp_path / 'u2net.onnx'}"
     from rembg.sessions.u2net_custom import U2netCustomSession
 
     if hasattr(U2netCustomSession, "validate_model_path"):  # rembg's rule since 2.0.7x
         monkeypatch.setenv("REMBG_HOME", str(tmp_path / "elsewhere"))
-        configure(rembg_model_path=tiny_rembg)
-        refused = rembg_state()
+        settings = configure(rembg_model_path=tiny_rembg)
+        refused = rembg_state(settings)
         assert not refused.available and refused.reason.startswith(f"rembg refuses {tiny_rembg}")
     monkeypatch.setitem(sys.modules, "rembg", None)
-    assert rembg_state().reason.startswith("rembg not installed")
+    assert rembg_state(settings).reason.startswith("rembg not installed")
 
 
 @pytest.mark.unit
@@ -206,8 +210,9 @@ def test_without_any_neural_package_everything_imports_and_explains() -> None:
             f"sys.modules.update(dict.fromkeys({blocked!r}))  # as if none were installed",
             "import orfeas.pipeline",
             "from orfeas.engines import all_engines, text_to_image_engines",
+            "from orfeas.settings import Settings",
             "for engine in all_engines() + text_to_image_engines():",
-            "    print(engine.name, '|', engine.availability().reason)",
+            "    print(engine.name, '|', engine.availability(Settings()).reason)",
         ]
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORFEAS_")}

@@ -7,9 +7,11 @@ import pytest
 
 from orfeas.engines import all_engines, get_engine
 from orfeas.engines.base import EngineInput, parameters_schema, validate_parameters
-from orfeas.engines.relief import ReliefParameters, solve_inflation
+from orfeas.engines.relief import ReliefParameters
+from orfeas.engines.relief.puffy import solve_inflation
 from orfeas.errors import InputRejected
 from orfeas.mesh.verify import check
+from orfeas.settings import Settings
 from tests.conftest import disc_rgba, drawing_on_white, photo_like
 
 MODES = ("puffy", "relief", "lithophane", "heightmap")
@@ -18,7 +20,7 @@ MODES = ("puffy", "relief", "lithophane", "heightmap")
 def _run(rgba: np.ndarray, **params: object):
     engine = get_engine("relief")
     return engine.generate(
-        EngineInput(rgba=rgba), validate_parameters(engine, {"target_faces": 4000, **params})
+        EngineInput(rgba=rgba), validate_parameters(engine, {"target_faces": 4000, **params}), Settings()
     )
 
 

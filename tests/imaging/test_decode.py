@@ -15,6 +15,8 @@ from orfeas.imaging.decode import sniff_format
 from orfeas.settings import Settings
 from tests.conftest import disc_rgba, photo_like, png_bytes, png_claiming
 
+DEFAULTS = Settings()
+
 
 def _encode(image: Image.Image, fmt: str, **kwargs: object) -> bytes:
     buffer = io.BytesIO()
@@ -26,7 +28,7 @@ def _encode(image: Image.Image, fmt: str, **kwargs: object) -> bytes:
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF"])
 def test_each_format_is_sniffed_from_content(fmt: str) -> None:
     image = Image.fromarray(disc_rgba(64)[..., :3])
-    decoded = decode_image(_encode(image, fmt))
+    decoded = decode_image(_encode(image, fmt), DEFAULTS)
     assert (
         decoded.format
         == {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff", "GIF": "gif"}[fmt]
@@ -50,7 +52,7 @@ def _in_mode(mode: str) -> Image.Image:
 @pytest.mark.parametrize("mode", ["RGBA", "RGB", "LA", "L", "1", "P", "CMYK", "I;16", "I", "F"])
 def test_every_mode_becomes_rgba8(mode: str) -> None:
     fmt = "JPEG" if mode == "CMYK" else "TIFF" if mode in ("I", "F") else "PNG"
-    decoded = decode_image(_encode(_in_mode(mode), fmt))
+    decoded = decode_image(_encode(_in_mode(mode), fmt), DEFAULTS)
     assert decoded.rgba.shape == (32, 32, 4)
     assert decoded.rgba.dtype == np.uint8
     # The disc stays brighter than the background whatever the storage mode.
@@ -60,7 +62,7 @@ def test_every_mode_becomes_rgba8(mode: str) -> None:
 @pytest.mark.unit
 def test_sixteen_bit_png_keeps_its_range() -> None:
     ramp = (np.linspace(0, 65535, 64 * 64).reshape(64, 64)).astype(np.uint16)
-    decoded = decode_image(_encode(Image.fromarray(ramp), "PNG"))
+    decoded = decode_image(_encode(Image.fromarray(ramp), "PNG"), DEFAULTS)
     assert decoded.rgba[0, 0, 0] == 0 and decoded.rgba[-1, -1, 0] == 255
     assert 120 <= decoded.rgba[32, 0, 0] <= 135
 
@@ -68,7 +70,7 @@ def test_sixteen_bit_png_keeps_its_range() -> None:
 @pytest.mark.unit
 def test_cmyk_jpeg_colours_are_right() -> None:
     red = Image.new("RGB", (32, 32), (220, 30, 30)).convert("CMYK")
-    rgba = decode_image(_encode(red, "JPEG", quality=95)).rgba
+    rgba = decode_image(_encode(red, "JPEG", quality=95), DEFAULTS).rgba
     r, g, b = rgba[16, 16, :3].astype(int)
     assert r > 180 and g < 80 and b < 80
 
@@ -77,7 +79,7 @@ def test_cmyk_jpeg_colours_are_right() -> None:
 def test_palette_transparency_becomes_alpha() -> None:
     image = Image.fromarray(disc_rgba(32)).convert("RGBA").quantize(colors=8)
     image.info["transparency"] = int(np.asarray(image)[0, 0])
-    decoded = decode_image(_encode(image, "PNG", transparency=int(np.asarray(image)[0, 0])))
+    decoded = decode_image(_encode(image, "PNG", transparency=int(np.asarray(image)[0, 0])), DEFAULTS)
     assert decoded.has_alpha and decoded.rgba[0, 0, 3] == 0 and decoded.rgba[16, 16, 3] == 255
 
 
@@ -86,7 +88,7 @@ def test_exif_orientation_is_applied() -> None:
     wide = Image.fromarray(np.zeros((20, 60, 3), np.uint8))
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90° clockwise to display
-    decoded = decode_image(_encode(wide, "JPEG", exif=exif))
+    decoded = decode_image(_encode(wide, "JPEG", exif=exif), DEFAULTS)
     assert (decoded.height, decoded.width) == (60, 20)
 
 
@@ -95,14 +97,14 @@ def test_animated_gif_uses_first_frame() -> None:
     frames = [Image.new("L", (16, 16), v) for v in (10, 200)]
     buffer = io.BytesIO()
     frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:])
-    decoded = decode_image(buffer.getvalue())
+    decoded = decode_image(buffer.getvalue(), DEFAULTS)
     assert decoded.rgba[8, 8, 0] < 50
 
 
 @pytest.mark.unit
 def test_encode_png_round_trips() -> None:
     rgba = disc_rgba(40)
-    assert np.array_equal(decode_image(encode_png(rgba)).rgba, rgba)
+    assert np.array_equal(decode_image(encode_png(rgba), DEFAULTS).rgba, rgba)
 
 
 @pytest.mark.security

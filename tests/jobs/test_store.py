@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from orfeas.files import write_atomic
 from orfeas.jobs.db import SQLiteDatabase
 from orfeas.jobs.states import Artifact, FailureReason, InvalidTransition, JobState
 from orfeas.jobs.store import INPUT_NAME, JobStore
-from orfeas.mesh.exchange import write_atomic
 from tests.jobs.conftest import make_job
 
 pytestmark = pytest.mark.unit

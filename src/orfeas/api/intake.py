@@ -225,7 +225,7 @@ async def image_submission(
     filename: str | None = None,
 ) -> Submission:
     """Check an image job: engine and parameters first, then the picture (sniffed, capped, decoded)."""
-    engine, checked = _check_engine(engine_name, params)
+    engine, checked = _check_engine(engine_name, params, settings)
     decoded = await run_in_threadpool(decode_image, data, settings)
     png = await run_in_threadpool(encode_png, decoded.rgba)
     return Submission(
@@ -273,7 +273,7 @@ async def text_submission(
 ) -> Submission:
     if "mode" in get_engine(engine_name).parameters_model.model_fields and "mode" not in params:
         params = {**params, "mode": "relief"}  # as the pipeline does: text makes a name plate
-    engine, checked = _check_engine(engine_name, params)
+    engine, checked = _check_engine(engine_name, params, settings)
     options = _lettering(lettering)
     rgba = await run_in_threadpool(render_text, text, options, settings)  # checks length, characters
     png = await run_in_threadpool(encode_png, rgba)
@@ -301,9 +301,9 @@ async def painted_text_submission(
 ) -> Submission:
     """Check a text job whose picture a neural step paints (the painting itself is the job's work)."""
     checked_text(text, settings, one_line=True)  # as the step will check the prompt
-    engine, checked = _check_engine(engine_name, params)
+    engine, checked = _check_engine(engine_name, params, settings)
     try:
-        _, step_options = await run_in_threadpool(checked_text_to_image, method, options)
+        _, step_options = await run_in_threadpool(checked_text_to_image, method, options, settings)
     except InputRejected as exc:  # a parameter of the step: name it as the client sent it
         if exc.field and exc.field != "text_to_image":
             exc.field = f"{method}.{exc.field}"
@@ -324,11 +324,11 @@ async def painted_text_submission(
     )
 
 
-def _check_engine(name: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _check_engine(name: str, params: dict[str, Any], settings: Settings) -> tuple[str, dict[str, Any]]:
     """Validate engine and parameters; keep the parameters the client gave, typed."""
     engine = get_engine(name)
     checked = validate_parameters(engine, params).model_dump(mode="json")
-    require_available(engine)
+    require_available(engine, settings)
     return engine.name, {k: checked[k] for k in params if k in checked}
 
 

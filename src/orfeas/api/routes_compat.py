@@ -547,14 +547,14 @@ def _paint(req: TextToImageRequest, settings: Settings) -> tuple[Any, str, str]:
 
 def _painted(req: TextToImageRequest, settings: Settings) -> tuple[Any, str, str]:
     step = next(s for s in text_to_image_engines() if s.name == "diffusion")
-    state = step.availability()
+    state = step.availability(settings)
     if req.method != "lettering" and state.available:
         options: dict[str, Any] = {"width": req.width // 8 * 8, "height": req.height // 8 * 8}
         if req.steps is not None:
             options["steps"] = min(req.steps, 100)
         if req.guidance_scale is not None:
             options["guidance_scale"] = req.guidance_scale
-        paint = text_to_image_step(step.name, options)  # checked as v1 painted text jobs are
+        paint = text_to_image_step(step.name, options, settings)  # checked as v1 painted text jobs are
         picture = paint(f"{req.prompt}, {req.style} style", settings=settings)
         return picture.rgba, "diffusion", "Image generated successfully!"
     if req.method == "diffusion":
@@ -815,7 +815,7 @@ async def job_updates(request: Request, job_id: CompatId) -> Response:
 )
 async def legacy_health(request: Request) -> Response:
     rt = runtime(request)
-    states = {e.name: e.availability().available for e in all_engines()}
+    states = {e.name: e.availability(rt.settings).available for e in all_engines()}
     alive = rt.pool.alive()
     dev = device()
     return JSON(
@@ -845,7 +845,7 @@ async def models_info(request: Request) -> Response:
     dev = device()
     models = []
     for engine in all_engines():
-        state = engine.availability()
+        state = engine.availability(rt.settings)
         models.append(
             {
                 "name": engine.name,

@@ -26,6 +26,7 @@ from orfeas.api.schemas import (
 from orfeas.engines import all_engines, text_to_image_engines
 from orfeas.engines.base import parameters_schema
 from orfeas.mesh.doctor import DoctorParameters
+from orfeas.settings import Settings
 
 router = APIRouter()
 
@@ -60,8 +61,8 @@ def device() -> str:
 )
 async def engines(request: Request) -> Response:
     settings = runtime(request).settings
-    out = [_engine_json(engine) for engine in all_engines()]
-    painters = [_engine_json(step) for step in text_to_image_engines()]
+    out = [_engine_json(engine, settings) for engine in all_engines()]
+    painters = [_engine_json(step, settings) for step in text_to_image_engines()]
     return JSON(
         {
             "engines": out,
@@ -79,8 +80,8 @@ async def engines(request: Request) -> Response:
     )
 
 
-def _engine_json(engine: Any) -> dict[str, Any]:
-    state = engine.availability()
+def _engine_json(engine: Any, settings: Settings) -> dict[str, Any]:
+    state = engine.availability(settings)
     return {
         "name": engine.name,
         "version": engine.version,

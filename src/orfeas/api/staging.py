@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orfeas.mesh.exchange import write_atomic
+from orfeas.files import write_atomic
 from orfeas.settings import Settings
 
 #: Where staged pictures wait, under ``data_dir``.

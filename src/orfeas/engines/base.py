@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
-import numpy as np
-import trimesh
 from pydantic import BaseModel, ValidationError
 
 from orfeas.errors import EngineUnavailable, InputRejected
+from orfeas.settings import Settings
+
+if TYPE_CHECKING:  # numpy and trimesh are loaded by the engines' work, not by this interface
+    import numpy as np
+    import trimesh
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -56,16 +59,21 @@ class EngineOutput:
 
 @runtime_checkable
 class Engine(Protocol):
-    """An image → mesh generator. Engines are stateless apart from loaded models."""
+    """An image → mesh generator. Engines are stateless apart from loaded models; what they need
+    of the configuration (weights folders, device) comes in the ``settings`` they are given."""
 
     name: ClassVar[str]
     version: ClassVar[str]
     parameters_model: ClassVar[type[BaseModel]]
 
-    def availability(self) -> Availability: ...
+    def availability(self, settings: Settings) -> Availability: ...
 
     def generate(
-        self, source: EngineInput, params: BaseModel, progress: ProgressCallback = no_progress
+        self,
+        source: EngineInput,
+        params: BaseModel,
+        settings: Settings,
+        progress: ProgressCallback = no_progress,
     ) -> EngineOutput: ...
 
 
@@ -91,8 +99,8 @@ def validate_model(model: type[ModelT], raw: dict[str, Any]) -> ModelT:
         raise InputRejected(f"{where}: {reason}.", code="invalid_parameter", field=field_name) from exc
 
 
-def require_available(engine: Engine) -> None:
+def require_available(engine: Any, settings: Settings) -> None:
     """Raise :class:`EngineUnavailable` with the engine's own reason when it cannot run here."""
-    state = engine.availability()
+    state = engine.availability(settings)
     if not state.available:
         raise EngineUnavailable(f"Engine '{engine.name}' is unavailable: {state.reason}")

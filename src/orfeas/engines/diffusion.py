@@ -24,7 +24,7 @@ from orfeas.engines import gpu
 from orfeas.engines.base import Availability, ProgressCallback, no_progress
 from orfeas.errors import EngineUnavailable, GpuOutOfMemory
 from orfeas.imaging.lettering import checked_text
-from orfeas.settings import Settings, get_settings
+from orfeas.settings import Settings
 
 #: Appended to the prompt when ``object_prompt`` is on: the 3D engines need one subject on a plain
 #: background to cut out.
@@ -79,19 +79,18 @@ class DiffusionTextToImage:
     version: ClassVar[str] = "1.0"
     parameters_model: ClassVar[type[BaseModel]] = DiffusionParameters
 
-    def availability(self) -> Availability:
-        return _availability(get_settings())
+    def availability(self, settings: Settings) -> Availability:
+        return _availability(settings)
 
     def paint(
         self,
         text: str,
         params: BaseModel,
+        settings: Settings,
         progress: ProgressCallback = no_progress,
-        settings: Settings | None = None,
     ) -> Picture:
         """The picture for ``text``; progress is reported in the ``decode`` stage, step by step."""
         assert isinstance(params, DiffusionParameters)
-        settings = settings or get_settings()
         prompt = _prompt(text, params, settings)
         state = _availability(settings)
         if not state.available:

@@ -40,7 +40,7 @@ from orfeas.errors import EngineUnavailable, GpuOutOfMemory, MeshInvalid
 from orfeas.imaging.background import background_remover
 from orfeas.imaging.mask import foreground_mask
 from orfeas.mesh.closing import close_mesh, surface_from_field
-from orfeas.settings import Settings, get_settings
+from orfeas.settings import Settings
 
 #: Checkpoint names upstream publishes, in the order we prefer them.
 CHECKPOINTS = ("model.fp16.safetensors", "model.safetensors", "model.fp16.ckpt", "model.ckpt")
@@ -133,14 +133,17 @@ class Hunyuan3DEngine:
     version: ClassVar[str] = "1.0"
     parameters_model: ClassVar[type[BaseModel]] = Hunyuan3DParameters
 
-    def availability(self) -> Availability:
-        return _availability(get_settings())
+    def availability(self, settings: Settings) -> Availability:
+        return _availability(settings)
 
     def generate(
-        self, source: EngineInput, params: BaseModel, progress: ProgressCallback = no_progress
+        self,
+        source: EngineInput,
+        params: BaseModel,
+        settings: Settings,
+        progress: ProgressCallback = no_progress,
     ) -> EngineOutput:
         assert isinstance(params, Hunyuan3DParameters)
-        settings = get_settings()
         state = _availability(settings, import_check=False)  # the import itself is the check here
         if not state.available:
             raise EngineUnavailable(f"Engine 'hunyuan3d' is unavailable: {state.reason}")
@@ -158,7 +161,7 @@ class Hunyuan3DEngine:
         notes: dict[str, Any] = {"device": device, "weights": str(weights.checkpoint)}
 
         progress("mask", 0.0)
-        picture = _cut_out(source.rgba, params, notes)
+        picture = _cut_out(source.rgba, params, notes, settings)
         timings["mask"], clock = time.perf_counter() - clock, time.perf_counter()
 
         progress("height", 0.0)
@@ -322,7 +325,9 @@ def texture_problem(weights: Weights, device: str) -> str:
 # --- the stages -----------------------------------------------------------------------------------
 
 
-def _cut_out(rgba: np.ndarray, params: Hunyuan3DParameters, notes: dict[str, Any]) -> Any:
+def _cut_out(
+    rgba: np.ndarray, params: Hunyuan3DParameters, notes: dict[str, Any], settings: Settings
+) -> Any:
     """The picture as hy3dgen wants it: RGBA with a transparent background, at most
     :data:`PICTURE_SIDE` on its longer side (upstream works at 512 px)."""
     import cv2
@@ -334,7 +339,7 @@ def _cut_out(rgba: np.ndarray, params: Hunyuan3DParameters, notes: dict[str, Any
     small = rgba if scale == 1.0 else cv2.resize(rgba, size, interpolation=cv2.INTER_AREA)
     picture = small.copy()
     if params.remove_background:
-        found = foreground_mask(small, remover=background_remover())
+        found = foreground_mask(small, remover=background_remover(settings))
         notes.update(mask_method=found.method, mask_confidence=round(found.confidence, 3))
         picture[..., 3] = np.where(found.mask, 255, 0).astype(np.uint8)
     else:

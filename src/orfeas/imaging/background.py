@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from orfeas.settings import Settings, get_settings
+from orfeas.settings import Settings
 
 #: ``remover(rgb)``: (H, W, 3) uint8 → (H, W) uint8 foreground probability (255: subject).
 Remover = Callable[[np.ndarray], np.ndarray]
@@ -31,9 +31,8 @@ class RemoverState:
     reason: str = ""
 
 
-def rembg_state(settings: Settings | None = None) -> RemoverState:
+def rembg_state(settings: Settings) -> RemoverState:
     """Check the package, the model file and rembg's own rule on where custom models may live."""
-    settings = settings or get_settings()
     path = settings.rembg_model_path
     if path is None:
         return RemoverState(False, "ORFEAS_REMBG_MODEL_PATH is not set")
@@ -54,9 +53,8 @@ def rembg_state(settings: Settings | None = None) -> RemoverState:
     return RemoverState(True)
 
 
-def background_remover(settings: Settings | None = None) -> Remover | None:
+def background_remover(settings: Settings) -> Remover | None:
     """rembg as a :data:`Remover` when it can run here, else ``None`` (the caller uses GrabCut)."""
-    settings = settings or get_settings()
     if not rembg_state(settings).available:
         return None
     path = Path(settings.rembg_model_path).expanduser().resolve()  # type: ignore[arg-type]

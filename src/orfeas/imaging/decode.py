@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from orfeas.errors import InputRejected
-from orfeas.settings import Settings, get_settings
+from orfeas.settings import Settings
 
 #: Formats we accept, by the name Pillow gives them after sniffing the bytes.
 ACCEPTED_FORMATS = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff", "GIF": "gif"}
@@ -60,9 +60,8 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def decode_image(data: bytes, settings: Settings | None = None) -> DecodedImage:
+def decode_image(data: bytes, settings: Settings) -> DecodedImage:
     """Decode ``data`` to upright 8-bit RGBA or raise :class:`InputRejected` saying why."""
-    settings = settings or get_settings()
     if not data:
         raise InputRejected("The file is empty.", code="empty")
     if len(data) > settings.max_upload_bytes:

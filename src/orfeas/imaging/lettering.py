@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 from pydantic import BaseModel, Field, field_validator
 
 from orfeas.errors import InputRejected
-from orfeas.settings import Settings, get_settings
+from orfeas.settings import Settings
 
 
 class LetteringOptions(BaseModel):
@@ -53,12 +53,8 @@ def checked_text(text: str, settings: Settings, *, one_line: bool = False) -> st
     return text
 
 
-def render_text(
-    text: str, options: LetteringOptions | None = None, settings: Settings | None = None
-) -> np.ndarray:
+def render_text(text: str, options: LetteringOptions, settings: Settings) -> np.ndarray:
     """Typeset ``text`` (``\\n`` for new lines) and return it as 8-bit RGBA."""
-    options = options or LetteringOptions()
-    settings = settings or get_settings()
     text = checked_text(text, settings)
     font = _load_font(options)
     spacing = round(options.size_px * (options.line_spacing - 1.0))

@@ -321,7 +321,7 @@ def _worker_metrics(settings: Settings) -> Any:
     engines = all_engines()
     metrics = Metrics.from_settings(settings, engines=[engine.name for engine in engines])
     for engine in engines:
-        metrics.set_engine_available(engine.name, engine.availability().available)
+        metrics.set_engine_available(engine.name, engine.availability(settings).available)
     return metrics
 
 

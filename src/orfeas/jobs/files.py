@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from orfeas.mesh.exchange import write_atomic
+from orfeas.files import write_atomic
 
 
 @runtime_checkable

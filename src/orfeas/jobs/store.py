@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from orfeas.files import write_atomic
 from orfeas.jobs.db import Database, Row, SQLiteDatabase, migrate
 from orfeas.jobs.files import DirectoryFiles, JobFiles, job_files
 from orfeas.jobs.states import (
@@ -32,7 +33,6 @@ from orfeas.jobs.states import (
     JobState,
     sources,
 )
-from orfeas.mesh.exchange import write_atomic
 
 log = logging.getLogger("orfeas.jobs.store")
 

@@ -1,0 +1,61 @@
+"""The ``relief`` engine's work: find the subject, then hand the picture to its mode's builder.
+
+A builder is ``build(rgba, mask, params, progress) → closed mesh in mm``; adding a mode is one
+module with its builder and one entry in :data:`BUILDERS` (and its name in ``parameters.Mode``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import trimesh
+
+from orfeas.engines.base import EngineInput, EngineOutput, ProgressCallback
+from orfeas.engines.relief.grid import colour_source, find_mask
+from orfeas.engines.relief.heightmap import heightmap
+from orfeas.engines.relief.lithophane import lithophane
+from orfeas.engines.relief.parameters import ReliefParameters
+from orfeas.engines.relief.plaque import plaque
+from orfeas.engines.relief.puffy import puffy
+from orfeas.imaging.mask import ForegroundMask
+from orfeas.settings import Settings
+
+Builder = Callable[[np.ndarray, "ForegroundMask | None", ReliefParameters, ProgressCallback], trimesh.Trimesh]
+
+#: mode → its builder.
+BUILDERS: dict[str, Builder] = {
+    "puffy": puffy,
+    "relief": plaque,
+    "lithophane": lithophane,
+    "heightmap": heightmap,
+}
+#: Modes that build the whole picture, so no subject mask is needed.
+WHOLE_PICTURE = frozenset({"lithophane"})
+
+
+def build(
+    source: EngineInput, params: ReliefParameters, progress: ProgressCallback, settings: Settings
+) -> EngineOutput:
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    rgba = colour_source(source)
+    notes: dict[str, Any] = {"mode": params.mode}
+
+    progress("mask", 0.0)
+    found = None
+    if params.mode not in WHOLE_PICTURE:
+        found = find_mask(rgba, settings)
+        notes.update(
+            mask_method=found.method,
+            mask_confidence=round(found.confidence, 3),
+            mask_coverage=round(found.coverage, 4),
+        )
+    timings["mask"], clock = time.perf_counter() - clock, time.perf_counter()
+
+    progress("height", 0.0)
+    mesh = BUILDERS[params.mode](rgba, found, params, progress)
+    timings["mesh"] = time.perf_counter() - clock
+    return EngineOutput(mesh=mesh, units="mm", notes=notes, timings=timings)

@@ -1,0 +1,123 @@
+"""The ``relief`` engine's parameters: one pydantic model, light to import (the CLI builds its flags
+from it), each field saying which modes use it (``modes`` in the schema, read by the studio)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+Mode = Literal["puffy", "relief", "lithophane", "heightmap"]
+
+
+def _for(*modes: str, unit: str | None = None, advanced: bool = False) -> dict[str, Any]:
+    """Schema extras the studio reads: which modes use a parameter (shown only for those), its unit,
+    and whether it belongs in the folded "advanced" group."""
+    extra: dict[str, Any] = {"modes": list(modes)}
+    if unit:
+        extra["unit"] = unit
+    if advanced:
+        extra["advanced"] = True
+    return extra
+
+
+class ReliefParameters(BaseModel):
+    """Parameters of the ``relief`` engine; each says which modes use it."""
+
+    model_config = ConfigDict(extra="forbid", title="relief parameters")
+
+    mode: Mode = Field("puffy", description="What kind of object to make from the picture.")
+    size_mm: float = Field(
+        80.0,
+        ge=5,
+        le=500,
+        description="Longest side of the object.",
+        json_schema_extra=_for("puffy", "relief", "lithophane", "heightmap", unit="mm"),
+    )
+    inflation: float = Field(
+        1.0,
+        ge=0.1,
+        le=3.0,
+        description="How round the body is (1 = circular section).",
+        json_schema_extra=_for("puffy"),
+    )
+    back: Literal["mirror", "flat"] = Field(
+        "mirror",
+        description="Mirror the front on the back, or keep it flat.",
+        json_schema_extra=_for("puffy"),
+    )
+    back_ratio: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Depth of the mirrored back relative to the front.",
+        json_schema_extra=_for("puffy"),
+    )
+    depth_mm: float = Field(
+        4.0,
+        ge=0.2,
+        le=50,
+        description="Height of the subject above the plate.",
+        json_schema_extra=_for("relief", "heightmap", unit="mm"),
+    )
+    base_mm: float = Field(
+        2.0,
+        ge=0.0,
+        le=20,
+        description="Base plate thickness (0: no plate).",
+        json_schema_extra=_for("relief", "heightmap", unit="mm"),
+    )
+    detail_mm: float = Field(
+        0.4,
+        ge=0.0,
+        le=5,
+        description="Surface detail from the picture's light and dark.",
+        json_schema_extra=_for("puffy", "relief", unit="mm"),
+    )
+    rim_mm: float = Field(
+        0.8,
+        ge=0.2,
+        le=10,
+        description="Thickness at the outline (no knife edges).",
+        json_schema_extra=_for("puffy", "relief", unit="mm", advanced=True),
+    )
+    min_thickness_mm: float = Field(
+        0.8,
+        ge=0.3,
+        le=10,
+        description="Thickness of the lightest pixels.",
+        json_schema_extra=_for("lithophane", unit="mm"),
+    )
+    max_thickness_mm: float = Field(
+        3.0,
+        ge=0.5,
+        le=20,
+        description="Thickness of the darkest pixels.",
+        json_schema_extra=_for("lithophane", unit="mm"),
+    )
+    frame_mm: float = Field(
+        3.0,
+        ge=0.0,
+        le=30,
+        description="Width of a frame around the picture (0: none).",
+        json_schema_extra=_for("lithophane", unit="mm"),
+    )
+    invert: bool = Field(
+        False, description="Swap light and dark.", json_schema_extra=_for("lithophane", "heightmap")
+    )
+    target_faces: int = Field(
+        50_000,
+        ge=1_000,
+        le=1_000_000,
+        description="Triangles in the finished mesh.",
+        json_schema_extra=_for("puffy", "relief", "lithophane", "heightmap", advanced=True),
+    )
+
+    @field_validator("max_thickness_mm")
+    @classmethod
+    def _thicker_than_min(cls, value: float, info: ValidationInfo) -> float:
+        # A field validator (not a model one) so the error names the field a person must change.
+        low = info.data.get("min_thickness_mm")
+        if low is not None and value <= low:
+            raise ValueError(f"must be greater than min_thickness_mm ({low:g} mm)")
+        return value

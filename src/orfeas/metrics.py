@@ -878,7 +878,7 @@ class Metrics:
         self.set_model_loaded(engine, True)
 
     def set_engine_available(self, engine: str, available: bool) -> None:
-        """Whether ``engine`` can run on this host (from ``engine.availability()``)."""
+        """Whether ``engine`` can run on this host (from ``engine.availability(settings)``)."""
         self.engine_available.labels(self._engine(engine)).set(1 if available else 0)
 
     # --- performance family -----------------------------------------------------------------------

@@ -438,7 +438,8 @@ def test_hooks_see_jobs_uploads_downloads_and_rejections(client: TestClient, sma
 def test_an_engine_that_cannot_run_is_refused_at_submit(client: TestClient, small_png: bytes) -> None:
     from orfeas.engines import all_engines
 
-    unavailable = [e for e in all_engines() if not e.availability().available]
+    settings = client.app.state.settings
+    unavailable = [e for e in all_engines() if not e.availability(settings).available]
     for engine in unavailable:  # on a host with every engine installed, the loop is empty
         for response in (
             client.post(

@@ -21,7 +21,7 @@ TINY = {"steps": 2, "octree_resolution": 20, "target_faces": 3000}
 
 
 def _client(data_dir: Path) -> TestClient:
-    # Threads: the runner shares this process's settings (engines read ORFEAS_* like availability()).
+    # Threads: the runner shares this process's settings (the test sets its ORFEAS_* too).
     settings = Settings(
         data_dir=data_dir,
         workers=1,

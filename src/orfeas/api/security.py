@@ -20,9 +20,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orfeas.api.errors import ApiError
-
-#: ``(status, code, path)``: told about every request a guard turns away (metrics subscribe).
-RejectHook = Callable[[int, str, str], None]
+from orfeas.api.hooks import RejectHook
 
 # --- security headers -------------------------------------------------------------------------
 
@@ -219,6 +217,12 @@ def client_id(scope: Scope) -> str:
 #: Requests that start work, counted against submissions/min as well: v1 submissions and the
 #: original ORFEAS routes that queue a job or paint a picture (``orfeas.api.routes_compat``).
 SUBMISSION_PATHS = frozenset({"/api/v1/jobs", "/api/generate-3d", "/api/text-to-image"})
+
+
+#: The two per-client limits, as metrics label them.
+RATE_LIMIT_SCOPES = ("submissions", "requests")
+#: Why an API key was refused: none sent, a wrong one, or (a generic 401) not said.
+AUTH_FAILURE_REASONS = ("missing", "invalid", "unauthorized")
 
 
 class RateLimit:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from orfeas.extras import installed
 from orfeas.settings import Settings
 
 #: ``remover(rgb)``: (H, W, 3) uint8 → (H, W) uint8 foreground probability (255: subject).
@@ -36,7 +37,7 @@ def rembg_state(settings: Settings) -> RemoverState:
     path = settings.rembg_model_path
     if path is None:
         return RemoverState(False, "ORFEAS_REMBG_MODEL_PATH is not set")
-    if not _installed("rembg") or not _installed("onnxruntime"):
+    if not installed("rembg") or not installed("onnxruntime"):
         return RemoverState(False, "rembg not installed (pip install 'orfeas[rembg]')")
     path = Path(path).expanduser()
     if not path.is_file():
@@ -72,12 +73,3 @@ def _session(path: str, mtime: float) -> Any:
 def _predict(path: str, mtime: float, rgb: np.ndarray) -> np.ndarray:
     masks = _session(path, mtime).predict(Image.fromarray(np.ascontiguousarray(rgb[..., :3])))
     return np.asarray(masks[0].convert("L"), dtype=np.uint8)
-
-
-def _installed(module: str) -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False

@@ -157,14 +157,13 @@ class Studio:
     def canvas_png(self) -> bytes:
         return self.page.locator("#viewer canvas").screenshot()
 
-
     def audit(self, state: str) -> list[dict]:
         """The axe-core WCAG 2 A/AA violations of the page as it is now (``state`` names it in
         the failure message). Needs a page from ``audited_studio`` (its context bypasses CSP, so
         the injected script may run; the page's own CSP header is unchanged)."""
         self.page.add_script_tag(content=axe_source())
         result = self.page.evaluate(
-            "tags => axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] })",
+            "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
             list(AXE_TAGS),
         )
         return [
@@ -182,7 +181,9 @@ class Studio:
 #: The axe-core rule tags audited: WCAG 2.0, 2.1 and 2.2, levels A and AA.
 AXE_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa")
 #: axe-core, installed for the tests only by ``make tools`` (never served by the app).
-AXE_JS = Path(__file__).resolve().parents[2] / "tools" / "web-audit" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_JS = (
+    Path(__file__).resolve().parents[2] / "tools" / "web-audit" / "node_modules" / "axe-core" / "axe.min.js"
+)
 
 
 def axe_source() -> str:

@@ -41,7 +41,9 @@ def _open_advanced(studio: Studio, within: str) -> None:
 def _picture(studio: Studio, seed: int) -> None:
     studio.page.set_input_files(
         "#image-input",
-        files=[{"name": "heart.png", "mimeType": "image/png", "buffer": png_bytes(heart_rgba(200, seed=seed))}],
+        files=[
+            {"name": "heart.png", "mimeType": "image/png", "buffer": png_bytes(heart_rgba(200, seed=seed))}
+        ],
     )
     studio.page.wait_for_selector("#dropzone.has-file")
 
@@ -122,13 +124,16 @@ _MARK_CONTROLS = """() => {
     const marks = {};
     const groups = {};
     for (const el of document.querySelectorAll("[data-kb]")) delete el.dataset.kb;
-    for (const el of document.querySelectorAll("a[href], button, input, select, textarea, summary, [tabindex]")) {
-        if (el.disabled || el.closest("[hidden], [inert]") || (el.tabIndex < 0 && !el.matches("input"))) continue;
+    const controls = "a[href], button, input, select, textarea, summary, [tabindex]";
+    for (const el of document.querySelectorAll(controls)) {
+        if (el.disabled || el.closest("[hidden], [inert]")) continue;
+        if (el.tabIndex < 0 && !el.matches("input")) continue;
         const folded = el.closest("details:not([open])");
         if (folded && !(el.matches("summary") && el.parentElement === folded)) continue;
         // A visually hidden input (radio, switch, file) is drawn by its label.
         if (!rendered(el) && !(el.labels?.length && rendered(el.labels[0]))) continue;
-        const label = (el.labels?.[0]?.textContent || el.getAttribute("aria-label") || el.textContent || "").trim();
+        const name = el.labels?.[0]?.textContent || el.getAttribute("aria-label") || el.textContent;
+        const label = (name || "").trim();
         const what = `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""} "${label.slice(0, 40)}"`;
         if (el.type === "radio") {
             groups[el.name] ??= String(Object.keys(marks).length);
@@ -146,11 +151,14 @@ _MARK_CONTROLS = """() => {
 #: the control or on what draws it (a hidden radio's label, a switch's track, the drop zone of a
 #: file input), inside the window and not covered by anything else (WCAG 2.4.7, 2.4.11).
 _FOCUS = """() => {
+    const describe = (e) =>
+        `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""}.${[...e.classList].join(".")}`;
     const el = document.activeElement;
     if (!el || el === document.body) return null;
     let shown = el;
     const next = el.nextElementSibling;
-    if (el.matches("input[type=radio], input[type=checkbox], input[type=file]") && next?.matches("label, .switch-track")) shown = next;
+    const hidden = el.matches("input[type=radio], input[type=checkbox], input[type=file]");
+    if (hidden && next?.matches("label, .switch-track")) shown = next;
     const style = getComputedStyle(shown);
     const width = parseFloat(style.outlineWidth);
     // The middle of the part of it inside the window (a tall canvas may stick out).
@@ -161,11 +169,11 @@ _FOCUS = """() => {
     const hit = inside ? document.elementFromPoint((left + right) / 2, (top + bottom) / 2) : null;
     return {
         mark: el.dataset.kb ?? null,
-        what: `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}.${[...el.classList].join(".")}`,
+        what: describe(el),
         focusVisible: el.matches(":focus-visible"),
-        outline: style.outlineStyle !== "none" && width >= 2 ? `${style.outlineWidth} ${style.outlineStyle}` : null,
+        outline: style.outlineStyle !== "none" && width >= 2 ? `${width}px ${style.outlineStyle}` : null,
         seen: Boolean(hit && (shown.contains(hit) || el.contains(hit))),
-        hit: hit ? `${hit.tagName.toLowerCase()}${hit.id ? "#" + hit.id : ""}.${[...hit.classList].join(".")}` : null,
+        hit: hit ? describe(hit) : null,
     };
 }"""
 

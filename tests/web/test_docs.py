@@ -93,7 +93,9 @@ def test_swagger_ui_lists_every_operation_and_submits_a_job(docs_page: Page) -> 
     operation.locator("button.try-out__btn").click()
     operation.locator(".opblock-section-request-body select.content-type").select_option("application/json")
     operation.locator("textarea.body-param__text").fill(json.dumps({"text": "DOCS"}))
-    with page.expect_response(lambda r: r.url.endswith("/api/v1/jobs") and r.request.method == "POST") as sent:
+    with page.expect_response(
+        lambda r: r.url.endswith("/api/v1/jobs") and r.request.method == "POST"
+    ) as sent:
         operation.locator("button.execute").click()
     assert sent.value.status == 202
     status = operation.locator(".live-responses-table tbody .response-col_status").first

@@ -17,10 +17,6 @@ from tests.web.conftest import Studio, broken_cube_stl, heart_rgba
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
-def _audit(studio: Studio, state: str) -> list[dict]:
-    return studio.audit(state)
-
-
 def _assert_clean(findings: list[dict]) -> None:
     assert not findings, "axe-core found WCAG 2 A/AA violations:\n" + json.dumps(findings, indent=2)
 
@@ -52,24 +48,24 @@ def test_picture_states_have_no_violations(audited_studio: Studio) -> None:
     studio = audited_studio
     studio.open()
     page = studio.page
-    findings = _audit(studio, "empty")
+    findings = studio.audit("empty")
 
     _picture(studio, seed=11)
     _open_advanced(studio, "#params")
-    findings += _audit(studio, "picture loaded, advanced parameters open")
+    findings += studio.audit("picture loaded, advanced parameters open")
 
     # A value the server would refuse, shown next to its box.
     studio.set_param("size_mm", 1)
     page.click("#submit")
     page.wait_for_selector("#params .field.invalid")
-    findings += _audit(studio, "a parameter out of range")
+    findings += studio.audit("a parameter out of range")
 
     studio.set_param("size_mm", 50)
     studio.set_param("target_faces", 3000)
     page.click("#submit")
     studio.wait_for_model()
     page.wait_for_selector("#recent .job[data-state='succeeded']")
-    findings += _audit(studio, "a finished model with its report")
+    findings += studio.audit("a finished model with its report")
     _assert_clean(findings)
     _assert_strict_csp(studio)
 
@@ -81,18 +77,18 @@ def test_text_and_mesh_tabs_have_no_violations(audited_studio: Studio) -> None:
     page.click("label[for='source-text']")
     page.fill("#text-input", "ORFEAS")
     page.click("#lettering > summary")
-    findings = _audit(studio, "Text tab, lettering open")
+    findings = studio.audit("Text tab, lettering open")
 
     page.click("label[for='source-model']")
     _open_advanced(studio, "#mesh-options")
-    findings += _audit(studio, "Mesh tab, advanced options open")
+    findings += studio.audit("Mesh tab, advanced options open")
 
     page.set_input_files(
         "#model-input", files=[{"name": "cube.stl", "mimeType": "model/stl", "buffer": broken_cube_stl()}]
     )
     page.click("#submit")
     studio.wait_for_model()
-    findings += _audit(studio, "Mesh tab, an analysed broken mesh")
+    findings += studio.audit("Mesh tab, an analysed broken mesh")
     _assert_clean(findings)
     _assert_strict_csp(studio)
 
@@ -102,13 +98,13 @@ def test_phone_viewport_has_no_violations(audited_studio: Studio) -> None:
     studio.page.set_viewport_size({"width": 390, "height": 844})
     studio.open()
     page = studio.page
-    findings = _audit(studio, "phone, empty")
+    findings = studio.audit("phone, empty")
     page.click("label[for='source-text']")
     page.fill("#text-input", "HI")
     studio.set_param("target_faces", 3000)
     page.click("#submit")
     studio.wait_for_model()
-    findings += _audit(studio, "phone, a finished text model")
+    findings += studio.audit("phone, a finished text model")
     _assert_clean(findings)
 
 

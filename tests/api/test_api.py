@@ -322,7 +322,8 @@ def test_security_headers_on_every_response(client: TestClient, small_png: bytes
         assert response.headers["x-frame-options"] == "DENY"
         assert response.headers["referrer-policy"] == "no-referrer"
         assert "default-src 'none'" in response.headers["content-security-policy"]
-    assert "cdn.jsdelivr.net" in client.get("/docs").headers["content-security-policy"]
+    docs = client.get("/docs").headers["content-security-policy"]  # served from /static: no CDN
+    assert "default-src 'self'" in docs and "http" not in docs and "unsafe-inline" not in docs
 
 
 def test_studio_page_and_its_csp(tmp_path: Path) -> None:

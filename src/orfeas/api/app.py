@@ -16,7 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
-from orfeas.api import routes_compat, routes_jobs, routes_meta
+from orfeas.api import docs, routes_compat, routes_jobs, routes_meta
 from orfeas.api.errors import CatchAll, install_handlers
 from orfeas.api.hooks import Hooks
 from orfeas.api.intake import body_limit
@@ -65,6 +65,8 @@ def create_app(settings: Settings | None = None, *, static_dir: Path | None = No
         version=VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # orfeas.api.docs serves /docs and /redoc from local files
+        redoc_url=None,
         openapi_tags=[
             {"name": "jobs", "description": "Jobs (generate, analyze or repair a mesh) and their files."},
             {"name": "engines", "description": "What can generate here."},
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None, *, static_dir: Path | None = No
     app.include_router(routes_meta.router)
     app.include_router(routes_compat.router)  # the original ORFEAS routes, over v1
     _mount_studio(app, static_dir)
+    docs.install(app, static_dir)
 
     # Middleware: the last added runs first. Requests pass headers → CORS → size → rate → keys →
     # catch-all (unexpected errors become a JSON 500 inside the headers layer) → routes.

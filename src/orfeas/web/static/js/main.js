@@ -596,14 +596,20 @@ async function finish(job) {
     if (state.job?.id !== job.id) return;
     setViewerState("loaded");
     const dims = $("#dimensions");
-    dims.innerHTML = "";
+    // Shown as "W 60.0 D 52.1 H 14.3 mm"; read out as a sentence.
+    const spoken = document.createElement("span");
+    spoken.className = "visually-hidden";
+    spoken.textContent = `Size ${size.x.toFixed(1)} by ${size.y.toFixed(1)} by ${size.z.toFixed(1)} millimetres`;
+    const shown = document.createElement("span");
+    shown.className = "dimensions-shown";
+    shown.setAttribute("aria-hidden", "true");
     for (const [axis, value] of [["W", size.x], ["D", size.y], ["H", size.z]]) {
       const part = document.createElement("span");
       part.innerHTML = `<b>${axis}</b> ${value.toFixed(1)}`;
-      dims.append(part);
+      shown.append(part);
     }
-    dims.append(" mm");
-    dims.setAttribute("aria-label", `Size ${size.x.toFixed(1)} by ${size.y.toFixed(1)} by ${size.z.toFixed(1)} millimetres`);
+    shown.append(" mm");
+    dims.replaceChildren(spoken, shown);
     dims.hidden = false;
   } catch (error) {
     setViewerState("none");

@@ -232,15 +232,14 @@ export function renderDownloads(container, job) {
     a.download = artifact.name;
     a.className = "download";
     a.dataset.format = format;
-    a.innerHTML = `<span class="badge"></span><span class="download-text"><span class="download-name"></span><span class="download-note"></span></span><span class="download-size"></span>`;
+    // Named by its visible text (WCAG 2.5.3, label in name), with "Download" for screen readers.
+    a.innerHTML = `<span class="visually-hidden">Download </span><span class="badge"></span><span class="download-text"><span class="download-name"></span><span class="download-note"></span></span><span class="download-size"></span>`;
     a.querySelector(".badge").textContent = format.toUpperCase();
     a.querySelector(".download-name").textContent = artifact.name;
     // An analysis's GLB is the mesh as it came, converted for the viewer.
     const note = artifact.note ?? (mesh && job.task === "analyze" && format === "glb" ? "The mesh as it is, for viewing" : FORMAT_NOTES[format]);
     a.querySelector(".download-note").textContent = note ?? "";
     a.querySelector(".download-size").textContent = formatBytes(artifact.size);
-    const size = formatBytes(artifact.size);
-    a.setAttribute("aria-label", `Download ${artifact.name}${size ? ` (${size})` : ""}`);
     const li = document.createElement("li");
     li.append(a);
     list.append(li);

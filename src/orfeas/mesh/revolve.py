@@ -138,13 +138,18 @@ def section_extents(mesh: trimesh.Trimesh, heights: np.ndarray) -> np.ndarray:
 
     Returns ``(len(heights), 4)``: x min, x max, y min, y max of where the surface crosses each
     plane z = h (NaN where it does not). The extremes of a closed surface's planar section lie
-    on its edges, so the crossings of the mesh's edges with the plane give them exactly.
+    on its edges, so the crossings of the mesh's edges with the plane give them exactly. The
+    mesh must be closed and consistently wound (as every mesh that passed verification is).
     """
     heights = np.asarray(heights, dtype=np.float64)
     order = np.argsort(heights)
     sorted_h = heights[order]
     vertices = np.asarray(mesh.vertices, dtype=np.float64)
-    edges = np.asarray(mesh.edges_unique, dtype=np.int64)
+    faces = np.asarray(mesh.faces, dtype=np.int64)
+    # Each edge of a closed, consistently wound surface is traversed once each way: keeping the
+    # ascending direction lists every edge once.
+    directed = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    edges = directed[directed[:, 0] < directed[:, 1]]
     a, b = vertices[edges[:, 0]], vertices[edges[:, 1]]
     low = np.minimum(a[:, 2], b[:, 2])
     high = np.maximum(a[:, 2], b[:, 2])
@@ -156,14 +161,20 @@ def section_extents(mesh: trimesh.Trimesh, heights: np.ndarray) -> np.ndarray:
     if total == 0:
         return out
     edge = np.repeat(np.arange(len(edges)), counts)
-    starts = np.repeat(np.cumsum(counts) - counts, counts)
-    plane = first[edge] + (np.arange(total) - starts)
+    plane = first[edge] + (np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts))
     dz = b[edge, 2] - a[edge, 2]
     flat = np.abs(dz) < 1e-12
     t = np.where(flat, 0.0, (sorted_h[plane] - a[edge, 2]) / np.where(flat, 1.0, dz))
     points = a[edge, :2] + t[:, None] * (b[edge, :2] - a[edge, :2])
+    # Group the crossings by plane and reduce each group.
+    grouped = np.argsort(plane, kind="stable")
+    plane, points = plane[grouped], points[grouped]
+    starts = np.flatnonzero(np.diff(plane, prepend=-1))
+    hit = plane[starts]
     sorted_out = np.full((len(heights), 4), np.nan)
-    for column, axis, reduce in ((0, 0, np.fmin), (1, 0, np.fmax), (2, 1, np.fmin), (3, 1, np.fmax)):
-        reduce.at(sorted_out[:, column], plane, points[:, axis])
+    sorted_out[hit, 0] = np.minimum.reduceat(points[:, 0], starts)
+    sorted_out[hit, 1] = np.maximum.reduceat(points[:, 0], starts)
+    sorted_out[hit, 2] = np.minimum.reduceat(points[:, 1], starts)
+    sorted_out[hit, 3] = np.maximum.reduceat(points[:, 1], starts)
     out[order] = sorted_out
     return out

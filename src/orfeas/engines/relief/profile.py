@@ -13,6 +13,7 @@ from typing import Literal
 
 import cv2
 import numpy as np
+import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage
 
@@ -63,12 +64,12 @@ def read_side_view(subject: np.ndarray, axis_column: float | None = None) -> Sid
     if axis_column is None:
         axis, _ = mirror_axis(subject)
         extras_mask = asymmetric_parts(subject, axis)
-        body = subject & ~extras_mask
-        if body.any():
-            axis, _ = mirror_axis(body)  # the handle no longer pulls at it
+        if extras_mask.any() and (subject & ~extras_mask).any():
+            axis, _ = mirror_axis(subject & ~extras_mask)  # the handle no longer pulls at it
+            extras_mask = asymmetric_parts(subject, axis)
     else:
         axis = float(axis_column)
-    extras_mask = asymmetric_parts(subject, axis)
+        extras_mask = asymmetric_parts(subject, axis)
     body = subject & ~extras_mask
     if not body.any():
         body, extras_mask = subject, np.zeros_like(subject)
@@ -103,14 +104,19 @@ def mirror_axis(mask: np.ndarray) -> tuple[float, float]:
     For every candidate axis at once: the overlap of each row with its mirror image is that row's
     self-convolution at index 2a − 1, so one FFT per row and a sum over rows give them all.
     """
-    m = mask.astype(np.float64)
+    rows = np.nonzero(mask.any(axis=1))[0]
+    cols = np.nonzero(mask.any(axis=0))[0]
+    if len(rows) == 0:
+        return mask.shape[1] / 2.0, 0.0
+    m = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.float32)
     width = m.shape[1]
-    spectrum = np.fft.rfft(m, n=2 * width, axis=1)
-    overlap = np.fft.irfft((spectrum * spectrum).sum(axis=0), n=2 * width)[: 2 * width - 1]
+    size = scipy.fft.next_fast_len(2 * width, real=True)
+    spectrum = scipy.fft.rfft(m, n=size, axis=1)
+    overlap = scipy.fft.irfft((spectrum * spectrum).sum(axis=0), n=size)[: 2 * width - 1]
     area = float(m.sum())
     iou = overlap / np.maximum(2 * area - overlap, 1e-9)
     best = int(np.argmax(iou))
-    return (best + 1) / 2.0, float(iou[best])
+    return cols[0] + (best + 1) / 2.0, float(iou[best])
 
 
 def mirrored(mask: np.ndarray, axis: float) -> np.ndarray:
@@ -134,17 +140,16 @@ def asymmetric_parts(mask: np.ndarray, axis: float) -> np.ndarray:
     """The parts of ``mask`` its mirror image lacks that are too big to be a wobble of the pen:
     connected pieces of the difference whose core (after an opening) holds at least
     :data:`EXTRA_SHARE` of the subject."""
-    excess = mask & ~mirrored(mask, axis)
+    excess = (mask & ~mirrored(mask, axis)).astype(np.uint8)
     if not excess.any():
-        return excess
+        return excess.astype(bool)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
-    core = cv2.morphologyEx(excess.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
-    labels, count = ndimage.label(excess)
-    if count == 0:
-        return np.zeros_like(mask)
-    core_area = ndimage.sum(core, labels, index=np.arange(1, count + 1))
-    big = np.nonzero(core_area >= EXTRA_SHARE * np.count_nonzero(mask))[0] + 1
-    return np.isin(labels, big)
+    core = cv2.morphologyEx(excess, cv2.MORPH_OPEN, kernel).astype(bool)
+    count, labels = cv2.connectedComponents(excess, connectivity=8)
+    core_area = np.bincount(labels[core], minlength=count)
+    core_area[0] = 0  # the background
+    big = core_area >= EXTRA_SHARE * np.count_nonzero(mask)
+    return big[labels]
 
 
 def describe_extras(extras: np.ndarray, mask: np.ndarray, axis: float) -> list[Extra]:

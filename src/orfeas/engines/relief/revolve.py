@@ -54,6 +54,8 @@ REFUSE_COVERAGE = 0.70
 WARN_SYMMETRY = 0.95
 WARN_FILL = 0.97
 WARN_COVERAGE = 0.95
+#: The picture's rim left out of the wrapped colours, as a share of the body's width (outline, halo).
+RIM_SHARE = 0.02
 #: A base narrower than this share of the widest part may tip over.
 NARROW_BASE = 0.3
 
@@ -339,20 +341,29 @@ def wrapped_colours(
 ) -> np.ndarray:
     """The picture wrapped around the body: each vertex takes the colour the picture has where the
     vertex is seen from the front (so the front of a bottle shows its label); the back, seen from
-    behind, mirrors the front. Background under the outline's edge is filled from the nearest
-    body pixel."""
+    behind, mirrors the front.
+
+    The picture's rim is not used: where the view grazes the surface, a drawing has its outline
+    and a photo its background bleeding in, neither of which is painted on the object. The
+    colours there, and outside the body, come from the nearest pixel inside the rim.
+    """
     mh, mw = mask_shape[:2]
-    picture = cv2.resize(rgba, (mw, mh), interpolation=cv2.INTER_AREA) if rgba.shape[:2] != (mh, mw) else rgba
     top, left = view.origin
-    crop = picture[top : top + view.rows, left : left + view.mask.shape[1], :3]
-    if view.body.any() and not view.body.all():
-        _, (ri, ci) = ndimage.distance_transform_edt(~view.body, return_indices=True)
+    rows, cols = view.body.shape
+    picture = cv2.resize(rgba, (mw, mh), interpolation=cv2.INTER_AREA) if rgba.shape[:2] != (mh, mw) else rgba
+    crop = picture[top : top + rows, left : left + cols, :3]
+    rim = max(2, round(RIM_SHARE * 2 * float(np.max(view.left + view.right) / 2)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rim + 1, 2 * rim + 1))
+    inner = cv2.erode(view.body.astype(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
+    source = inner if inner.any() else view.body
+    if source.any() and not source.all():
+        _, (ri, ci) = ndimage.distance_transform_edt(~source, return_indices=True)
         crop = crop[ri, ci]
-    height = view.rows * pixel_mm
+    height = rows * pixel_mm
     columns = view.axis + vertices[:, 0] / pixel_mm - 0.5
-    rows = (height - vertices[:, 2]) / pixel_mm - 0.5
+    heights = (height - vertices[:, 2]) / pixel_mm - 0.5
     sampled = np.column_stack(
-        [ndimage.map_coordinates(crop[..., c], [rows, columns], order=1, mode="nearest") for c in range(3)]
+        [ndimage.map_coordinates(crop[..., c], [heights, columns], order=1, mode="nearest") for c in range(3)]
     )
     return np.column_stack([sampled, np.full(len(sampled), 255)]).astype(np.uint8)
 

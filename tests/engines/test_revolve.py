@@ -73,6 +73,12 @@ def _hits(solid: manifold3d.Manifold, start: np.ndarray, end: np.ndarray) -> lis
     return [float(hit.position[2]) for hit in solid.ray_cast(list(start), list(end))]
 
 
+def _down_the_axis(mesh: trimesh.Trimesh) -> list[float]:
+    """Where a vertical ray from above, just beside the axis, crosses the surface (heights, in
+    order). Beside it: on the axis itself the ray would meet every fan triangle's shared corner."""
+    return _hits(_solid(mesh), np.array([0.013, 0.007, mesh.bounds[1, 2] + 5]), np.array([0.013, 0.007, -5]))
+
+
 def _wall_thickness(mesh: trimesh.Trimesh, below: float, samples: int = 600) -> np.ndarray:
     """At points spread over the surface lower than ``below``: how much material lies straight
     behind each (along the inward normal, up to where the ray leaves the solid).
@@ -221,9 +227,7 @@ def test_a_hollow_cup_has_its_wall_floor_opening_and_capacity() -> None:
     assert mesh.extents == pytest.approx([2 * radius, 2 * radius, height], rel=0.01)
     # Down the axis: no surface above the rim (the top is open), then the floor at 3 mm, then
     # the bottom at 0 (the bottom is closed).
-    assert _hits(_solid(mesh), np.array([0, 0, height + 5]), np.array([0, 0, -5])) == pytest.approx(
-        [3.0, 0.0], abs=0.02
-    )
+    assert _down_the_axis(mesh) == pytest.approx([3.0, 0.0], abs=0.02)
     wall = _wall_thickness(mesh, below=height - 4.0)
     assert len(wall) > 500 and wall.min() >= 2.0
     # Half-way up, the wall is 2 mm thick and no more: it is a cup, not a solid.
@@ -250,9 +254,7 @@ def test_a_hollow_vase_has_walls_at_least_the_setting_a_closed_bottom_and_an_ope
     # The rim: a flat ring at the top, at least a wall wide.
     rim = section_extents(mesh, np.array([SIZE_MM - 1e-4]))[0, 1]
     assert rim - out.notes["vessel"]["opening_diameter_mm"] / 2 >= 1.6
-    assert _hits(_solid(mesh), np.array([0, 0, 90]), np.array([0, 0, -5])) == pytest.approx(
-        [2.0, 0.0], abs=0.02
-    )
+    assert _down_the_axis(mesh) == pytest.approx([2.0, 0.0], abs=0.02)  # open top, closed bottom
     # Its capacity against the drawing: π (r − wall)² summed over the heights inside.
     _, drawn = _drawn_radius("vase", mesh)
     pixel_mm = SIZE_MM / 430
@@ -285,6 +287,27 @@ def test_a_person_is_refused_unless_asked_to_warn() -> None:
     assert check(warned.mesh).ok
     assert any("not a round object" in w for w in warned.notes["warnings"])
     assert warned.notes["revolve"]["profile_fill"] < 0.9
+
+
+@pytest.mark.unit
+def test_a_hollow_wine_glass_keeps_its_stem_and_foot_solid() -> None:
+    out = _turned("wine_glass", hollow=True)
+    assert check(out.mesh).ok and check(out.mesh).bodies == 1
+    floor = out.notes["vessel"]["floor_mm"]
+    assert 38 < floor < 50  # the bowl's bottom: the stem ends 38.7 mm above the bed
+    assert any("solid (a stem or a foot" in w for w in out.notes["warnings"])
+    # Down the axis: the bowl's floor, then solid glass all the way to the bed.
+    assert _down_the_axis(out.mesh) == pytest.approx([floor, 0.0], abs=0.05)
+
+
+@pytest.mark.unit
+def test_a_flat_picture_is_refused_rather_than_made_huge() -> None:
+    bar = np.zeros((100, 300, 4), np.uint8)
+    bar[45:55] = 255  # 30 times wider than high: 2400 mm wide at 80 mm high
+    engine = get_engine("relief")
+    with pytest.raises(InputRejected) as caught:
+        engine.generate(EngineInput(rgba=bar), validate_parameters(engine, {"mode": "revolve"}), Settings())
+    assert caught.value.field == "size_mm" and "2400 mm wide" in caught.value.message
 
 
 @pytest.mark.unit

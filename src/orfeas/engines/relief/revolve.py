@@ -56,6 +56,10 @@ WARN_FILL = 0.97
 WARN_COVERAGE = 0.95
 #: The picture's rim left out of the wrapped colours, as a share of the body's width (outline, halo).
 RIM_SHARE = 0.02
+#: No side of a turned object may be longer than this (the largest size_mm).
+MAX_SIDE_MM = 500.0
+#: A vessel holding less than this (ml) is reported as holding almost nothing.
+TINY_CAPACITY_ML = 1.0
 #: A base narrower than this share of the widest part may tip over.
 NARROW_BASE = 0.3
 
@@ -119,6 +123,13 @@ def revolve(
             )
 
     widest_mm = float(radius.max()) * pixel_mm
+    if 2 * widest_mm > MAX_SIDE_MM:
+        raise InputRejected(
+            f"At {p.size_mm:g} mm high this object would be {2 * widest_mm:.0f} mm wide, more than "
+            f"{MAX_SIDE_MM:g} mm: in revolve, size_mm is the height, so make it smaller.",
+            code="invalid_parameter",
+            field="size_mm",
+        )
     budget = p.target_faces
     for _ in range(4):  # the plan estimates the faces; a vessel's inside can take more
         segments, profile = mesh_plan(radius, pixel_mm, budget, hollow=p.hollow)
@@ -126,6 +137,8 @@ def revolve(
         if len(mesh.faces) <= p.target_faces:
             break
         budget = int(budget * 0.95 * p.target_faces / len(mesh.faces))
+    if "vessel" in notes:
+        warnings += vessel_warnings(notes["vessel"], p)
     mesh.visual.vertex_colors = wrapped_colours(mesh.vertices, rgba, subject.shape, view, pixel_mm)
 
     base_mm, widest_diameter = 2 * float(radius[-1]) * pixel_mm, 2 * widest_mm
@@ -180,10 +193,26 @@ def turn(profile: Profile, segments: int, p: ReliefParameters) -> tuple[trimesh.
     figures = {
         "capacity_ml": round(built.capacity_mm3 / 1000.0, 2),
         "wall_mm": p.wall_mm,
-        "bottom_mm": round(built.cavity_bottom_mm, 3),
+        "floor_mm": round(built.cavity_bottom_mm, 3),  # the inside's floor, above the bed
         "opening_diameter_mm": round(2 * built.opening_radius_mm, 2),
     }
     return to_trimesh(built.solid), {"vessel": figures}
+
+
+def vessel_warnings(figures: dict[str, Any], p: ReliefParameters) -> list[str]:
+    """What a maker should know about a vessel: where its inside stops, if it holds almost nothing."""
+    out = []
+    if figures["capacity_ml"] < TINY_CAPACITY_ML:
+        out.append(
+            f"It holds almost nothing ({figures['capacity_ml']:g} ml): for this shape a {p.wall_mm:g} mm "
+            "wall leaves next to no room inside."
+        )
+    elif figures["floor_mm"] > p.bottom_mm + 0.5:
+        out.append(
+            f"The inside reaches down to {figures['floor_mm']:.1f} mm above the bed; below that it is "
+            "solid (a stem or a foot narrower than two walls)."
+        )
+    return out
 
 
 def judge_roundness(view: SideView, radius: np.ndarray) -> dict[str, Any]:

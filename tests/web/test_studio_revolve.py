@@ -51,3 +51,26 @@ def test_a_person_is_refused_with_the_reason(studio: Studio, tmp_path: Path) -> 
     studio.page.click("#submit")
     assert studio.wait_for_state("succeeded", "failed") == "failed"
     assert "round object" in studio.page.inner_text("#progress")
+
+
+def test_a_cup_with_a_handle_shows_what_was_left_out_and_what_it_holds(
+    studio: Studio, tmp_path: Path
+) -> None:
+    studio.open()
+    page = studio.page
+    _upload(studio, tmp_path, "cup", rp.cup_with_handle())
+    studio.choose_mode("revolve")
+    page.click("#params [data-field='hollow'] label.switch")
+    studio.set_param("target_faces", 20_000)
+    page.click("#submit")
+    studio.wait_for_model()
+    assert "handle" in page.inner_text("#report .verdict")
+    facts = dict(
+        zip(
+            page.eval_on_selector_all("#report dt", "ds => ds.map(d => d.textContent)"),
+            page.eval_on_selector_all("#report dd", "ds => ds.map(d => d.textContent)"),
+            strict=True,
+        )
+    )
+    assert re.fullmatch(r"\d+ ml", facts["Holds"]), facts
+    _screenshot(studio, "studio-revolve-cup.png")

@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import png_bytes
 from tests.engines import round_pictures as rp
 from tests.web.conftest import Studio
-from tests.web.test_studio import _centre, _pixels, _screenshot
+from tests.web.test_studio import _centre, _difference, _pixels, _screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -41,6 +41,17 @@ def test_a_drawn_pawn_turns_into_a_round_model_in_the_studio(studio: Studio, tmp
     sides = [float(x) for x in re.findall(r"\d+\.\d", page.inner_text("#dimensions"))]
     assert sorted(sides)[-1] == pytest.approx(60.0, abs=0.2)  # the height
     assert sides[0] == pytest.approx(sides[1], rel=0.02)  # round: as deep as wide
+    # A turned object turns on the bed by itself; the Turn button stops it.
+    assert page.get_attribute("#viewer", "data-turning") == "on"
+    before = studio.canvas_png()
+    page.wait_for_timeout(1500)
+    assert _difference(before, studio.canvas_png()) > 0.5
+    page.click("#turn")
+    assert page.get_attribute("#turn", "aria-pressed") == "false"
+    page.wait_for_timeout(300)
+    still = studio.canvas_png()
+    page.wait_for_timeout(800)
+    assert _difference(still, studio.canvas_png()) < 0.2
     _screenshot(studio, "studio-revolve-pawn.png")
 
 

@@ -599,6 +599,7 @@ async function finish(job) {
     const size = await state.viewer.load(glb.url);
     if (state.job?.id !== job.id) return;
     setViewerState("loaded");
+    setTurning(job.report?.engine?.mode === "revolve");
     const dims = $("#dimensions");
     dims.innerHTML = "";
     for (const [axis, value] of [["W", size.x], ["D", size.y], ["H", size.z]]) {
@@ -690,12 +691,21 @@ async function startViewer() {
     state.viewer.setWireframe(on);
   };
   wire.addEventListener("click", toggleWire);
+  $("#turn").addEventListener("click", () => setTurning($("#turn").getAttribute("aria-pressed") !== "true"));
   $("#reset-view").addEventListener("click", () => state.viewer.resetView());
   $("#viewer").addEventListener("keydown", (event) => {
     if (event.target.tagName !== "CANVAS" || event.ctrlKey || event.metaKey || event.altKey) return;
     if (event.key === "r" || event.key === "R") state.viewer.resetView();
     if (event.key === "w" || event.key === "W") toggleWire();
+    if (event.key === "t" || event.key === "T") setTurning($("#turn").getAttribute("aria-pressed") !== "true");
   });
+}
+
+/** Turn the model on the bed, or stop it (a turned object starts turning when it arrives). */
+function setTurning(on) {
+  $("#turn").setAttribute("aria-pressed", String(on));
+  $("#viewer").dataset.turning = on ? "on" : "off";
+  state.viewer?.setTurning(on);
 }
 
 // --- start ---------------------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ def test_vessel_has_its_wall_floor_opening_and_capacity() -> None:
     assert check(mesh).ok and check(mesh).bodies == 1
     # The wall is made a little thicker than asked, so that it still is between facets (chords).
     assert built.opening_radius_mm == pytest.approx(20 - 2 / np.cos(np.pi / 64) ** 2, abs=0.01)
-    assert built.cavity_bottom_mm == pytest.approx(3.0)
+    assert built.floor_mm == pytest.approx(3.0)
     # Capacity: the 64-gon prism of the cavity's radius, from the floor to the rim.
     cavity_radius = built.opening_radius_mm
     expected = 0.5 * 64 * cavity_radius**2 * np.sin(2 * np.pi / 64) * (60 - 3)
@@ -72,7 +72,7 @@ def test_vessel_keeps_a_thick_foot_solid() -> None:
     built = vessel(Profile(z, r), 64, wall_mm=1.6, bottom_mm=2.0)
     mesh = to_trimesh(built.solid)
     assert check(mesh).ok and check(mesh).bodies == 1  # no closed void in the foot
-    assert built.cavity_bottom_mm > 20
+    assert built.floor_mm > 20
 
 
 @pytest.mark.unit

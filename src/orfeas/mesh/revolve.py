@@ -56,7 +56,7 @@ class Vessel:
     solid: manifold3d.Manifold
     capacity_mm3: float  # the cavity's volume up to the rim
     opening_radius_mm: float  # radius of the open top at the rim
-    cavity_bottom_mm: float  # height of the cavity's floor above the bed
+    floor_mm: float  # height of the inside's floor above the bed
 
 
 def segments_for(radius_mm: float, max_error_mm: float, *, minimum: int = 16) -> int:

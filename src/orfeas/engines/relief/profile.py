@@ -46,11 +46,11 @@ class SideView:
     origin: tuple[int, int]  # the crop's top-left corner in the mask it came from (row, column)
     axis: float  # the axis's column in the crop (pixel-edge coordinates)
     symmetry: float  # IoU of the subject with its mirror image about the axis
+    left: np.ndarray  # the body's half-width per row, left of the axis (px)
+    right: np.ndarray
+    whole_left: np.ndarray  # the same for the whole subject, extras included
+    whole_right: np.ndarray
     extras: list[Extra] = field(default_factory=list)
-    left: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the body's half-width per row (px)
-    right: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    whole_left: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the same, extras included
-    whole_right: np.ndarray = field(default_factory=lambda: np.zeros(0))
     outside: int = 0  # subject pixels above or below the body's rows (a handle rising over a rim)
 
     @property

@@ -20,7 +20,13 @@ from scipy import ndimage
 
 from orfeas.engines.base import EngineOutput, ProgressCallback
 from orfeas.engines.relief.parameters import ReliefParameters
-from orfeas.engines.relief.profile import SideView, choose_side, read_side_view, silhouette, smooth_profile
+from orfeas.engines.relief.profile import (
+    SideView,
+    choose_side,
+    read_side_view,
+    silhouette,
+    smooth_profile,
+)
 from orfeas.errors import InputRejected
 from orfeas.imaging.mask import ForegroundMask
 from orfeas.mesh.revolve import (
@@ -86,43 +92,23 @@ def revolve(
 ) -> EngineOutput:
     assert found is not None
     subject = found.mask
-    axis_column = None if p.axis_x is None else p.axis_x * subject.shape[1]
-    view = read_side_view(subject, axis_column)
+    # 1. The side view: axis, symmetry, extras, the half-width at each height. Is it round?
+    view = read_side_view(subject, None if p.axis_x is None else p.axis_x * subject.shape[1])
     if view.rows < 8:
         raise InputRejected("The subject is too small to build.", code="no_subject")
     picture_radius, side = choose_side(view, p.profile_side)
-    judged = judge_roundness(view, picture_radius)
-    if judged["refuse"] and p.when_not_round == "refuse":
-        raise InputRejected(
-            "This picture does not look like a round object seen from the side: "
-            + "; ".join(judged["reasons"])
-            + ". Revolve suits chess pieces, bottles, vases and glasses drawn or photographed from "
-            "the side; use the puffy or relief mode for other subjects, or set when_not_round to "
-            "'warn' to turn it anyway.",
-            code="not_round",
-            field="image",
-        )
-    warnings: list[str] = list(judged["warnings"])
+    roundness = judge_roundness(view, picture_radius)
+    if roundness.refuse and p.when_not_round == "refuse":
+        raise not_round(roundness)
 
+    # 2. The profile to turn: smoothed between its steps, thin parts thickened.
     progress("mesh", 0.0)
     pixel_mm = p.size_mm / view.rows
-    radius = smooth_profile(picture_radius)
-    radius, thickened = thicken(radius, p.min_diameter_mm / 2.0 / pixel_mm, p.min_diameter_mm / pixel_mm)
+    radius, thickened = thicken(
+        smooth_profile(picture_radius), p.min_diameter_mm / 2.0 / pixel_mm, p.min_diameter_mm / pixel_mm
+    )
     runs = thickened_runs(picture_radius, thickened, pixel_mm, p.min_diameter_mm)
-    for run in runs:
-        where = f"between {run['from_z_mm']:g} and {run['to_z_mm']:g} mm above the bed"
-        if run["thinnest_mm"] > 0:
-            warnings.append(
-                f"The part {where} was {run['thinnest_mm']:g} mm thick; it was thickened to "
-                f"{p.min_diameter_mm:g} mm (min_diameter_mm) so it prints and holds."
-            )
-        else:
-            warnings.append(
-                f"The picture has a gap {where}; the parts are joined by a {p.min_diameter_mm:g} mm "
-                "stem (min_diameter_mm) so it prints as one piece."
-            )
-
-    widest_mm = float(radius.max()) * pixel_mm
+    widest_mm, base_mm = float(radius.max()) * pixel_mm, float(radius[-1]) * pixel_mm
     if 2 * widest_mm > MAX_SIDE_MM:
         raise InputRejected(
             f"At {p.size_mm:g} mm high this object would be {2 * widest_mm:.0f} mm wide, more than "
@@ -130,23 +116,18 @@ def revolve(
             code="invalid_parameter",
             field="size_mm",
         )
+
+    # 3. Turned within the face budget (the plan estimates; a vessel's inside can take more).
     budget = p.target_faces
-    for _ in range(4):  # the plan estimates the faces; a vessel's inside can take more
+    for _ in range(4):
         segments, profile = mesh_plan(radius, pixel_mm, budget, hollow=p.hollow)
         mesh, notes = turn(profile, segments, p)
         if len(mesh.faces) <= p.target_faces:
             break
         budget = int(budget * 0.95 * p.target_faces / len(mesh.faces))
-    if "vessel" in notes:
-        warnings += vessel_warnings(notes["vessel"], p)
     mesh.visual.vertex_colors = wrapped_colours(mesh.vertices, rgba, subject.shape, view, pixel_mm)
 
-    base_mm, widest_diameter = 2 * float(radius[-1]) * pixel_mm, 2 * widest_mm
-    if base_mm < NARROW_BASE * widest_diameter:
-        warnings.append(
-            f"It stands on a base {base_mm:.1f} mm wide under a body {widest_diameter:.1f} mm wide: "
-            "it may tip over; print it with a brim."
-        )
+    # 4. What to say about it, and how well it matches the picture.
     intent = RevolveIntent(
         mask=view.mask,
         axis=view.axis,
@@ -160,8 +141,8 @@ def revolve(
         "axis_found": p.axis_x is None,
         "side": side,
         "symmetry": round(view.symmetry, 4),
-        "profile_fill": round(judged["fill"], 4),
-        "coverage": round(judged["coverage"], 4),
+        "profile_fill": round(roundness.fill, 4),
+        "coverage": round(roundness.coverage, 4),
         "not_round": [
             {"side": e.side, "share": round(e.share, 4), "rows": list(e.rows)} for e in view.extras
         ],
@@ -169,11 +150,16 @@ def revolve(
         "segments": segments,
         "profile_points": len(profile.z),
         "chordal_error_mm": round(chordal_error_mm(widest_mm, segments), 4),
-        "base_diameter_mm": round(base_mm, 2),
-        "widest_diameter_mm": round(widest_diameter, 2),
+        "base_diameter_mm": round(2 * base_mm, 2),
+        "widest_diameter_mm": round(2 * widest_mm, 2),
     }
     notes["fidelity"] = revolve_fidelity(mesh, intent)
-    notes["warnings"] = warnings
+    notes["warnings"] = [
+        *roundness.warnings,
+        *thickening_warnings(runs, p.min_diameter_mm),
+        *(vessel_warnings(notes["vessel"], p) if "vessel" in notes else []),
+        *stability_warnings(base_mm, widest_mm),
+    ]
     return EngineOutput(mesh=mesh, units="mm", notes=notes)
 
 
@@ -193,7 +179,7 @@ def turn(profile: Profile, segments: int, p: ReliefParameters) -> tuple[trimesh.
     figures = {
         "capacity_ml": round(built.capacity_mm3 / 1000.0, 2),
         "wall_mm": p.wall_mm,
-        "floor_mm": round(built.cavity_bottom_mm, 3),  # the inside's floor, above the bed
+        "floor_mm": round(built.floor_mm, 3),  # the inside's floor, above the bed
         "opening_diameter_mm": round(2 * built.opening_radius_mm, 2),
     }
     return to_trimesh(built.solid), {"vessel": figures}
@@ -215,19 +201,31 @@ def vessel_warnings(figures: dict[str, Any], p: ReliefParameters) -> list[str]:
     return out
 
 
-def judge_roundness(view: SideView, radius: np.ndarray) -> dict[str, Any]:
-    """Is this a round object seen from the side? The figures, the reasons to refuse and the
-    warnings to give.
+@dataclass(frozen=True)
+class Roundness:
+    """Whether a side view is of a round object: its figures, reasons to refuse, warnings."""
+
+    fill: float
+    coverage: float
+    reasons: list[str]
+    warnings: list[str]
+
+    @property
+    def refuse(self) -> bool:
+        return bool(self.reasons)
+
+
+def judge_roundness(view: SideView, radius: np.ndarray) -> Roundness:
+    """Is this a round object seen from the side?
 
     * ``fill``: of the outline the profile turns into, how much the picture really covers. A
       round body is solid across its axis at every height; legs apart or arms away from the body
       leave gaps.
     * ``coverage``: of the picture, how much the turned body explains (a handle is not explained).
-    * ``symmetry``: the picture against its mirror image about the axis.
+    * ``view.symmetry``: the picture against its mirror image about the axis.
     """
     turned = silhouette(radius, view.axis, view.mask.shape[1])
-    turned_area = max(1, np.count_nonzero(turned))
-    fill = np.count_nonzero(turned & view.body) / turned_area
+    fill = np.count_nonzero(turned & view.body) / max(1, np.count_nonzero(turned))
     coverage = np.count_nonzero(turned & view.mask) / max(1, np.count_nonzero(view.mask) + view.outside)
     reasons, warnings = [], []
     if fill < REFUSE_FILL:
@@ -256,13 +254,48 @@ def judge_roundness(view: SideView, radius: np.ndarray) -> dict[str, Any]:
         )
     elif coverage < WARN_COVERAGE and not view.extras:
         warnings.append(f"Only {coverage:.0%} of the picture is explained by the turned body.")
-    return {
-        "refuse": bool(reasons),
-        "reasons": reasons,
-        "warnings": warnings,
-        "fill": float(fill),
-        "coverage": float(coverage),
-    }
+    return Roundness(float(fill), float(coverage), reasons, warnings)
+
+
+def not_round(roundness: Roundness) -> InputRejected:
+    """The refusal of a picture that is not a round object seen from the side, with its reasons."""
+    return InputRejected(
+        "This picture does not look like a round object seen from the side: "
+        + "; ".join(roundness.reasons)
+        + ". Revolve suits chess pieces, bottles, vases and glasses drawn or photographed from "
+        "the side; use the puffy or relief mode for other subjects, or set when_not_round to "
+        "'warn' to turn it anyway.",
+        code="not_round",
+        field="image",
+    )
+
+
+def thickening_warnings(runs: list[dict[str, float]], minimum_mm: float) -> list[str]:
+    """A sentence for each part thickened to ``minimum_mm`` (or each gap joined by a stem)."""
+    out = []
+    for run in runs:
+        where = f"between {run['from_z_mm']:g} and {run['to_z_mm']:g} mm above the bed"
+        if run["thinnest_mm"] > 0:
+            out.append(
+                f"The part {where} was {run['thinnest_mm']:g} mm thick; it was thickened to "
+                f"{minimum_mm:g} mm (min_diameter_mm) so it prints and holds."
+            )
+        else:
+            out.append(
+                f"The picture has a gap {where}; the parts are joined by a {minimum_mm:g} mm stem "
+                "(min_diameter_mm) so it prints as one piece."
+            )
+    return out
+
+
+def stability_warnings(base_mm: float, widest_mm: float) -> list[str]:
+    """A warning when the base (radius ``base_mm``) is narrow for the body (``widest_mm``)."""
+    if base_mm >= NARROW_BASE * widest_mm:
+        return []
+    return [
+        f"It stands on a base {2 * base_mm:.1f} mm wide under a body {2 * widest_mm:.1f} mm wide: "
+        "it may tip over; print it with a brim."
+    ]
 
 
 def thicken(radius: np.ndarray, minimum: float, dome: float) -> tuple[np.ndarray, np.ndarray]:
@@ -313,7 +346,10 @@ def mesh_plan(radius: np.ndarray, pixel_mm: float, target_faces: int, *, hollow:
     rows = len(radius)
     height = rows * pixel_mm
     z = np.concatenate([[0.0], (np.arange(rows) + 0.5) * pixel_mm, [height]])
-    r = np.concatenate([[radius[-1]], radius[::-1], [radius[0]]]) * pixel_mm
+    r = (
+        np.concatenate([[_edge(radius[-1], radius[-2])], radius[::-1], [_edge(radius[0], radius[1])]])
+        * pixel_mm
+    )
     widest = float(r.max())
     surfaces = 2 if hollow else 1
     budget = BUDGET_SHARE * target_faces / (2 * surfaces)  # points × segments
@@ -338,6 +374,17 @@ def mesh_plan(radius: np.ndarray, pixel_mm: float, target_faces: int, *, hollow:
         order = np.argsort(points_z, kind="stable")
         return segments, Profile(points_z[order], points_r[order])
     return segments, Profile(z[keep], r[keep])
+
+
+def _edge(end: float, inward: float) -> float:
+    """The half-width at the outline's top or bottom edge, half a row beyond the last row's centre.
+
+    The square of the half-width is carried on linearly: a dome (r² grows linearly from its pole)
+    closes to a point, a flat top or bottom stays as wide, a flared lip flares a little more.
+    """
+    change = abs(end - inward)
+    edge = float(np.sqrt(max(end**2 + (end**2 - inward**2) / 2, 0.0)))
+    return float(np.clip(edge, end - 2 * change, end + 2 * change))
 
 
 def _simplified(z: np.ndarray, r: np.ndarray, tolerance: float) -> np.ndarray:
@@ -380,11 +427,13 @@ def wrapped_colours(
     top, left = view.origin
     rows, cols = view.body.shape
     picture = cv2.resize(rgba, (mw, mh), interpolation=cv2.INTER_AREA) if rgba.shape[:2] != (mh, mw) else rgba
-    crop = picture[top : top + rows, left : left + cols, :3]
+    crop = picture[top : top + rows, left : left + cols]
     rim = max(2, round(RIM_SHARE * 2 * float(np.max(view.left + view.right) / 2)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rim + 1, 2 * rim + 1))
     inner = cv2.erode(view.body.astype(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
+    inner &= crop[..., 3] >= 128  # the mask's smoothing fills notches the picture left transparent
     source = inner if inner.any() else view.body
+    crop = crop[..., :3]
     if source.any() and not source.all():
         _, (ri, ci) = ndimage.distance_transform_edt(~source, return_indices=True)
         crop = crop[ri, ci]

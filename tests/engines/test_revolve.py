@@ -144,6 +144,12 @@ def test_facets_keep_within_the_chordal_bound_and_the_face_budget() -> None:
     assert len(full.mesh.faces) <= 50_000
     radius, drawn = _drawn_radius("bottle", out.mesh)
     assert np.percentile(np.abs(radius - drawn), 95) <= 0.3  # a small budget still follows the drawing
+    # Faces go where the picture needs them: a plain pawn needs only its shape's, a bottle's
+    # label more segments around and more rings along it.
+    pawn = _turned("pawn").notes["revolve"]
+    assert pawn["segments"] == 64 and len(_turned("pawn").mesh.faces) < 15_000
+    bottle = full.notes["revolve"]
+    assert bottle["segments"] > 64 and bottle["profile_points"] > 2 * pawn["profile_points"]
 
 
 @pytest.mark.unit

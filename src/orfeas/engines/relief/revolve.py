@@ -42,6 +42,8 @@ from orfeas.mesh.revolve import (
 
 #: Facets stay within this distance of the true circle.
 CHORD_ERROR_MM = 0.05
+#: At least this many segments per turn, so that it looks round.
+MIN_SEGMENTS = 64
 #: Around the widest part, vertices at most this far apart (so the wrapped picture keeps detail).
 COLOUR_STEP_MM = 1.0
 #: Rings added for the wrapped picture are at least this far apart.
@@ -62,6 +64,10 @@ WARN_FILL = 0.97
 WARN_COVERAGE = 0.95
 #: The picture's rim left out of the wrapped colours, as a share of the body's width (outline, halo).
 RIM_SHARE = 0.02
+#: Neighbouring pixels differing by more than this (sum over R, G, B) are a colour edge; a picture
+#: with edges at more than :data:`COLOUR_DETAIL` of its pixels has detail worth more vertices.
+COLOUR_EDGE = 30
+COLOUR_DETAIL = 0.002
 #: No side of a turned object may be longer than this (the largest size_mm).
 MAX_SIDE_MM = 500.0
 #: A vessel holding less than this (ml) is reported as holding almost nothing.
@@ -117,15 +123,17 @@ def revolve(
             field="size_mm",
         )
 
-    # 3. Turned within the face budget (the plan estimates; a vessel's inside can take more).
+    # 3. Turned within the face budget (the plan estimates; a vessel's inside can take more),
+    # finer where the picture wrapped around it has detail.
+    wrap = picture_wrap(rgba, subject.shape, view)
     budget = p.target_faces
     for _ in range(4):
-        segments, profile = mesh_plan(radius, pixel_mm, budget, hollow=p.hollow)
+        segments, profile = mesh_plan(radius, pixel_mm, budget, hollow=p.hollow, wrap=wrap)
         mesh, notes = turn(profile, segments, p)
         if len(mesh.faces) <= p.target_faces:
             break
         budget = int(budget * 0.95 * p.target_faces / len(mesh.faces))
-    mesh.visual.vertex_colors = wrapped_colours(mesh.vertices, rgba, subject.shape, view, pixel_mm)
+    mesh.visual.vertex_colors = wrapped_colours(mesh.vertices, wrap, view, pixel_mm)
 
     # 4. What to say about it, and how well it matches the picture.
     intent = RevolveIntent(
@@ -335,13 +343,17 @@ def thickened_runs(
     return out
 
 
-def mesh_plan(radius: np.ndarray, pixel_mm: float, target_faces: int, *, hollow: bool) -> tuple[int, Profile]:
+def mesh_plan(
+    radius: np.ndarray, pixel_mm: float, target_faces: int, *, hollow: bool, wrap: Wrap
+) -> tuple[int, Profile]:
     """Segments per turn and the profile's points, within the face budget.
 
-    The segments keep the chordal error within :data:`CHORD_ERROR_MM` and the vertices about
-    :data:`COLOUR_STEP_MM` apart around the widest part. The profile keeps every point needed to
-    stay within :data:`PROFILE_TOLERANCE_MM` of the smoothed curve (steps stay sharp), plus evenly
-    spaced rings for the wrapped picture as far as the budget allows.
+    The segments keep the chordal error within :data:`CHORD_ERROR_MM` (and at least
+    :data:`MIN_SEGMENTS`, so it looks round), and when the picture has detail across the body,
+    the vertices about :data:`COLOUR_STEP_MM` apart around its widest part. The profile keeps
+    every point needed to stay within :data:`PROFILE_TOLERANCE_MM` of the smoothed curve (steps
+    stay sharp), plus, when the picture has detail along the height, evenly spaced rings for it as
+    far as the budget allows.
     """
     rows = len(radius)
     height = rows * pixel_mm
@@ -355,15 +367,15 @@ def mesh_plan(radius: np.ndarray, pixel_mm: float, target_faces: int, *, hollow:
     budget = BUDGET_SHARE * target_faces / (2 * surfaces)  # points × segments
     tolerance = PROFILE_TOLERANCE_MM
     keep = _simplified(z, r, tolerance)
-    chord = segments_for(widest, CHORD_ERROR_MM, minimum=32)
-    around = int(4 * np.ceil(2 * np.pi * widest / COLOUR_STEP_MM / 4))
+    chord = segments_for(widest, CHORD_ERROR_MM, minimum=MIN_SEGMENTS)
+    around = int(4 * np.ceil(2 * np.pi * widest / COLOUR_STEP_MM / 4)) if wrap.across else chord
     segments = max(chord, min(around, int(budget / max(len(keep), 1)) // 4 * 4))
     while len(keep) * segments > budget and tolerance < 0.5:  # a tiny budget: coarser profile
         tolerance *= 2
         keep = _simplified(z, r, tolerance)
     if len(keep) * segments > budget:
         segments = max(16, int(budget / len(keep)) // 4 * 4)
-    rings = int(budget / segments) - len(keep)
+    rings = int(budget / segments) - len(keep) if wrap.along else 0
     if rings > 0:
         spacing = max(height / rings, RING_MIN_MM, pixel_mm)
         extra = np.arange(spacing / 2, height, spacing)
@@ -412,16 +424,22 @@ def _simplified(z: np.ndarray, r: np.ndarray, tolerance: float) -> np.ndarray:
     return np.nonzero(keep)[0]
 
 
-def wrapped_colours(
-    vertices: np.ndarray, rgba: np.ndarray, mask_shape: tuple[int, ...], view: SideView, pixel_mm: float
-) -> np.ndarray:
-    """The picture wrapped around the body: each vertex takes the colour the picture has where the
-    vertex is seen from the front (so the front of a bottle shows its label); the back, seen from
-    behind, mirrors the front.
+@dataclass(frozen=True)
+class Wrap:
+    """The picture as it is wrapped around the body: its colours over the subject's crop (the rim
+    and the background filled from inside), and whether they change across the body (then the
+    turn needs more segments) and along its height (then the profile needs more rings)."""
 
-    The picture's rim is not used: where the view grazes the surface, a drawing has its outline
-    and a photo its background bleeding in, neither of which is painted on the object. The
-    colours there, and outside the body, come from the nearest pixel inside the rim.
+    colours: np.ndarray
+    across: bool
+    along: bool
+
+
+def picture_wrap(rgba: np.ndarray, mask_shape: tuple[int, ...], view: SideView) -> Wrap:
+    """The colours to wrap around the body, from the picture inside the body's rim.
+
+    The rim is left out: where the view grazes the surface, a drawing has its outline and a photo
+    its background bleeding in, neither of which is painted on the object.
     """
     mh, mw = mask_shape[:2]
     top, left = view.origin
@@ -433,15 +451,32 @@ def wrapped_colours(
     inner = cv2.erode(view.body.astype(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
     inner &= crop[..., 3] >= 128  # the mask's smoothing fills notches the picture left transparent
     source = inner if inner.any() else view.body
-    crop = crop[..., :3]
+    colours = crop[..., :3]
     if source.any() and not source.all():
         _, (ri, ci) = ndimage.distance_transform_edt(~source, return_indices=True)
-        crop = crop[ri, ci]
-    height = rows * pixel_mm
+        colours = colours[ri, ci]
+    values = colours.astype(np.int16)
+    along = np.abs(np.diff(values, axis=0)).sum(axis=-1) > COLOUR_EDGE
+    across = np.abs(np.diff(values, axis=1)).sum(axis=-1) > COLOUR_EDGE
+    area = max(1, np.count_nonzero(source))
+    return Wrap(
+        colours=np.ascontiguousarray(colours),
+        across=np.count_nonzero(across & source[:, 1:] & source[:, :-1]) / area > COLOUR_DETAIL,
+        along=np.count_nonzero(along & source[1:] & source[:-1]) / area > COLOUR_DETAIL,
+    )
+
+
+def wrapped_colours(vertices: np.ndarray, wrap: Wrap, view: SideView, pixel_mm: float) -> np.ndarray:
+    """Each vertex takes the colour the picture has where the vertex is seen from the front (so
+    the front of a bottle shows its label); the back, seen from behind, mirrors the front."""
+    height = view.rows * pixel_mm
     columns = view.axis + vertices[:, 0] / pixel_mm - 0.5
     heights = (height - vertices[:, 2]) / pixel_mm - 0.5
     sampled = np.column_stack(
-        [ndimage.map_coordinates(crop[..., c], [heights, columns], order=1, mode="nearest") for c in range(3)]
+        [
+            ndimage.map_coordinates(wrap.colours[..., c], [heights, columns], order=1, mode="nearest")
+            for c in range(3)
+        ]
     )
     return np.column_stack([sampled, np.full(len(sampled), 255)]).astype(np.uint8)
 

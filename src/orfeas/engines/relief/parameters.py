@@ -147,7 +147,7 @@ class ReliefParameters(BaseModel):
     )
     profile_side: Literal["average", "better", "left", "right"] = Field(
         "average",
-        description="Which side of the outline is turned: both averaged, the smoother one, or one of them.",
+        description="Which side of the outline is turned: both averaged, the steadier (better), or one side.",
         json_schema_extra=_for("revolve", advanced=True),
     )
     when_not_round: Literal["refuse", "warn"] = Field(

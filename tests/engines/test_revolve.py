@@ -4,7 +4,6 @@ reported; the picture is wrapped around the body."""
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from functools import cache
@@ -25,11 +24,10 @@ from orfeas.mesh import exchange
 from orfeas.mesh.revolve import section_extents
 from orfeas.mesh.verify import check
 from orfeas.settings import Settings
-from tests.conftest import png_bytes, require, require_tool
+from tests.conftest import gltf_validation, png_bytes, require_tool
 from tests.engines import round_pictures as rp
 
 SIZE_MM = 80.0
-VALIDATOR = Path(__file__).parents[2] / "tools" / "gltf-validator"
 #: name → (drawing, its profile knots, balls on it)
 DRAWN = {
     "pawn": (rp.pawn, rp.PAWN, rp.PAWN_HEAD),
@@ -448,15 +446,7 @@ def test_prusaslicer_calls_turned_models_manifold_and_slices_them(
 
 @pytest.mark.integration
 def test_khronos_validator_finds_no_errors_in_turned_glb(turned_files: dict[str, Any]) -> None:
-    node = require_tool("node")
-    require((VALIDATOR / "node_modules" / "gltf-validator").is_dir(), "the glTF validator is not installed")
-    paths = [str(turned_files["folder"] / f"{name}.glb") for name in ("pawn", "bottle", "vase")]
-    done = subprocess.run(
-        [node, str(VALIDATOR / "validate.mjs"), *paths],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
+    reports = gltf_validation(
+        [str(turned_files["folder"] / f"{name}.glb") for name in ("pawn", "bottle", "vase")]
     )
-    reports = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(reports) == 3 and all(r["numErrors"] == 0 for r in reports), reports

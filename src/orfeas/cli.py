@@ -139,6 +139,10 @@ def _summary(report: dict[str, Any], outputs: list[Path]) -> str:
         f"thinnest wall ≈ {report['thinnest_wall_mm']:.2f} mm, "
         f"overhangs {report['overhang_share'] * 100:.0f} %, quality {report['quality_score']:.2f}",
     ]
+    engine = report.get("engine", {})
+    if "vessel" in engine:
+        lines.append(f"  holds {engine['vessel']['capacity_ml']:.0f} ml")
+    lines += [f"  note: {warning}" for warning in engine.get("warnings", [])]
     return "\n".join(lines)
 
 

@@ -256,6 +256,7 @@ def test_engines(client: TestClient) -> None:
         "relief",
         "lithophane",
         "heightmap",
+        "revolve",
     ]
     assert body["default"] == "relief"
     assert body["mesh_doctor"]["tasks"] == ["analyze", "repair"]

@@ -595,6 +595,7 @@ async function finish(job) {
     const size = await state.viewer.load(glb.url);
     if (state.job?.id !== job.id) return;
     setViewerState("loaded");
+    setTurning(job.report?.engine?.mode === "revolve");
     const dims = $("#dimensions");
     // Shown as "W 60.0 D 52.1 H 14.3 mm"; read out as a sentence.
     const spoken = document.createElement("span");
@@ -692,12 +693,21 @@ async function startViewer() {
     state.viewer.setWireframe(on);
   };
   wire.addEventListener("click", toggleWire);
+  $("#turn").addEventListener("click", () => setTurning($("#turn").getAttribute("aria-pressed") !== "true"));
   $("#reset-view").addEventListener("click", () => state.viewer.resetView());
   $("#viewer").addEventListener("keydown", (event) => {
     if (event.target.tagName !== "CANVAS" || event.ctrlKey || event.metaKey || event.altKey) return;
     if (event.key === "r" || event.key === "R") state.viewer.resetView();
     if (event.key === "w" || event.key === "W") toggleWire();
+    if (event.key === "t" || event.key === "T") setTurning($("#turn").getAttribute("aria-pressed") !== "true");
   });
+}
+
+/** Turn the model on the bed, or stop it (a turned object starts turning when it arrives). */
+function setTurning(on) {
+  $("#turn").setAttribute("aria-pressed", String(on));
+  $("#viewer").dataset.turning = on ? "on" : "off";
+  state.viewer?.setTurning(on);
 }
 
 // --- start ---------------------------------------------------------------------------------------------

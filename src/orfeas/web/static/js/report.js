@@ -55,6 +55,9 @@ export function verdict(report) {
   if (typeof report.bodies === "number" && report.bodies > 1) {
     notes.push(`It is ${report.bodies} separate pieces.`);
   }
+  // What the engine itself has to say (revolve: parts left out, thin parts thickened, ...).
+  const said = Array.isArray(report.engine?.warnings) ? report.engine.warnings : [];
+  notes.push(...said.filter((w) => typeof w === "string"));
   const score = report.quality_score ?? 0;
   if (score >= 0.75 && notes.length === 0) {
     return { tone: "good", headline: "Ready to print", notes: ["A closed, watertight solid: slice it as it is."] };
@@ -197,6 +200,8 @@ export function renderReport(container, job) {
     ...row("Filament", `≈ ${number(report.filament_g, 1)} g PLA`),
     ...row("Triangles", Number.isFinite(report.faces) ? report.faces.toLocaleString("en") : "–"),
   );
+  const capacity = report.engine?.vessel?.capacity_ml;
+  if (Number.isFinite(capacity)) list.append(...row("Holds", `${number(capacity, 0)} ml`));
   const filament = [...list.querySelectorAll("dt")].find((dt) => dt.textContent === "Filament");
   if (filament && report.filament_assumption) filament.nextElementSibling.title = report.filament_assumption;
   if (!isMeshJob(job)) {

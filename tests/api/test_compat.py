@@ -22,7 +22,7 @@ import pytest
 import trimesh
 from fastapi.testclient import TestClient
 
-from orfeas.api.routes_compat import (
+from orfeas.api.compat_shapes import (
     QUALITY_FACES,
     Generate3DOut,
     JobStatusOut,

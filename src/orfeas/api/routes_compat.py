@@ -20,20 +20,35 @@ import dataclasses
 import json
 import struct
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import FileResponse, StreamingResponse
 
 from orfeas.api.accept import accept
 from orfeas.api.bodies import content_type, read_form, read_json
+from orfeas.api.compat_shapes import (
+    HINTS,
+    QUALITY_FACES,
+    STATUS,
+    Generate3DOut,
+    Generate3DRequest,
+    JobStatusOut,
+    TextToImageOut,
+    TextToImageRequest,
+    UploadOut,
+    canonical_id,
+    job_status,
+    json_body,
+    staged_status,
+    urls,
+)
 from orfeas.api.errors import ApiError, from_orfeas_error
 from orfeas.api.events import job_stream, sse_response
 from orfeas.api.intake import Submission, body_limit, safe_filename
@@ -44,7 +59,6 @@ from orfeas.api.runtime import Runtime, runtime
 from orfeas.api.schemas import DOWNLOAD_RESPONSE, LegacyHealth, ModelsInfo, error_responses
 from orfeas.api.staging import Staged, discard_staged, load_staged, stage
 from orfeas.errors import OrfeasError, first_problem
-from orfeas.jobs import FORMATS, Format
 from orfeas.jobs.queue import new_job_id
 from orfeas.jobs.states import FailureReason, Job, JobState
 from orfeas.version import VERSION as orfeas_version
@@ -53,44 +67,6 @@ router = APIRouter(tags=["compat"])
 
 M = TypeVar("M", bound=BaseModel)
 
-#: quality 1–10 → triangles in the finished mesh (``target_faces``). 7, the original's default,
-#: is our engines' default of 50 000; each step down roughly halves the cost, each step up buys detail.
-QUALITY_FACES: dict[int, int] = {
-    1: 2_000,
-    2: 5_000,
-    3: 10_000,
-    4: 20_000,
-    5: 30_000,
-    6: 40_000,
-    7: 50_000,
-    8: 100_000,
-    9: 200_000,
-    10: 400_000,
-}
-
-#: The original's art styles; with a diffusion model the style is added to the prompt.
-Style = Literal["realistic", "artistic", "anime", "cyberpunk", "fantasy", "minimalist"]
-
-#: A v1 job's state → the original's status names.
-STATUS = {
-    JobState.QUEUED: "initializing",
-    JobState.RUNNING: "processing",
-    JobState.SUCCEEDED: "completed",
-    JobState.FAILED: "failed",
-    JobState.CANCELLED: "failed",
-}
-
-#: Pipeline stage → the original's ``step`` sentence.
-STEPS = {
-    "decode": "Reading the picture...",
-    "mask": "Finding the subject...",
-    "height": "Shaping the surface...",
-    "mesh": "Generating 3D mesh...",
-    "simplify": "Simplifying the mesh...",
-    "verify": "Checking the model is printable...",
-    "export": "Writing the model files...",
-}
-
 CompatId = Annotated[
     str, PathParam(description="The job_id /api/upload-image or /api/text-to-image answered.", max_length=64)
 ]
@@ -98,127 +74,7 @@ CompatId = Annotated[
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
-# --- request and response shapes ----------------------------------------------------------------
-
-
-class Dimensions(BaseModel):
-    """The original's size box in millimetres."""
-
-    width: float = Field(100, gt=0, le=1000, description="Width in mm.")
-    height: float = Field(100, gt=0, le=1000, description="Height in mm.")
-    depth: float | None = Field(None, gt=0, le=500, description="Relief height in mm (relief mode only).")
-
-
-class Generate3DRequest(BaseModel):
-    """``POST /api/generate-3d`` as the original took it."""
-
-    job_id: str = Field(max_length=64, description="The id /api/upload-image or /api/text-to-image answered.")
-    format: Format = Field("stl", description="The model file to make.")
-    dimensions: Dimensions | None = Field(None, description="Default: the engine's own size.")
-    quality: int = Field(7, ge=1, le=10, description="1 (fast, coarse) to 10 (slow, fine).")
-
-
-class TextToImageRequest(BaseModel):
-    """``POST /api/text-to-image`` as the original took it (``method`` is ours)."""
-
-    prompt: str = Field(min_length=1, max_length=1000, description="What to picture.")
-    style: Style = Field("realistic", description="Added to the prompt for a diffusion model.")
-    width: int = Field(512, ge=64, le=2048, description="Picture width (rounded down to a multiple of 8).")
-    height: int = Field(512, ge=64, le=2048, description="Picture height (rounded down to a multiple of 8).")
-    steps: int | None = Field(None, ge=1, le=150, description="Denoising steps (at most 100 are run).")
-    guidance_scale: float | None = Field(None, ge=0, le=30, description="Prompt strength.")
-    method: Literal["auto", "diffusion", "lettering"] = Field(
-        "auto",
-        description="auto: a diffusion model when this server has one, else the prompt typeset as "
-        "lettering; diffusion: the model or a 422 saying why not; lettering: always typeset.",
-    )
-
-
-class ImageInfo(BaseModel):
-    size: list[int] = Field(description="[width, height] in pixels.")
-    format: str
-    mode: str
-    file_size: int
-
-
-class UploadOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    job_id: str
-    filename: str
-    original_filename: str | None
-    preview_url: str
-    image_url: str
-    status: Literal["uploaded"]
-    image_info: ImageInfo
-
-
-class TextToImageOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    job_id: str
-    status: Literal["completed"]
-    progress: int
-    message: str
-    method: Literal["diffusion", "lettering"]
-    filename: str
-    preview_url: str
-    image_url: str
-    prompt: str
-    width: int
-    height: int
-
-
-class Generate3DOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    job_id: str
-    status: Literal["generating_3d", "completed", "failed"]
-    format: Format
-    dimensions: Dimensions | None
-    quality: int
-    engine: str
-    params: dict[str, Any] = Field(description="The v1 engine parameters the request was mapped to.")
-    cached: bool
-    status_url: str
-    updates_url: str
-    download_url: str
-
-
-class FileOut(BaseModel):
-    name: str
-    format: str
-    size: int
-    download_url: str
-
-
-class JobStatusOut(BaseModel):
-    """The original's job status (also the data of each ``job_update`` message)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    job_id: str
-    status: Literal["uploaded", "initializing", "processing", "completed", "failed"]
-    progress: int = Field(ge=0, le=100)
-    step: str
-    message: str
-    state: JobState | None = Field(None, description="The v1 job state, once a model was asked for.")
-    output_file: str | None = None
-    download_url: str | None = None
-    files: list[FileOut] | None = None
-    error: str | None = None
-    error_code: str | None = None
-
-
 # --- staging ------------------------------------------------------------------------------------
-
-
-def canonical_id(raw: str) -> str | None:
-    """Our ids are uuid4 hex; the original's were dashed UUIDs: accept both, anything else is unknown."""
-    try:
-        return uuid.UUID(raw.strip()).hex
-    except ValueError:
-        return None
 
 
 @dataclass
@@ -266,16 +122,6 @@ async def _read_upload(request: Request, rt: Runtime) -> tuple[bytes, str | None
         await form.close()
 
 
-_HINTS = {
-    "job_id": "job_id is the id that /api/upload-image or /api/text-to-image answered with.",
-    "format": f"format must be one of {', '.join(FORMATS)}.",
-    "quality": "quality is a whole number from 1 (fast, coarse) to 10 (slow, fine).",
-    "dimensions": "dimensions are {width, height, depth} in millimetres.",
-    "prompt": "prompt is the text to picture.",
-    "style": "style is one of realistic, artistic, anime, cyberpunk, fantasy, minimalist.",
-}
-
-
 async def _read_json(request: Request, model: type[M]) -> M:
     """A JSON body (the one bounded reader), checked against ``model``; 4xx in our error body."""
     raw = await read_json(request)
@@ -284,7 +130,7 @@ async def _read_json(request: Request, model: type[M]) -> M:
     except ValidationError as exc:
         first = exc.errors()[0]
         field, reason = first_problem([first])
-        hint = _HINTS.get(field.split(".")[0], "") if field else ""
+        hint = HINTS.get(field.split(".")[0], "") if field else ""
         if first["type"] == "missing":
             message = f"'{field}' is missing."
         elif field:
@@ -292,102 +138,6 @@ async def _read_json(request: Request, model: type[M]) -> M:
         else:
             message = f"The body must be a JSON object: {reason}."
         raise ApiError(422, "invalid_parameter", f"{message} {hint}".strip(), field=field) from exc
-
-
-def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """``model``'s JSON schema with its ``$defs`` inlined (an ``openapi_extra`` body cannot refer to them)."""
-    schema = model.model_json_schema()
-    defs = schema.pop("$defs", {})
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                return walk(defs[ref.rsplit("/", 1)[-1]])
-            return {k: walk(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        return node
-
-    return walk(schema)
-
-
-def _json_body(model: type[BaseModel]) -> dict[str, Any]:
-    return {
-        "requestBody": {"required": True, "content": {"application/json": {"schema": _inline_schema(model)}}}
-    }
-
-
-# --- shapes out ---------------------------------------------------------------------------------
-
-
-def _urls(job_id: str) -> dict[str, str]:
-    preview = f"/api/preview/{job_id}.png"
-    return {"preview_url": preview, "image_url": preview}
-
-
-def job_status(job: Job) -> dict[str, Any]:
-    """The original's status dict for a v1 job (also each ``job_update`` message)."""
-    if job.stage is None:
-        step = "Waiting in the queue..." if job.state is JobState.QUEUED else "Starting 3D generation..."
-    else:
-        step = STEPS.get(job.stage, f"{job.stage.capitalize()}...")
-    out: dict[str, Any] = {
-        "job_id": job.id,
-        "status": STATUS[job.state],
-        "state": job.state.value,
-        "progress": round(job.progress * 100),
-        "step": step,
-        "message": step,
-        "format": job.formats[0] if job.formats else None,
-        "engine": job.engine,
-        "cached": job.cached_from is not None,
-        **_urls(job.id),
-    }
-    if job.state is JobState.SUCCEEDED:
-        files = [
-            {
-                "name": a.name,
-                "format": a.format,
-                "size": a.size,
-                "download_url": f"/api/download/{job.id}/{a.name}",
-            }
-            for a in job.artifacts
-        ]
-        first = next((f for f in files if f["format"] == out["format"]), files[0] if files else None)
-        out.update(
-            step="3D model generation complete!",
-            message="3D model generation complete!",
-            files=files,
-            output_file=first["name"] if first else None,
-            download_url=first["download_url"] if first else None,
-            printable=(job.report or {}).get("printable"),
-            report=job.report,
-        )
-    elif job.state in (JobState.FAILED, JobState.CANCELLED):
-        reason = job.error_message or "The job did not finish."
-        out.update(step=reason, message=reason, error=reason, error_code=job.error_code)
-    return out
-
-
-def staged_status(staged: Staged) -> dict[str, Any]:
-    """A staged picture as the original showed it: an upload waits, a text-to-image picture is done."""
-    painted = staged.meta.get("source") != "upload"
-    message = (
-        "Image generated; POST /api/generate-3d with this job_id to make a model."
-        if painted
-        else "Image uploaded; POST /api/generate-3d with this job_id to make a model."
-    )
-    return {
-        "job_id": staged.id,
-        "status": "completed" if painted else "uploaded",
-        "type": "text_to_image" if painted else "upload",
-        "progress": 100 if painted else 0,
-        "step": message,
-        "message": message,
-        "filename": staged.png.name,
-        **_urls(staged.id),
-    }
 
 
 async def _found(rt: Runtime, raw: str) -> tuple[str, Job | None, Staged | None]:
@@ -460,7 +210,7 @@ async def upload_image(request: Request) -> Response:
             "job_id": job_id,
             "filename": f"{job_id}.png",
             "original_filename": name,
-            **_urls(job_id),
+            **urls(job_id),
             "status": "uploaded",
             "image_info": {
                 "size": [width, height],
@@ -480,7 +230,7 @@ async def upload_image(request: Request) -> Response:
         **error_responses(400, 401, 413, 415, 422, 429),
         503: {**error_responses(503)[503], "description": "The GPU ran out of memory; see `Retry-After`."},
     },
-    openapi_extra=_json_body(TextToImageRequest),
+    openapi_extra=json_body(TextToImageRequest),
 )
 async def text_to_image(request: Request) -> Response:
     """With a diffusion model on this server the prompt is painted — as a v1 ``paint`` job, run by
@@ -523,7 +273,7 @@ async def text_to_image(request: Request) -> Response:
             "message": note,
             "method": method,
             "filename": f"{job_id}.png",
-            **_urls(job_id),
+            **urls(job_id),
             "prompt": req.prompt,
             "style": req.style,
             "width": width,
@@ -604,7 +354,7 @@ async def _finished(rt: Runtime, job_id: str) -> Job:
     responses={
         **error_responses(400, 401, 404, 409, 413, 415, 422, 429, 503),
     },
-    openapi_extra=_json_body(Generate3DRequest),
+    openapi_extra=json_body(Generate3DRequest),
 )
 async def generate_3d(request: Request) -> Response:
     """Queues a v1 job with the picture's job id (``quality`` → ``target_faces``, ``dimensions`` →

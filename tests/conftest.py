@@ -21,6 +21,9 @@ from PIL import Image
 from orfeas.settings import Settings
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# In-process apps are called as http://testserver (Starlette's TestClient), live ones on loopback:
+# the hosts the tests' services answer to (the default is the bind address and localhost).
+os.environ.setdefault("ORFEAS_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1,::1")
 OUTPUT_DIR = Path(__file__).parent / "output"
 
 

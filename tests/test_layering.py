@@ -33,7 +33,7 @@ FLOOR_OF = {
     "mesh": "mesh",
     "imaging": "imaging",
 }
-LEAVES = frozenset({"settings", "errors", "files", "metrics", "web", "version", "extras"})
+LEAVES = frozenset({"settings", "errors", "files", "metrics", "web", "version", "extras", "parameters"})
 ENTRY_POINTS = frozenset({"cli", "__init__", "__main__"})
 #: floor → the floors its modules may import (besides the leaves)
 MAY_IMPORT = {

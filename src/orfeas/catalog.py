@@ -8,6 +8,7 @@ them starts at once.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from orfeas.engines import all_engines, get_engine, text_to_image_engines
@@ -45,7 +46,7 @@ def engine_entry(engine: Any, settings: Settings) -> dict[str, Any]:
         "name": engine.name,
         "version": engine.version,
         "available": state.available,
-        "reason": state.reason or None,
+        "reason": without_home(state.reason) or None,
         "parameters": engine.parameters_model.model_json_schema(),
     }
 
@@ -80,3 +81,10 @@ def _lettering_schema() -> dict[str, Any]:
     schema = LetteringOptions.model_json_schema()
     schema.get("properties", {}).pop("font_path", None)
     return schema
+
+
+def without_home(text: str) -> str:
+    """``text`` with this account's home folder written as ``~``: a reason shown to any client
+    need not tell them where the server's account lives."""
+    home = str(Path.home())
+    return text.replace(home, "~") if home not in ("", "/") else text

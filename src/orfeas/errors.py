@@ -57,6 +57,13 @@ class MeshInvalid(OrfeasError):
     code = "mesh_invalid"
 
 
+class StorageFull(OrfeasError):
+    """The data disk (or the database) has no room: nothing was written. Free space, or wait for
+    retention to."""
+
+    code = "storage_full"
+
+
 class Cancelled(OrfeasError):
     """Raised from a progress callback to stop a generation between stages."""
 

@@ -34,11 +34,26 @@ class Settings(BaseSettings):
     max_attempts: int = Field(2, ge=1, description="Runs a job gets when interrupted by a crash.")
     retention_hours: float = Field(72.0, gt=0)
     disk_budget_bytes: int = Field(5 * 1024**3, ge=0, description="Artifacts beyond this are pruned.")
+    min_free_bytes: int = Field(
+        256 * 1024**2,
+        ge=0,
+        description="Submissions are refused (507) while the data disk has less than this free, so the "
+        "disk never fills; /readyz reports not ready below it.",
+    )
     rate_limit_submissions_per_minute: int = Field(30, ge=0, description="0 turns the limit off.")
     rate_limit_requests_per_minute: int = Field(1200, ge=0, description="0 turns the limit off.")
     api_keys: str = Field("", description="Comma-separated API keys; empty means no key is needed.")
-    protect_metrics: bool = False
+    protect_metrics: bool | None = Field(
+        None,
+        description="Whether /metrics needs an API key too; default: yes whenever api_keys are set "
+        "(Prometheus then sends one, see monitoring/README.md).",
+    )
     cors_origins: str = Field("", description="Comma-separated origins; empty turns CORS off.")
+    allowed_hosts: str = Field(
+        "",
+        description="Comma-separated Host names the service answers to (against DNS rebinding); empty: "
+        "the bind address and localhost, or any host when bound to all interfaces (0.0.0.0, ::).",
+    )
     metrics_enabled: bool = True
     worker_mode: Literal["process", "thread"] = Field(
         "process", description="Run generations in child processes (default, faster here) or threads."
@@ -123,6 +138,19 @@ class Settings(BaseSettings):
 
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    def metrics_protected(self) -> bool:
+        """Whether ``/metrics`` needs a key: as set, else whenever the API needs one."""
+        return bool(self.api_key_set()) if self.protect_metrics is None else self.protect_metrics
+
+    def allowed_host_set(self) -> frozenset[str] | None:
+        """The Host names to answer, lower case, without port; ``None``: any host."""
+        given = {h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()}
+        if given:
+            return frozenset(given)
+        if self.host in ("0.0.0.0", "::", ""):
+            return None  # listening everywhere: the operator names the hosts, or accepts any
+        return frozenset({self.host.lower(), "localhost", "127.0.0.1", "::1"})
 
 
 def get_settings() -> Settings:

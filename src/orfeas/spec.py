@@ -14,9 +14,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from orfeas.mesh.formats import FORMATS, Format
+from orfeas.parameters import Parameters
 
 #: generate a model from a picture or text; analyze or repair a mesh brought to us; paint a text
 #: into a picture with a neural step (the original ORFEAS's /api/text-to-image, run as a job).
@@ -42,7 +43,7 @@ MESH_DEFAULT_FORMATS: dict[str, tuple[str, ...]] = {
 }
 
 
-class JobSpec(BaseModel):
+class JobSpec(Parameters):
     """What a job makes. Sent partial by clients; complete once admitted."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

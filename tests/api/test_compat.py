@@ -269,7 +269,7 @@ def test_bad_inputs_are_4xx_and_store_nothing(make_client: MakeClient, small_png
     )
     staged = upload(client, small_png).json()["job_id"]
     too_big = {"job_id": staged, "dimensions": {"width": 900, "height": 10}}
-    assert_error(client.post("/api/generate-3d", json=too_big), 422, "invalid_parameter", "dimensions")
+    assert_error(client.post("/api/generate-3d", json=too_big), 422, "invalid_parameter", "dimensions.width")
     texts = [
         ({}, 422, "prompt"),
         ({"prompt": ""}, 422, "prompt"),

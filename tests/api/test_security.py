@@ -71,7 +71,7 @@ def _raw_post(server: LiveServer, headers: str) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
     sock.sendall(
         (
-            "POST /api/v1/jobs HTTP/1.1\r\nHost: orfeas\r\n"
+            "POST /api/v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             "Content-Type: multipart/form-data; boundary=XyZ\r\n" + headers + "\r\n"
         ).encode()
     )
@@ -153,11 +153,12 @@ def test_artifact_names_cannot_escape_the_job_folder(server: LiveServer) -> None
         # raw requests: an HTTP client would normalise the dots away before sending
         with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
             sock.sendall(
-                f"GET {base}{attempt} HTTP/1.1\r\nHost: orfeas\r\nConnection: close\r\n\r\n".encode()
+                f"GET {base}{attempt} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
             )
             response = _read_response(sock)
         status = int(response.split(b" ", 2)[1])
         assert 400 <= status < 500, (attempt, response[:200])
+        assert b"invalid_host" not in response  # refused by the route, not before it
         assert secret not in response and b"root:" not in response
     with server.client() as http:
         assert http.get(f"{base}model.stl").status_code == 200  # the real one still works

@@ -25,6 +25,7 @@ from orfeas.api.runtime import Runtime
 from orfeas.api.security import (
     ApiKeyAuth,
     BodySizeLimit,
+    HostAndOrigin,
     RateLimit,
     RateLimiter,
     SecurityHeaders,
@@ -85,13 +86,13 @@ def create_app(settings: Settings | None = None, *, static_dir: Path | None = No
     _mount_studio(app, static_dir)
     docs.install(app, static_dir)
 
-    # Middleware: the last added runs first. Requests pass headers → CORS → size → rate → keys →
-    # catch-all (unexpected errors become a JSON 500 inside the headers layer) → routes.
+    # Middleware: the last added runs first. Requests pass headers → host and origin → CORS → size →
+    # rate → keys → catch-all (unexpected errors become a JSON 500 inside the headers layer) → routes.
     app.add_middleware(CatchAll, on_reject=hooks.rejected)
     app.add_middleware(
         ApiKeyAuth,
         keys=settings.api_key_set(),
-        protect_metrics=settings.protect_metrics,
+        protect_metrics=settings.metrics_protected(),
         on_reject=hooks.rejected,
     )
     app.add_middleware(
@@ -111,6 +112,9 @@ def create_app(settings: Settings | None = None, *, static_dir: Path | None = No
             expose_headers=["Location", "Retry-After", "Content-Disposition"],
             max_age=600,
         )
+    app.add_middleware(
+        HostAndOrigin, hosts=settings.allowed_host_set(), origins=origins, on_reject=hooks.rejected
+    )
     app.add_middleware(SecurityHeaders, studio_policy=studio_csp())
     install_metrics(app)  # last, so its middleware is outermost and times everything
     return app

@@ -8,7 +8,7 @@ field, instead of a ``RecursionError``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import orjson
@@ -30,13 +30,14 @@ def content_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-async def limited_stream(request: Request, limit: int) -> AsyncIterator[bytes]:
-    """The request body, chunk by chunk, failing with 413 as soon as it passes ``limit`` bytes."""
+async def limited_stream(request: Request, limit: int, field: str | None = None) -> AsyncIterator[bytes]:
+    """The request body, chunk by chunk, failing with 413 (naming ``field``, else the body) as soon
+    as it passes ``limit`` bytes."""
     received = 0
     async for chunk in request.stream():
         received += len(chunk)
         if received > limit:
-            raise BodyTooLarge(limit)
+            raise BodyTooLarge(limit, field=field)
         yield chunk
 
 
@@ -62,7 +63,8 @@ def parse_json(text: bytes | str, field: str | None = None) -> Any:
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        reason = "it nests too deeply" if "recursion" in str(exc).lower() else str(exc)
+        deep = any(word in str(exc).lower() for word in ("recursion", "depth"))
+        reason = f"it nests deeper than {JSON_DEPTH} levels" if deep else str(exc)
         raise ApiError(status, code, f"{what} is not valid JSON: {reason}.", field=field) from exc
     if _depth_over(value, JSON_DEPTH):
         raise ApiError(status, code, f"{what} nests deeper than {JSON_DEPTH} levels.", field=field)
@@ -92,19 +94,48 @@ def _depth_over(value: Any, limit: int) -> bool:
     return False
 
 
-async def read_form(request: Request, limit: int, *, max_fields: int = 64) -> FormData:
-    """The multipart form: one file at most, counted while it streams (413 past ``limit``), 400
-    when it is malformed or the client goes away mid-upload. Close it when done."""
-    parser = MultiPartParser(
+class _CappedParser(MultiPartParser):
+    """Starlette's multipart parser with a cap per file field, applied while the file streams in
+    (a picture stops at the picture cap, not at the larger mesh cap the whole body allows)."""
+
+    def __init__(self, *args: Any, file_caps: Mapping[str, int], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.file_caps = file_caps
+        self._received = 0
+
+    def on_part_begin(self) -> None:
+        super().on_part_begin()
+        self._received = 0
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        part = self._current_part
+        self._received += end - start
+        cap = self.file_caps.get(part.field_name) if part.file is not None else self.max_part_size
+        if cap is not None and self._received > cap:
+            raise BodyTooLarge(cap, field=part.field_name)
+        super().on_part_data(data, start, end)
+
+
+async def read_form(
+    request: Request, limit: int, *, file_caps: Mapping[str, int] | None = None, max_fields: int = 64
+) -> FormData:
+    """The multipart form, counted while it streams: 413 past ``limit`` for the whole body, or past
+    ``file_caps[field]`` for one file; 400 when it is malformed or the client goes away mid-upload.
+    Two files are let through (a submission takes one: the caller says which field is at fault).
+    Close the form when done."""
+    parser = _CappedParser(
         request.headers,
         limited_stream(request, limit),
-        max_files=1,
+        max_files=2,
         max_fields=max_fields,
         max_part_size=64 * 1024,
+        file_caps=file_caps or {},
     )
     try:
         return await parser.parse()
     except MultiPartException as exc:
+        if "Too many files" in exc.message:
+            raise ApiError(422, "invalid_parameter", "Send one file per submission.", field="image") from exc
         raise ApiError(400, "bad_request", f"The multipart body is malformed: {exc.message}") from exc
     except ClientDisconnect as exc:
         raise ApiError(400, "bad_request", "The client closed the connection mid-upload.") from exc

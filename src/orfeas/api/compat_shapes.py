@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from orfeas.api.staging import Staged
 from orfeas.jobs import FORMATS, Format
 from orfeas.jobs.states import Job, JobState
+from orfeas.parameters import Parameters
 
 #: quality 1–10 → triangles in the finished mesh (``target_faces``). 7, the original's default,
 #: is our engines' default of 50 000; each step down roughly halves the cost, each step up buys detail.
@@ -55,15 +56,16 @@ STEPS = {
 }
 
 
-class Dimensions(BaseModel):
-    """The original's size box in millimetres."""
+class Dimensions(Parameters):
+    """The original's size box in millimetres (bounded by what the engine builds: its longest side
+    ``size_mm`` is at most 500 mm, a relief ``depth_mm`` 0.2–50 mm)."""
 
-    width: float = Field(100, gt=0, le=1000, description="Width in mm.")
-    height: float = Field(100, gt=0, le=1000, description="Height in mm.")
-    depth: float | None = Field(None, gt=0, le=500, description="Relief height in mm (relief mode only).")
+    width: float = Field(100, gt=0, le=500, description="Width in mm.")
+    height: float = Field(100, gt=0, le=500, description="Height in mm.")
+    depth: float | None = Field(None, ge=0.2, le=50, description="Relief height in mm (relief mode only).")
 
 
-class Generate3DRequest(BaseModel):
+class Generate3DRequest(Parameters):
     """``POST /api/generate-3d`` as the original took it."""
 
     job_id: str = Field(max_length=64, description="The id /api/upload-image or /api/text-to-image answered.")
@@ -72,7 +74,7 @@ class Generate3DRequest(BaseModel):
     quality: int = Field(7, ge=1, le=10, description="1 (fast, coarse) to 10 (slow, fine).")
 
 
-class TextToImageRequest(BaseModel):
+class TextToImageRequest(Parameters):
     """``POST /api/text-to-image`` as the original took it (``method`` is ours)."""
 
     prompt: str = Field(min_length=1, max_length=1000, description="What to picture.")

@@ -18,12 +18,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orfeas.api.hooks import RejectHook
 from orfeas.api.responses import JSON
-from orfeas.errors import EngineUnavailable, InputRejected, OrfeasError, first_problem
+from orfeas.errors import EngineUnavailable, InputRejected, OrfeasError, StorageFull, first_problem
 
 log = logging.getLogger("orfeas.api")
 
 #: Error codes of requests refused for their shape, beyond the input codes (``orfeas.errors.INPUT_CODES``).
 REQUEST_CODES = ("bad_request", "unsupported_media_type", "invalid_request", "conflict")
+
+#: How long a client should wait after a 507 (retention runs, or an operator frees space).
+STORAGE_RETRY_S = 60
 
 #: InputRejected codes that are about size, not content.
 _TOO_LARGE = {"too_large", "too_many_pixels"}
@@ -42,6 +45,7 @@ _STATUS_CODES = {
     429: "rate_limited",
     500: "internal",
     503: "unavailable",
+    507: "storage_full",
 }
 
 
@@ -98,6 +102,8 @@ def from_orfeas_error(exc: OrfeasError) -> ApiError:
         return ApiError(status, exc.code, exc.message, field=field)
     if isinstance(exc, EngineUnavailable):
         return ApiError(422, exc.code, exc.message, field=exc.field or "engine")
+    if isinstance(exc, StorageFull):
+        return ApiError(507, exc.code, exc.message, headers={"Retry-After": str(STORAGE_RETRY_S)})
     return ApiError(500, "internal", "The request could not be handled.")
 
 

@@ -83,7 +83,8 @@ async def read_submission(request: Request, settings: Settings) -> Submission:
 
 
 async def _from_form(request: Request, settings: Settings) -> Submission:
-    form = await read_form(request, body_limit(settings))
+    caps = {"image": settings.max_upload_bytes, "model": settings.max_model_bytes}
+    form = await read_form(request, body_limit(settings), file_caps=caps)
     try:
         fields: dict[str, str] = {}
         upload: UploadFile | None = None
@@ -92,6 +93,8 @@ async def _from_form(request: Request, settings: Settings) -> Submission:
             if isinstance(value, UploadFile):
                 if key not in _FILE_FIELDS:
                     raise ApiError(422, "invalid_parameter", f"Unexpected file field '{key}'.", field=key)
+                if upload is not None:
+                    raise ApiError(422, "invalid_parameter", "Send one file per submission.", field=key)
                 upload, upload_field = value, key
             elif key in fields:
                 raise ApiError(422, "invalid_parameter", f"Field '{key}' is given twice.", field=key)

@@ -110,7 +110,8 @@ async def _read_upload(request: Request, rt: Runtime) -> tuple[bytes, str | None
             "Send the picture as multipart/form-data with the file in the field 'image'.",
             field="content-type",
         )
-    form = await read_form(request, body_limit(rt.settings), max_fields=16)
+    caps = {"image": rt.settings.max_upload_bytes}
+    form = await read_form(request, body_limit(rt.settings), file_caps=caps, max_fields=16)
     try:
         upload = form.get("image")
         if not isinstance(upload, UploadFile):

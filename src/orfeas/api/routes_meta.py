@@ -28,9 +28,6 @@ router = APIRouter()
 #: process, which this (API) process cannot see, so they are never reported as loaded here.
 WEIGHTLESS_ENGINES = frozenset({"relief"})
 
-#: Readiness fails when the data disk has less than this much room left.
-MIN_FREE_BYTES = 64 * 1024 * 1024
-
 
 def device() -> str:
     """The compute device engines use: ``cuda`` only when a loaded engine brought torch with CUDA.
@@ -84,7 +81,11 @@ def readiness(rt: Runtime) -> tuple[bool, dict[str, dict[str, object]]]:
         budget = rt.settings.disk_budget_bytes
         checks["disk_budget"] = {"ok": used <= budget, "detail": f"{used} of {budget} bytes used"}
         free = shutil.disk_usage(rt.settings.data_dir).free
-        checks["disk_free"] = {"ok": free >= MIN_FREE_BYTES, "detail": f"{free} bytes free"}
+        reserve = rt.settings.min_free_bytes
+        checks["disk_free"] = {
+            "ok": free >= reserve,
+            "detail": f"{free} bytes free ({reserve} kept in reserve)",
+        }
     except Exception as exc:
         checks["disk_budget"] = {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
     return all(bool(c["ok"]) for c in checks.values()), checks

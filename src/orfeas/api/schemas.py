@@ -102,6 +102,12 @@ def job_request_schema() -> dict[str, Any]:
     return schema
 
 
+def _only(field: str, *, tasks: list[str]) -> dict[str, Any]:
+    """A multipart body whose one input is ``field``, with the ``task`` values it may name."""
+    others = [{"required": [f]} for f in ("image", "model", "text") if f != field]
+    return {"required": [field], "not": {"anyOf": others}, "properties": {"task": {"enum": tasks}}}
+
+
 MULTIPART_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -133,6 +139,12 @@ MULTIPART_SCHEMA: dict[str, Any] = {
         "type": "string",
         "description": "Any engine parameter as its own field, e.g. mode=puffy, size_mm=80.",
     },
+    # one input — a picture, a mesh or a text — and the tasks each one takes
+    "oneOf": [
+        _only("image", tasks=["generate"]),
+        _only("model", tasks=["analyze", "repair"]),
+        _only("text", tasks=["generate"]),
+    ],
 }
 
 

@@ -128,16 +128,87 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+# --- host and origin ----------------------------------------------------------------------------
+
+#: Methods that change something: a cross-origin one is refused unless CORS allows its origin.
+_STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _host_name(value: str) -> str:
+    """``example.org:8000`` → ``example.org``; ``[::1]:8000`` → ``::1``; lower case."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1 : value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+class HostAndOrigin:
+    """Refuses a request for a Host this service does not answer to (a DNS-rebinding page that
+    resolved its own name to us), and a state-changing request sent from another origin that the
+    CORS settings do not allow (a cross-site form post): 400 and 403, with the error body.
+
+    ``hosts`` ``None`` answers any Host (bound to all interfaces without ``allowed_hosts``).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        hosts: frozenset[str] | None,
+        origins: Iterable[str] = (),
+        on_reject: RejectHook | None = None,
+    ) -> None:
+        self.app = app
+        self.hosts = hosts
+        self.origins = frozenset(o.rstrip("/").lower() for o in origins)
+        self.on_reject = on_reject
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in (b"host", b"origin")}
+        host = headers.get("host", "")
+        error = None
+        if self.hosts is not None and _host_name(host) not in self.hosts:
+            error = ApiError(
+                400,
+                "invalid_host",
+                f"This server does not answer to the host '{host}' (ORFEAS_ALLOWED_HOSTS).",
+                field="host",
+            )
+        elif scope["method"] in _STATE_CHANGING and "origin" in headers:
+            origin = headers["origin"].rstrip("/").lower()
+            same = origin.split("://", 1)[-1] == host.strip().lower()
+            if not same and origin not in self.origins:
+                error = ApiError(
+                    403,
+                    "cross_origin",
+                    f"Requests from '{headers['origin']}' may not change anything here "
+                    "(allow the origin with ORFEAS_CORS_ORIGINS).",
+                    field="origin",
+                )
+        if error is not None:
+            if self.on_reject:
+                self.on_reject(error.status, error.code, scope["path"])
+            await error.send(send)
+            return
+        await self.app(scope, receive, send)
+
+
 # --- body size --------------------------------------------------------------------------------
 
 
 class BodyTooLarge(ApiError):
-    def __init__(self, limit: int) -> None:
+    """413: the body (or the file in ``field``) is over ``limit`` bytes; the connection is closed."""
+
+    def __init__(self, limit: int, *, field: str | None = None) -> None:
+        what = f"The file in '{field}'" if field else "The request body"
         super().__init__(
             413,
             "too_large",
-            f"The request body is larger than the limit of {limit / 1e6:.1f} MB.",
-            field="image",
+            f"{what} is larger than the limit of {limit / 1e6:.1f} MB.",
+            field=field,
             headers={"Connection": "close"},
         )
 
@@ -146,7 +217,7 @@ class BodySizeLimit:
     """Rejects a request whose declared ``Content-Length`` is over the limit before reading it.
 
     Bodies without a length (chunked) are counted while they stream, by the route that reads them
-    (:func:`orfeas.api.intake.limited_stream`), so no body is ever held whole when it is too big.
+    (:func:`orfeas.api.bodies.limited_stream`), so no body is ever held whole when it is too big.
     """
 
     def __init__(self, app: ASGIApp, *, limit: int, on_reject: RejectHook | None = None) -> None:

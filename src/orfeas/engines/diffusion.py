@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from orfeas.engines import gpu
 from orfeas.engines.base import Availability, ProgressCallback, no_progress
 from orfeas.errors import EngineUnavailable
+from orfeas.parameters import Parameters
 from orfeas.settings import Settings
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ def _p(unit: str | None = None) -> dict[str, Any]:
     return {"unit": unit} if unit else {}
 
 
-class DiffusionParameters(BaseModel):
+class DiffusionParameters(Parameters):
     """Parameters of the text → image step; defaults suit SD-Turbo-class models (few steps, no
     guidance). A classic Stable Diffusion folder wants about 25 steps and guidance 7."""
 

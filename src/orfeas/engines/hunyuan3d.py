@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orfeas.engines import gpu
 from orfeas.engines.base import Availability, EngineInput, EngineOutput, ProgressCallback, no_progress
+from orfeas.parameters import Parameters
 from orfeas.settings import Settings
 
 #: Checkpoint names upstream publishes, in the order we prefer them.
@@ -53,7 +54,7 @@ def _p(unit: str | None = None) -> dict[str, Any]:
     return {"unit": unit} if unit else {}
 
 
-class Hunyuan3DParameters(BaseModel):
+class Hunyuan3DParameters(Parameters):
     """Parameters of ``hunyuan3d``; ranges are those of upstream's own app."""
 
     model_config = ConfigDict(extra="forbid", title="hunyuan3d parameters")

@@ -9,16 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from orfeas.errors import InputRejected
+from orfeas.parameters import Parameters
 from orfeas.settings import Settings
 
 if TYPE_CHECKING:
     import numpy as np
 
 
-class LetteringOptions(BaseModel):
+class LetteringOptions(Parameters):
     """How text is set before it becomes a relief (the studio builds its lettering form from this)."""
 
     font_path: Path | None = Field(None, description="A TrueType/OpenType font file; default: built-in.")

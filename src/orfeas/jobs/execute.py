@@ -19,13 +19,14 @@ from typing import Any
 
 from orfeas.jobs.queue import EventKind, usable_cpus
 from orfeas.jobs.runner import Mode, Runner, Task
-from orfeas.jobs.states import Artifact, FailureReason, Job
+from orfeas.jobs.states import Artifact, FailureReason, Job, out_of_space
 from orfeas.jobs.store import JobStore
 from orfeas.settings import Settings
 
 log = logging.getLogger("orfeas.jobs.execute")
 
 WORKER_FAILED = "The worker failed while running the job."
+NO_ROOM = "The server ran out of disk space for the job's files; nothing was kept. Try again later."
 
 #: ``emit(kind, job_id)``: tell the listeners what just happened to a job.
 Emit = Callable[[EventKind, str], None]
@@ -64,7 +65,10 @@ class JobExecutor:
                 runner.stop(kill=True)
                 runner = self.new_runner()
             return self._run(job, runner)
-        except Exception:
+        except Exception as exc:
+            if out_of_space(exc):  # recording the result needs room the disk does not have
+                log.error("no room to record job %s: %s", job.id, exc)
+                return self.abandon(job.id, runner, FailureReason.STORAGE_FULL, NO_ROOM)
             log.exception("worker failed while handling job %s", job.id)
             return self.abandon(job.id, runner, FailureReason.INTERNAL, WORKER_FAILED)
 

@@ -135,6 +135,8 @@ def _run(task: Task, conn: multiprocessing.connection.Connection) -> None:
         if reason.value == "internal":
             log.exception("job %s failed unexpectedly", task.job_id)
             message = f"Unexpected error in stage '{last_stage[0]}': {type(exc).__name__}: {exc}"
+        elif reason.value == "storage_full":
+            message = f"The server ran out of disk space in stage '{last_stage[0]}'; nothing was kept."
         else:
             message = str(exc)
         send("error", task.job_id, reason.value, message, {})

@@ -10,11 +10,14 @@ nothing. Every method is synchronous and thread-safe (the API calls them from it
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from orfeas.admission import PICTURE_NAME, Admitted, admit
 from orfeas.catalog import catalog
+from orfeas.errors import StorageFull
 from orfeas.jobs.cache import cache_key
 from orfeas.jobs.db import open_database
 from orfeas.jobs.queue import JobQueue, QueueFull, new_job_id
@@ -37,6 +40,17 @@ class Accepted:
     #: the upload metrics count
     input_format: str
     input_size: int
+
+
+def free_bytes(folder: Path) -> int | None:
+    """Free bytes on the disk holding ``folder`` (or the nearest existing parent); None if unknown."""
+    path = Path(folder).resolve()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
 
 
 class JobService:
@@ -103,6 +117,7 @@ class JobService:
             input_filename=filename,
         )
         data = admitted.input_bytes()
+        self.check_room(len(data or b""))
         cached: bool | None = None
         if self.settings.cache_enabled:
             job = replace(job, cache_key=cache_key(job.spec, data, self.settings))
@@ -113,6 +128,18 @@ class JobService:
             cached = False
         created = self.queue.submit(job, data)
         return Accepted(created, cached, admitted.input_format, admitted.input_size)
+
+    def check_room(self, incoming: int = 0) -> None:
+        """Raise :class:`StorageFull` when writing ``incoming`` bytes would leave less than
+        ``min_free_bytes`` on the disk of the database or of the job files."""
+        for folder in {self.settings.data_dir, self.settings.jobs_dir()}:
+            free = free_bytes(folder)
+            if free is not None and free - incoming < self.settings.min_free_bytes:
+                raise StorageFull(
+                    f"The server's disk is nearly full ({free / 1e6:.0f} MB free, "
+                    f"{self.settings.min_free_bytes / 1e6:.0f} MB kept in reserve): the job was not "
+                    "accepted. Try again later."
+                )
 
     # --- reading and ending jobs --------------------------------------------------------------
     def get(self, job_id: str) -> Job | None:

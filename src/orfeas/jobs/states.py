@@ -15,13 +15,14 @@ racing on one job cannot both win.
 
 from __future__ import annotations
 
+import errno
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from orfeas.errors import InputRejected, OrfeasError
+from orfeas.errors import InputRejected, OrfeasError, StorageFull
 from orfeas.spec import JobSpec
 
 
@@ -43,6 +44,7 @@ class FailureReason(StrEnum):
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted"
     GPU_OOM = "gpu_oom"
+    STORAGE_FULL = "storage_full"
     INTERNAL = "internal"
 
 
@@ -54,6 +56,7 @@ SERVER_FAULTS: frozenset[FailureReason] = frozenset(
         FailureReason.TIMEOUT,
         FailureReason.INTERRUPTED,
         FailureReason.GPU_OOM,
+        FailureReason.STORAGE_FULL,
         FailureReason.INTERNAL,
     }
 )
@@ -68,6 +71,17 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.FAILED: frozenset({JobState.QUEUED, JobState.RUNNING}),
     JobState.CANCELLED: frozenset({JobState.QUEUED, JobState.RUNNING}),
 }
+
+
+def out_of_space(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk (or the database on it) is full: ENOSPC/EDQUOT from a write,
+    SQLite's "database or disk is full", PostgreSQL's disk-full error."""
+    if isinstance(exc, StorageFull):
+        return True
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc).lower()
+    return "database or disk is full" in text or type(exc).__name__ == "DiskFull" or "no space left" in text
 
 
 class InvalidTransition(OrfeasError):
@@ -90,6 +104,8 @@ def failure_reason(exc: BaseException) -> FailureReason:
             pass
         if isinstance(exc, InputRejected):  # codes like "corrupt" all mean bad input
             return FailureReason.INVALID_INPUT
+    if out_of_space(exc):
+        return FailureReason.STORAGE_FULL
     # torch.cuda.OutOfMemoryError and friends, matched by name: torch is an optional extra.
     if type(exc).__name__ == "OutOfMemoryError" or "CUDA out of memory" in str(exc):
         return FailureReason.GPU_OOM

@@ -20,10 +20,20 @@ from typing import Any
 
 import orjson
 
+from orfeas.errors import StorageFull
 from orfeas.files import write_atomic
 from orfeas.jobs.db import Database, Migration, Row, SQLiteDatabase, migrate
 from orfeas.jobs.files import DirectoryFiles, JobFiles, job_files
-from orfeas.jobs.states import TERMINAL, Artifact, FailureReason, InvalidTransition, Job, JobState, sources
+from orfeas.jobs.states import (
+    TERMINAL,
+    Artifact,
+    FailureReason,
+    InvalidTransition,
+    Job,
+    JobState,
+    out_of_space,
+    sources,
+)
 from orfeas.spec import JobSpec
 
 log = logging.getLogger("orfeas.jobs.store")
@@ -196,12 +206,16 @@ class JobStore:
         """Insert a new queued job; its input file (if any) is on disk before the row exists."""
         if job.state is not JobState.QUEUED:
             raise InvalidTransition("New jobs start queued.")
-        if input_data is not None:
-            self.files.write(job.id, job.input_name, input_data)
         try:
+            if input_data is not None:
+                self.files.write(job.id, job.input_name, input_data)
             self._insert(job, len(input_data) if input_data is not None else None)
-        except BaseException:
+        except BaseException as exc:
             self.files.remove_job(job.id)
+            if out_of_space(exc):
+                raise StorageFull(
+                    "The server's disk is full: the job was not accepted. Try again later."
+                ) from exc
             raise
         created = self.get(job.id)
         assert created is not None
@@ -485,14 +499,28 @@ class JobStore:
     def delete(self, job_id: str) -> bool:
         """Remove a finished job, its rows and its folder. Queued and running jobs are not deleted."""
         terminal = sorted(s.value for s in TERMINAL)
-        with self.db.transaction():
-            self.db.execute("DELETE FROM artifacts WHERE job_id = ?", (job_id,))
-            gone = self.db.execute(
-                f"DELETE FROM jobs WHERE id = ? AND state IN ({', '.join('?' * len(terminal))})",
-                (job_id, *terminal),
-            )
-        if gone:
-            self.files.remove_job(job_id)
+        finished = self.db.query(
+            f"SELECT id FROM jobs WHERE id = ? AND state IN ({', '.join('?' * len(terminal))})",
+            (job_id, *terminal),
+        )
+        if not finished:
+            return False
+        # Files first: on a full disk the database needs room to record the delete, and removing
+        # the files is what gives it that room. A row whose files are gone is then deleted.
+        self.files.remove_job(job_id)
+        try:
+            with self.db.transaction():
+                self.db.execute("DELETE FROM artifacts WHERE job_id = ?", (job_id,))
+                gone = self.db.execute(
+                    f"DELETE FROM jobs WHERE id = ? AND state IN ({', '.join('?' * len(terminal))})",
+                    (job_id, *terminal),
+                )
+        except Exception as exc:
+            if out_of_space(exc):
+                raise StorageFull(
+                    "The job's files were removed, but the disk is too full to record it; try again."
+                ) from exc
+            raise
         return gone == 1
 
     # --- start-up and housekeeping ------------------------------------------------------------

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from orfeas.parameters import Parameters
 
 #: A mesh file's unit → millimetres (files rarely say; STL never does).
 UNITS_TO_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": 25.4}
 
 
-class DoctorParameters(BaseModel):
+class DoctorParameters(Parameters):
     """What a user may ask of an analysis or repair (the CLI's flags, the API's fields)."""
 
     model_config = ConfigDict(extra="forbid")

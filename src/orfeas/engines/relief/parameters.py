@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+
+from orfeas.parameters import Parameters
 
 Mode = Literal["puffy", "relief", "lithophane", "heightmap", "revolve"]
 
@@ -21,7 +23,7 @@ def _for(*modes: str, unit: str | None = None, advanced: bool = False) -> dict[s
     return extra
 
 
-class ReliefParameters(BaseModel):
+class ReliefParameters(Parameters):
     """Parameters of the ``relief`` engine; each says which modes use it."""
 
     model_config = ConfigDict(extra="forbid", title="relief parameters")

@@ -237,7 +237,8 @@ def _upright(rgba: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def _has_alpha(image: Image.Image) -> bool:
-    return image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+    """An alpha channel, or a transparent palette entry or colour key (P, L, RGB with ``tRNS``)."""
+    return image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
 
 
 def _to_rgba8(image: Image.Image) -> np.ndarray:

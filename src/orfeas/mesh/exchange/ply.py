@@ -58,6 +58,13 @@ def read_ply(data: bytes, max_faces: int | None = None) -> trimesh.Trimesh:
     return mesh
 
 
+def triangle_bound(data: bytes, cap: int) -> int:
+    """An upper bound on a PLY's triangles without reading its body: exact for a binary file (its
+    header and first face decide), the file's size over 2 for ASCII (a corner takes 2 bytes)."""
+    layout = _Layout.parse(data)
+    return len(data) // 2 if layout.encoding == "ascii" else layout.triangles(data, cap)
+
+
 class _Layout:
     """The header: encoding, where the body starts, and each element's count and properties."""
 

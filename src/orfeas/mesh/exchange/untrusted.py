@@ -114,6 +114,43 @@ def read_model(data: bytes, *, max_bytes: int, max_faces: int) -> tuple[trimesh.
     return mesh, {"format": fmt, "units": units, "scale_to_mm": scale}
 
 
+def face_bound(data: bytes, max_faces: int) -> int:
+    """A cheap upper bound on the triangles reading ``data`` holds at its peak, at most
+    ``max_faces + 1`` (a reader stops there): what an admission gate prices before reading.
+
+    From the header where the format has counts (binary STL, binary PLY, GLB), from the model
+    parts' expanded size for 3MF (a triangle takes at least 30 bytes of XML), from the file's
+    size for text formats (an ASCII STL triangle takes at least 33 bytes, an OBJ or ASCII PLY
+    polygon corner 2), and 0 for a file that is no mesh or a damaged one (refused before any
+    reading).
+    """
+    fmt = sniff_model_format(data)
+    if fmt == "stl":
+        faces = stl.binary_triangle_count(data)
+        bound = faces if faces is not None else len(data) // 33
+    elif fmt == "3mf":
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(data))
+            bound = (
+                sum(i.file_size for i in archive.infolist() if i.filename.lower().endswith(".model")) // 30
+            )
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+            bound = 0
+    elif fmt == "glb":
+        try:
+            bound = glb.placed_size(data)[0]
+        except InputRejected:
+            bound = 0
+    elif fmt == "ply":
+        try:
+            bound = ply.triangle_bound(data, max_faces)
+        except InputRejected:
+            bound = 0
+    else:
+        bound = len(data) // 2 if fmt == "obj" else 0
+    return min(bound, max_faces + 1)
+
+
 def _has_model_part(data: bytes) -> bool:
     """A zip whose directory lists a ``.model`` part (a 3MF; a .docx or a .zip is something else).
     A damaged zip, or one listing too many parts, counts: the 3MF reader says what is wrong."""

@@ -113,7 +113,15 @@ def generate(
         picture = paint(text, settings=settings, progress=progress)
         rgba, input_notes["text_to_image"] = picture.rgba, picture.notes
     elif text is not None:
-        rgba = render_text(text, LetteringOptions.model_validate(lettering or {}), settings=settings)
+        from orfeas.engines.relief.grid import MASK_SIDE  # the relief engine's working copy
+
+        rgba = render_text(  # refused here, not in the engine, when the strokes would not survive
+            text,
+            LetteringOptions.model_validate(lettering or {}),
+            settings=settings,
+            size_mm=getattr(checked, "size_mm", None),
+            working_side=MASK_SIDE if chosen.name == "relief" else None,
+        )
     else:
         if image is None:
             raise InputRejected("Give an image or a text.", code="empty")

@@ -185,8 +185,8 @@ def test_the_size_that_would_print_is_suggested_and_is_enough() -> None:
 @pytest.mark.unit
 def test_a_border_too_thin_to_survive_is_named_with_the_width_that_would() -> None:
     """A 4 px frame vanishes in the relief engine's mask cleanup (the model keeps 64 % of the
-    picture); 6 px survives (99 %)."""
+    picture), 5 px keeps 85 %, 6 px 99 %."""
     with pytest.raises(InputRejected) as caught:
         render_text("HI", LetteringOptions(border_px=4), DEFAULTS, size_mm=80, working_side=768)
-    assert caught.value.field == "lettering.border_px" and "at least 5" in caught.value.message
+    assert caught.value.field == "lettering.border_px" and "at least 6" in caught.value.message
     assert render_text("HI", LetteringOptions(border_px=6), DEFAULTS, size_mm=80, working_side=768).any()

@@ -16,7 +16,8 @@ from __future__ import annotations
 import io
 import struct
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,20 +76,8 @@ def sniff_format(data: bytes) -> str | None:
 
 def decode_image(data: bytes, settings: Settings) -> DecodedImage:
     """Decode ``data`` to upright 8-bit RGBA or raise :class:`InputRejected` saying why."""
-    if not data:
-        raise InputRejected("The file is empty.", code="empty")
-    if len(data) > settings.max_upload_bytes:
-        raise InputRejected(
-            f"The file is {len(data) / 1e6:.1f} MB; the limit is {settings.max_upload_bytes / 1e6:.1f} MB.",
-            code="too_large",
-        )
-    kind = sniff_format(data)
-    if kind is None:
-        raise InputRejected(
-            "This file is not an image we can read. Use PNG, JPEG, WebP, BMP, TIFF or GIF.",
-            code="unsupported_type",
-        )
-    try:
+    kind = _checked_kind(data, settings)
+    with _decoding(kind):
         image = _open(data, kind, settings)
         image.seek(0)  # animated images: the first frame
         rgba = _decode_still_webp(data) if kind == "webp" and getattr(image, "n_frames", 1) == 1 else None
@@ -96,12 +85,6 @@ def decode_image(data: bytes, settings: Settings) -> DecodedImage:
             rgba = _decode_into_rgba(image)
         if rgba is None:
             image.load()
-    except InputRejected:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InputRejected(
-            f"The {kind.upper()} file is damaged or truncated and cannot be decoded.", code="corrupt"
-        ) from exc
     original_mode = image.mode
     has_alpha = _has_alpha(image)
     orientation = _orientation(image)
@@ -116,6 +99,13 @@ def decode_image(data: bytes, settings: Settings) -> DecodedImage:
 def image_size(data: bytes, settings: Settings) -> tuple[str, int, int]:
     """(format, width, height) from the header alone, with the byte and pixel caps checked — what
     an admission gate needs to price a decode before it runs. Raises :class:`InputRejected`."""
+    kind = _checked_kind(data, settings)
+    with _decoding(kind), _open(data, kind, settings) as image:
+        return kind, image.width, image.height
+
+
+def _checked_kind(data: bytes, settings: Settings) -> str:
+    """The sniffed format of bytes within the upload cap, or :class:`InputRejected`."""
     if not data:
         raise InputRejected("The file is empty.", code="empty")
     if len(data) > settings.max_upload_bytes:
@@ -129,9 +119,14 @@ def image_size(data: bytes, settings: Settings) -> tuple[str, int, int]:
             "This file is not an image we can read. Use PNG, JPEG, WebP, BMP, TIFF or GIF.",
             code="unsupported_type",
         )
+    return kind
+
+
+@contextmanager
+def _decoding(kind: str) -> Iterator[None]:
+    """Whatever a decoder raises on a broken file becomes one ``corrupt`` rejection."""
     try:
-        with _open(data, kind, settings) as image:
-            return kind, image.width, image.height
+        yield
     except InputRejected:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:

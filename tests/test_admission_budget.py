@@ -115,3 +115,21 @@ def test_prices_come_from_headers_and_cheap_bounds() -> None:
     assert face_bound(stl, 5) == 6  # a reader stops one past the cap
     assert mesh_cost(12) > 12 * BYTES_PER_FACE
     assert AdmissionBudget.from_settings(Settings()).capacity == Settings().admission_memory_bytes
+
+
+@pytest.mark.security
+def test_pricing_a_hostile_3mf_reads_no_more_than_its_directory() -> None:
+    import io
+    import zipfile
+
+    from orfeas.mesh.exchange import threemf
+
+    many = io.BytesIO()
+    with zipfile.ZipFile(many, "w") as archive:
+        for i in range(threemf.MAX_ENTRIES + 1):
+            archive.writestr(f"3D/{i}.model", b"")
+    assert face_bound(many.getvalue(), 2_000_000) == 0
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("3D/3dmodel.model", b" " * 70_000_000)  # 70 MB / 30 B > 2 M triangles
+    assert face_bound(bomb.getvalue(), 2_000_000) == 2_000_001  # priced at the cap: the reader stops there

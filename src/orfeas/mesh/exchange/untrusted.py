@@ -129,6 +129,8 @@ def face_bound(data: bytes, max_faces: int) -> int:
         faces = stl.binary_triangle_count(data)
         bound = faces if faces is not None else len(data) // 33
     elif fmt == "3mf":
+        if (threemf.archive_entries(data) or 0) > threemf.MAX_ENTRIES:
+            return 0  # refused by the reader before its directory is read
         try:
             archive = zipfile.ZipFile(io.BytesIO(data))
             bound = (

@@ -138,6 +138,7 @@ class _Guard:
         super().connection_made(transport)  # type: ignore[misc]
         self._head_started: float | None = self.loop.time()
         self._head_bytes = 0
+        self._head_tail = b""  # the last bytes of a head read so far (its blank line may straddle reads)
         self._body_cycle: Any = None  # the request whose body is being timed
         self._body_seconds = 0.0
         self._body_bytes = 0
@@ -161,7 +162,7 @@ class _Guard:
         if self._awaiting_head():
             if self._head_started is None:  # the first byte of a kept-alive connection's next request
                 self._head_started = self.loop.time()
-            self._head_bytes += len(data)
+            self._head_bytes += self._head_part(data)
             if self._head_bytes > self.limits.max_header_bytes:
                 self.transport.write(_raw_response("431 Request Header Fields Too Large"))
                 self.transport.close()
@@ -170,12 +171,24 @@ class _Guard:
             self._body_bytes += len(data)
         super().data_received(data)  # type: ignore[misc]
         if self.cycle is not before and self.cycle is not None:  # a head completed in this data
-            self._head_started, self._head_bytes = None, 0
+            self._head_started, self._head_bytes, self._head_tail = None, 0, b""
             self._body_cycle, self._body_seconds, self._body_bytes = self.cycle, 0.0, 0
+
+    def _head_part(self, data: bytes) -> int:
+        """How many bytes of ``data`` belong to the head: up to its blank line, which may straddle
+        two reads (the body often arrives in the same read as the end of the head)."""
+        window = self._head_tail + data
+        ends = [at + len(mark) for mark in (b"\r\n\r\n", b"\n\n") if (at := window.find(mark)) >= 0]
+        if not ends:
+            self._head_tail = window[-3:]
+            return len(data)
+        self._head_tail = b""
+        return max(0, min(ends) - (len(window) - len(data)))
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # type: ignore[misc]
-        self._head_started, self._head_bytes = None, 0  # the next head's clock starts with its first byte
+        # The next head's clock starts with its first byte.
+        self._head_started, self._head_bytes, self._head_tail = None, 0, b""
 
     def _awaiting_head(self) -> bool:
         """No request in progress: none yet, or the last one answered and its body all read (a body

@@ -155,18 +155,20 @@ def test_stroke_widths_are_measured_from_the_picture() -> None:
 
 @pytest.mark.security
 @pytest.mark.parametrize(
-    ("text", "fix"),
+    ("text", "size_mm", "fix"),
     [
-        ("W" * 200, "too many lines"),
-        ("a\n" * 19 + "a", "too many lines"),
-        ("W" * 20, "too many lines"),
-        ("W" * 8, "a size of at least 89 mm"),
+        ("W" * 200, 80, "too many lines"),
+        ("a\n" * 19 + "a", 80, "too many lines"),
+        ("W" * 20, 80, "too many lines"),
+        ("W" * 8, 40, "a size of at least 56 mm"),
     ],
-    ids=["200-W", "20-lines", "20-W", "8-W"],
+    ids=["200-W", "20-lines", "20-W", "8-W-at-40mm"],
 )
-def test_lettering_too_thin_to_print_is_refused_saying_how_to_fix_it(text: str, fix: str) -> None:
+def test_lettering_too_thin_to_print_is_refused_saying_how_to_fix_it(
+    text: str, size_mm: float, fix: str
+) -> None:
     with pytest.raises(InputRejected) as caught:
-        render_text(text, LetteringOptions(), DEFAULTS, size_mm=80, working_side=768)
+        render_text(text, LetteringOptions(), DEFAULTS, size_mm=size_mm, working_side=768)
     message = caught.value.message
     assert caught.value.code == "invalid_parameter" and caught.value.field == "text"
     assert fix in message and "shorter text or fewer lines" in message
@@ -176,10 +178,11 @@ def test_lettering_too_thin_to_print_is_refused_saying_how_to_fix_it(text: str, 
 def test_the_size_that_would_print_is_suggested_and_is_enough() -> None:
     rgba = render_text("W" * 20, LetteringOptions(), DEFAULTS)
     with pytest.raises(InputRejected) as caught:
-        check_printable(rgba, 80)
+        check_printable(rgba, 80)  # 0.29 mm strokes
     needed = float(caught.value.message.split("a size of at least ")[1].split(" mm")[0])
     assert check_printable(rgba, needed).printable
     assert render_text("ORFEAS", LetteringOptions(), DEFAULTS, size_mm=80, working_side=768).any()
+    assert render_text("ORFEAS SCALE OUT", LetteringOptions(), DEFAULTS, size_mm=80, working_side=768).any()
 
 
 @pytest.mark.unit

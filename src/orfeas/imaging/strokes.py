@@ -15,8 +15,10 @@ import numpy as np
 
 from orfeas.errors import InputRejected
 
-#: The thinnest stroke a printer makes reliably: two extrusion widths of a 0.4 mm nozzle.
-MIN_STROKE_MM = 0.8
+#: The thinnest stroke refused below: a 0.4 mm nozzle's single line, with a margin. Thinner
+#: strokes do not print at all; the printability report scores walls against 0.8 mm (two lines),
+#: and a refusal at 0.8 would turn away a 16-character plate at the default 80 mm (0.63 mm).
+MIN_STROKE_MM = 0.5
 #: The thinnest stroke that survives in an engine's working copy of the picture. The relief
 #: engine finds the subject on a 768 px copy and opens the mask with a 5 px disc; measured on
 #: rows of "W": strokes of 4.5 px keep 90 % of the lettering (IoU), 3.9 px keep 39 %, 3.4 px none

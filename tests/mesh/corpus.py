@@ -54,7 +54,6 @@ def binary_stl(count_claimed: int, records: int) -> bytes:
     return b"\0" * 80 + struct.pack("<I", count_claimed) + b"\0" * (50 * records)
 
 
-_FACET = b"facet normal 0 0 1\nouter loop\nvertex 0 0 0\nvertex 1 0 0\nvertex 0 1 0\nendloop\nendfacet\n"
 
 #: name → (file bytes, the InputRejected code), each refused under :data:`CAPS`.
 HOSTILE_MESHES: dict[str, tuple[bytes, str]] = {

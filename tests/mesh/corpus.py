@@ -54,7 +54,6 @@ def binary_stl(count_claimed: int, records: int) -> bytes:
     return b"\0" * 80 + struct.pack("<I", count_claimed) + b"\0" * (50 * records)
 
 
-
 #: name → (file bytes, the InputRejected code), each refused under :data:`CAPS`.
 HOSTILE_MESHES: dict[str, tuple[bytes, str]] = {
     "zero-bytes": (b"", "empty"),

@@ -99,3 +99,24 @@ def test_bad_requests_fail_before_any_work() -> None:
     with pytest.raises(InputRejected) as caught:
         orfeas.generate(png_bytes(disc_rgba(32)), params={"mode": "bogus"})
     assert caught.value.field == "mode"
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("text", "params", "says"),
+    [
+        ("W" * 200, {}, "too long or has too many lines"),
+        ("a\n" * 19 + "a", {}, "shorter text or fewer lines"),
+        ("W" * 20, {"size_mm": 220}, "too long or has too many lines"),  # printable in mm, lost by the engine
+    ],
+    ids=["200-W", "20-lines", "20-W-at-220mm"],
+)
+def test_lettering_that_would_not_survive_is_refused_before_the_engine(
+    text: str, params: dict, says: str
+) -> None:
+    """Issue 16: these were accepted, then failed in the worker with "No subject could be found"."""
+    stages: list[str] = []
+    with pytest.raises(InputRejected) as caught:
+        orfeas.generate(text=text, params={**SMALL, **params}, progress=lambda stage, _: stages.append(stage))
+    assert caught.value.field == "text" and says in caught.value.message
+    assert "mask" not in stages

@@ -23,9 +23,9 @@ from orfeas.engines import get_engine, get_text_to_image
 from orfeas.engines.base import require_available, validate_model, validate_parameters
 from orfeas.errors import EngineUnavailable, InputRejected, invalid
 from orfeas.imaging import LetteringOptions, checked_text, decode_image, encode_png, render_text
-from orfeas.imaging.decode import ACCEPTED_FORMATS
+from orfeas.imaging.decode import ACCEPTED_FORMATS, image_size
 from orfeas.mesh.doctor_options import DoctorParameters
-from orfeas.mesh.exchange.untrusted import read_model
+from orfeas.mesh.exchange.untrusted import face_bound, read_model
 from orfeas.mesh.formats import FORMATS
 from orfeas.settings import Settings
 from orfeas.spec import DOCTOR, MESH_DEFAULT_FORMATS, MESH_TASKS, TEXT_DEFAULTS, JobSpec
@@ -38,7 +38,7 @@ PICTURE_NAME = "input.png"
 #: The picture types an upload may be (sniffed from its bytes).
 IMAGE_FORMATS: tuple[str, ...] = tuple(ACCEPTED_FORMATS.values())
 
-__all__ = ["IMAGE_FORMATS", "PICTURE_NAME", "Admitted", "admit", "checked_spec"]
+__all__ = ["IMAGE_FORMATS", "PICTURE_NAME", "Admitted", "admission_cost", "admit", "checked_spec"]
 
 
 @dataclass
@@ -104,7 +104,14 @@ def admit(spec: JobSpec | Mapping[str, Any], data: bytes | None, settings: Setti
     if spec.text is not None:
         text = checked_text(spec.text, settings)
         lettering = _lettering(spec.lettering)
-        rgba = render_text(text, lettering, settings)
+        # refused here, not in the engine, when the strokes would be too thin to print or survive
+        rgba = render_text(
+            text,
+            lettering,
+            settings,
+            size_mm=params.get("size_mm"),
+            working_side=getattr(engine, "working_side", None),
+        )
         done = spec.model_copy(
             update={**filled, "text": text, "lettering": lettering.model_dump(mode="json"), "diffusion": None}
         )
@@ -193,3 +200,43 @@ def _lettering(raw: Mapping[str, Any] | None) -> LetteringOptions:
         return LetteringOptions.model_validate(dict(raw or {}))
     except ValidationError as exc:
         raise invalid(exc, prefix="lettering") from exc
+
+
+# --- what a check costs -----------------------------------------------------------------------
+
+#: Peak bytes a decode takes per pixel: the RGBA output (4) plus what the decoder holds besides
+#: (measured: 0 for RGB/RGBA PNG, JPEG and TIFF, 1 for palette pictures, 3 for a progressive JPEG
+#: or a WebP) and the PNG re-encode of the normalised input.
+BYTES_PER_PIXEL = 8
+#: Peak bytes a mesh reader takes per triangle (measured: OBJ 37, 3MF 92, binary STL and PLY 103,
+#: ASCII PLY 146, GLB 172 through trimesh).
+BYTES_PER_FACE = 200
+#: What any check costs besides (parsers, buffers, the upload itself is already held).
+FIXED_BYTES = 4 << 20
+
+
+def image_cost(width: int, height: int) -> int:
+    """Bytes decoding a ``width`` × ``height`` picture may take at its peak."""
+    return FIXED_BYTES + BYTES_PER_PIXEL * max(0, width) * max(0, height)
+
+
+def mesh_cost(faces: int) -> int:
+    """Bytes reading a mesh of ``faces`` triangles may take at its peak."""
+    return FIXED_BYTES + BYTES_PER_FACE * max(0, faces)
+
+
+def admission_cost(spec: JobSpec | Mapping[str, Any], data: bytes | None, settings: Settings) -> int:
+    """Bytes :func:`admit` may take at its peak for ``spec`` and ``data``, priced from the file's
+    header or a cheap bound, before any decoding (an API lets only so many checks run at once).
+    A file that is hostile already in its header is refused here."""
+    spec = checked_spec(spec)  # a malformed spec is refused as such, before any file is looked at
+    if data is None:
+        return FIXED_BYTES  # a text: typesetting is bounded by the text's length
+    if spec.task in MESH_TASKS:
+        try:
+            return mesh_cost(face_bound(data, settings.max_model_faces))
+        except InputRejected as exc:
+            exc.field = exc.field or "model"
+            raise
+    _, width, height = image_size(data, settings)
+    return image_cost(width, height)

@@ -23,10 +23,52 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(200, ge=1, description="Longest accepted text prompt.")
     max_model_bytes: int = Field(100 * 1024 * 1024, ge=1024, description="Largest accepted mesh file.")
     max_model_faces: int = Field(2_000_000, ge=1, description="Most triangles accepted in a mesh file.")
+    admission_memory_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Memory the checks of uploads in flight (decoding, mesh parsing) may take together; "
+        "a check that does not fit waits (admission_wait_s), then gets 503 with Retry-After.",
+    )
+    admission_wait_s: float = Field(
+        2.0, ge=0, description="How long an upload's check waits for room in the admission memory budget."
+    )
 
     # --- service ------------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed (e.g. 127.0.0.1 or 10.0.0.0/8); empty: none, the client is the peer.",
+    )
+    max_connections: int = Field(
+        1000,
+        ge=1,
+        description="Open connections served at once; more are answered 503 and closed at once "
+        "(the process's file-descriptor limit is raised to fit where the system allows).",
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="A request's line and headers must arrive within this (slow clients are cut off).",
+    )
+    keep_alive_timeout_s: float = Field(
+        5.0, gt=0, description="An idle kept-alive connection is closed after this."
+    )
+    max_header_bytes: int = Field(
+        64 * 1024,
+        ge=4096,
+        description="Largest request line plus headers accepted (h11's incomplete event size).",
+    )
+    body_min_rate_bytes_per_s: int = Field(
+        1024,
+        ge=0,
+        description="After body_grace_s, a request body arriving slower than this on average is cut off "
+        "(0: off).",
+    )
+    body_grace_s: float = Field(
+        10.0, ge=0, description="How long a request body may take before body_min_rate_bytes_per_s applies."
+    )
     data_dir: Path = Field(Path("./data"), description="Job database and artifacts live here.")
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
     queue_size: int = Field(64, ge=1, description="Jobs waiting beyond the running ones.")
@@ -151,6 +193,9 @@ class Settings(BaseSettings):
         if self.host in ("0.0.0.0", "::", ""):
             return None  # listening everywhere: the operator names the hosts, or accepts any
         return frozenset({self.host.lower(), "localhost", "127.0.0.1", "::1"})
+
+    def trusted_proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
 
 def get_settings() -> Settings:

@@ -60,7 +60,7 @@ def test_submit_text_as_json(client: TestClient) -> None:
         json={
             "text": "HI",
             "params": {"target_faces": 2000},
-            "lettering": {"border_px": 4},
+            "lettering": {"border_px": 6},  # 4 would vanish in the engine (IoU 0.64), now refused
             "formats": ["stl"],
         },
     )

@@ -4,6 +4,7 @@ typed rejection with a reason code."""
 from __future__ import annotations
 
 import io
+import struct
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from PIL import Image
 
 from orfeas.errors import InputRejected
 from orfeas.imaging import decode_image, encode_png
-from orfeas.imaging.decode import sniff_format
+from orfeas.imaging.decode import image_size, sniff_format
 from orfeas.settings import Settings
 from tests.conftest import disc_rgba, photo_like, png_bytes, png_claiming
 
@@ -140,3 +141,111 @@ def test_sniffing_ignores_names_and_knows_webp() -> None:
     assert sniff_format(b"RIFF\0\0\0\0WEBPVP8 ") == "webp"
     assert sniff_format(b"GIF89a...") == "gif"
     assert sniff_format(b"<html>") is None
+
+
+# --- issue 16: the header is read first, for every format; decodes take one copy ------------------
+
+
+def _claiming(fmt: str, width: int, height: int) -> bytes:
+    """A small real file of ``fmt`` whose header is patched to claim ``width`` × ``height``."""
+    small = Image.fromarray(disc_rgba(16)[..., :3])
+    if fmt == "gif-animated":
+        frames = [small.convert("P"), Image.new("P", (16, 16), 3)]
+        data = bytearray(_encode(frames[0], "GIF", save_all=True, append_images=frames[1:]))
+        control = data.rfind(b"\x21\xf9\x04")  # the second frame's graphic control
+        assert control > 0 and data[control + 8] == 0x2C  # its image descriptor follows
+        struct.pack_into("<HH", data, control + 8 + 5, width, height)
+        return bytes(data)
+    if fmt == "gif":
+        data = bytearray(_encode(small, "GIF"))
+        struct.pack_into("<HH", data, 6, width, height)  # the logical screen
+        return bytes(data)
+    if fmt == "webp-animated":
+        frames = [small, Image.new("RGB", (16, 16), (9, 9, 9))]
+        data = bytearray(_encode(frames[0], "WEBP", save_all=True, append_images=frames[1:], lossless=True))
+        at = data.find(b"VP8X") + 12  # the canvas: 24-bit width − 1, height − 1
+        data[at : at + 3] = (width - 1).to_bytes(3, "little")
+        data[at + 3 : at + 6] = (height - 1).to_bytes(3, "little")
+        return bytes(data)
+    if fmt == "bmp":
+        data = bytearray(_encode(small, "BMP"))
+        struct.pack_into("<ii", data, 18, width, height)
+        return bytes(data)
+    if fmt == "jpeg":
+        data = bytearray(_encode(small, "JPEG"))
+        at = data.find(b"\xff\xc0")
+        struct.pack_into(">HH", data, at + 5, height, width)
+        return bytes(data)
+    if fmt == "tiff":
+        entries = [(256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, 1), (262, 3, 1),
+                   (273, 4, 8), (277, 3, 1), (278, 4, height), (279, 4, width * height)]  # fmt: skip
+        ifd = struct.pack("<H", len(entries)) + b"".join(
+            struct.pack("<HHII", tag, kind, 1, value) for tag, kind, value in entries
+        )
+        return b"II*\x00" + struct.pack("<I", 8) + ifd + b"\0\0\0\0" + b"\0" * 64
+    assert fmt == "png"
+    return png_claiming(width, height)
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("fmt", ["png", "jpeg", "bmp", "tiff", "gif", "webp-animated"])
+def test_every_format_is_priced_and_refused_from_its_header(fmt: str) -> None:
+    """9000 × 9000 claimed by a file holding a few hundred bytes of pixels: if a decode were tried
+    the answer would be ``corrupt`` (and 324 MB allocated first); it is the header's size."""
+    data = _claiming(fmt, 9000, 9000)
+    settings = Settings(max_image_pixels=40_000_000)
+    with pytest.raises(InputRejected) as caught:
+        decode_image(data, settings)
+    assert caught.value.code == "too_many_pixels" and "9000 × 9000" in caught.value.message
+    assert "the limit is 40 MP" in caught.value.message
+    within = Settings(max_image_pixels=100_000_000)
+    assert image_size(data, within)[1:] == (9000, 9000)
+
+
+@pytest.mark.security
+def test_an_animated_gif_is_decoded_from_its_first_frame_only() -> None:
+    """The second frame claims 65535 × 65535; only the first is ever decoded."""
+    decoded = decode_image(_claiming("gif-animated", 65535, 65535), DEFAULTS)
+    assert decoded.rgba.shape == (16, 16, 4)
+
+
+@pytest.mark.security
+def test_pillows_own_bomb_limit_is_reported_as_our_cap() -> None:
+    with pytest.raises(InputRejected) as caught:
+        decode_image(png_claiming(60000, 60000), Settings(max_image_pixels=40_000_000))
+    assert caught.value.code == "too_many_pixels"
+    assert "the limit is 40 MP" in caught.value.message and "DecompressionBomb" not in caught.value.message
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("fmt", "mode"),
+    [(f, m) for f in ("PNG", "WEBP", "TIFF") for m in ("RGB", "RGBA")] + [("JPEG", "RGB")],
+)
+def test_direct_decodes_match_pillows_conversion(fmt: str, mode: str) -> None:
+    rng = np.random.default_rng(5)
+    picture = Image.fromarray(rng.integers(0, 256, (40, 56, len(mode)), dtype=np.uint8), mode)
+    data = _encode(picture, fmt)
+    expected = np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))
+    assert np.array_equal(decode_image(data, DEFAULTS).rgba, expected)
+
+
+@pytest.mark.unit
+def test_rgb_with_a_transparent_colour_key_keeps_its_transparency() -> None:
+    picture = np.full((20, 20, 3), 255, np.uint8)
+    picture[5:15, 5:15] = (10, 20, 30)
+    decoded = decode_image(_encode(Image.fromarray(picture), "PNG", transparency=(255, 255, 255)), DEFAULTS)
+    assert decoded.has_alpha and decoded.rgba[0, 0, 3] == 0 and decoded.rgba[10, 10, 3] == 255
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_matches_pillows_transpose(orientation: int) -> None:
+    from PIL import ImageOps
+
+    picture = Image.fromarray(np.random.default_rng(orientation).integers(0, 256, (12, 20, 3), np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = _encode(picture, "PNG", exif=exif)
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGBA"))
+    assert np.array_equal(decode_image(data, DEFAULTS).rgba, expected)

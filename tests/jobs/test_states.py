@@ -28,6 +28,7 @@ def test_failure_reasons_are_the_fixed_set() -> None:
         "cancelled",
         "interrupted",
         "gpu_oom",
+        "storage_full",
         "internal",
     }
 

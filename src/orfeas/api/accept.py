@@ -7,6 +7,10 @@ Every route that creates a job (``POST /api/v1/jobs`` and the compatibility rout
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
 from starlette.concurrency import run_in_threadpool
 
 from orfeas.api.errors import ApiError, from_orfeas_error
@@ -29,6 +33,15 @@ def check_queue(rt: Runtime) -> None:
         raise queue_full(exc) from exc
 
 
+@asynccontextmanager
+async def checking(rt: Runtime, spec: dict[str, Any], data: bytes | None) -> AsyncIterator[None]:
+    """Hold the admission memory budget for checking ``data`` (priced from its header first): N
+    large or hostile uploads at once wait their turn instead of all decoding at once."""
+    cost = await run_in_threadpool(rt.jobs.admission_cost, spec, data)
+    async with rt.budget.hold(cost):
+        yield
+
+
 async def accept(
     rt: Runtime, sub: Submission, job_id: str | None = None, *, upload: tuple[str, int] | None = None
 ) -> Job:
@@ -39,9 +52,10 @@ async def accept(
     (a staged upload of the compatibility routes) rather than in this request.
     """
     try:
-        accepted = await run_in_threadpool(
-            rt.jobs.submit, sub.spec, sub.data, filename=sub.filename, job_id=job_id
-        )
+        async with checking(rt, sub.spec, sub.data):
+            accepted = await run_in_threadpool(
+                rt.jobs.submit, sub.spec, sub.data, filename=sub.filename, job_id=job_id
+            )
     except QueueFull as exc:
         raise queue_full(exc) from exc
     except OrfeasError as exc:

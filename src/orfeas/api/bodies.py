@@ -18,6 +18,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from orfeas.api.errors import ApiError
 from orfeas.api.security import BodyTooLarge
+from orfeas.api.slow_clients import Pace, paced
 
 #: JSON bodies carry a job's description only (text, parameters), never a file.
 JSON_LIMIT = 256 * 1024
@@ -32,9 +33,10 @@ def content_type(request: Request) -> str:
 
 async def limited_stream(request: Request, limit: int, field: str | None = None) -> AsyncIterator[bytes]:
     """The request body, chunk by chunk, failing with 413 (naming ``field``, else the body) as soon
-    as it passes ``limit`` bytes."""
+    as it passes ``limit`` bytes, and with 408 when it arrives slower than the settings' minimum
+    rate (:func:`orfeas.api.slow_clients.paced`; the server's protocol guard cuts it off too)."""
     received = 0
-    async for chunk in request.stream():
+    async for chunk in paced(request.stream(), Pace.for_bodies(request.app.state.settings)):
         received += len(chunk)
         if received > limit:
             raise BodyTooLarge(limit, field=field)

@@ -104,6 +104,11 @@ def from_orfeas_error(exc: OrfeasError) -> ApiError:
         return ApiError(422, exc.code, exc.message, field=exc.field or "engine")
     if isinstance(exc, StorageFull):
         return ApiError(507, exc.code, exc.message, headers={"Retry-After": str(STORAGE_RETRY_S)})
+    retry_after = getattr(exc, "retry_after", None)  # busy checking others (the admission budget)
+    if exc.code == "busy" and retry_after is not None:
+        return ApiError(503, exc.code, exc.message, headers={"Retry-After": str(retry_after)})
+    if exc.code == "request_timeout":  # a body slower than the minimum rate
+        return ApiError(408, exc.code, exc.message, headers={"Connection": "close"})
     return ApiError(500, "internal", "The request could not be handled.")
 
 

@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import FileResponse, StreamingResponse
 
-from orfeas.api.accept import accept
+from orfeas.api.accept import accept, checking
 from orfeas.api.bodies import content_type, read_form, read_json
 from orfeas.api.compat_shapes import (
     HINTS,
@@ -157,7 +157,8 @@ async def _found(rt: Runtime, raw: str) -> tuple[str, Job | None, Staged | None]
 async def _checked(rt: Runtime, spec: dict[str, Any], data: bytes | None) -> Any:
     """Admit without making a job (a picture to stage): the same checks as any submission."""
     try:
-        return await run_in_threadpool(rt.jobs.check, spec, data)
+        async with checking(rt, spec, data):
+            return await run_in_threadpool(rt.jobs.check, spec, data)
     except OrfeasError as exc:
         error = from_orfeas_error(exc)
         if error.field == "text":  # the engines call it text; these requests call it prompt

@@ -14,6 +14,7 @@ import time
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
+from orfeas.api.budget import AdmissionBudget
 from orfeas.api.events import EventHub
 from orfeas.api.hooks import Hooks
 from orfeas.api.staging import expire_staged
@@ -30,6 +31,8 @@ class Runtime:
         self.settings = settings
         self.hooks = hooks
         self.hub = EventHub()
+        #: admission checks in flight fit in ``admission_memory_bytes`` (hostile uploads queue up)
+        self.budget = AdmissionBudget.from_settings(settings)
         self._jobs: JobService | None = None
         self._maintenance: asyncio.Task[None] | None = None
         self.started_at = time.time()

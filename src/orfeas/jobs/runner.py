@@ -20,9 +20,11 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import select
 import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -52,15 +54,22 @@ class ParentGone(BaseException):
     """The supervisor's end of the pipe closed: stop working, nobody will read the result."""
 
 
-def serve_tasks(conn: multiprocessing.connection.Connection, native_threads: int | None = None) -> None:
+def serve_tasks(
+    conn: multiprocessing.connection.Connection,
+    native_threads: int | None = None,
+    server_pid: int | None = None,
+) -> None:
     """The runner's main loop: run tasks from ``conn`` until told to stop or the parent goes away.
 
     ``native_threads`` caps the BLAS/OpenMP/OpenCV thread pools of a child process: with one
     runner per core, each library spinning up a pool per core oversubscribes the CPU (measured:
-    2 workers on 2 cores ran 1.5× slower with the default pools).
+    2 workers on 2 cores ran 1.5× slower with the default pools). ``server_pid`` is the process
+    that started the runner: a child process exits the moment it ends (:func:`_die_with_server`).
     """
     if native_threads is not None:  # only child processes get a cap (threads share the server's pools)
         _die_with_parent()
+        if server_pid is not None:
+            _die_with_server(server_pid)
         _limit_native_threads(native_threads)
     while True:
         try:
@@ -143,11 +152,8 @@ def _run(task: Task, conn: multiprocessing.connection.Connection) -> None:
 
 
 def _die_with_parent() -> None:
-    """Linux: have the kernel kill this child when its parent (the forkserver) exits.
-
-    The forkserver exits when the server process dies, even by ``kill -9``; without this a
-    child would finish its job and write files into a folder the restarted server now owns.
-    """
+    """Linux: have the kernel kill this child when its parent (the forkserver) exits (the server
+    itself is watched by :func:`_die_with_server`)."""
     if not sys.platform.startswith("linux"):
         return
     try:
@@ -158,6 +164,41 @@ def _die_with_parent() -> None:
         return
     if os.getppid() == 1:  # the parent died before prctl took effect
         os._exit(1)
+
+
+def _die_with_server(server_pid: int) -> None:
+    """Exit at once when the server process ends, however it ends (``kill -9`` included).
+
+    The parent-death signal above is relative to the forkserver, the runner's real parent, which
+    outlives a killed server by seconds (measured 3–5 s, enough to finish a job and write its
+    files into a folder the restarted server now owns). So a daemon thread waits on the server
+    itself: a pidfd (Linux ≥ 5.3) becomes readable when the process exits; elsewhere the thread
+    polls for it.
+    """
+
+    def watch() -> None:
+        try:
+            handle = os.pidfd_open(server_pid)
+        except (AttributeError, OSError):  # pragma: no cover - old kernels, other systems
+            while _process_exists(server_pid):
+                time.sleep(0.2)
+        else:
+            select.select([handle], [], [])
+        os._exit(1)
+
+    if not _process_exists(server_pid):
+        os._exit(1)
+    threading.Thread(target=watch, name="orfeas-runner-server-watch", daemon=True).start()
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - it exists, as someone else
+        return True
+    return True
 
 
 def _limit_native_threads(n: int) -> None:
@@ -199,7 +240,10 @@ class Runner:
             # restart after a kill is quick and no lock held by a server thread is inherited.
             ctx = multiprocessing.get_context("forkserver")
             self._proc: Any = ctx.Process(
-                target=serve_tasks, args=(child, native_threads), name="orfeas-runner", daemon=True
+                target=serve_tasks,
+                args=(child, native_threads, os.getpid()),
+                name="orfeas-runner",
+                daemon=True,
             )
         else:
             self._proc = threading.Thread(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from orfeas.admission import PICTURE_NAME, Admitted, admit
+from orfeas.admission import PICTURE_NAME, Admitted, admission_cost, admit
 from orfeas.catalog import catalog
 from orfeas.errors import StorageFull
 from orfeas.jobs.cache import cache_key
@@ -84,6 +84,11 @@ class JobService:
     def catalog(self) -> dict[str, Any]:
         """What this service can make (engines, availability and why not, schemas, limits, rules)."""
         return catalog(self.settings)
+
+    def admission_cost(self, spec: JobSpec | dict[str, Any], data: bytes | None) -> int:
+        """Bytes admitting ``spec`` with ``data`` may take at its peak, from the file's header alone
+        (see :func:`orfeas.admission.admission_cost`)."""
+        return admission_cost(spec, data, self.settings)
 
     def check(self, spec: JobSpec | dict[str, Any], data: bytes | None) -> Admitted:
         """Admit a job without making it (the compatibility routes stage pictures this way)."""

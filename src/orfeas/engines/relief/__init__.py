@@ -18,7 +18,7 @@ from typing import ClassVar
 from pydantic import BaseModel
 
 from orfeas.engines.base import Availability, EngineInput, EngineOutput, ProgressCallback, no_progress
-from orfeas.engines.relief.parameters import Mode, ReliefParameters
+from orfeas.engines.relief.parameters import WORKING_SIDE, Mode, ReliefParameters
 from orfeas.settings import Settings
 
 __all__ = ["Mode", "ReliefEngine", "ReliefParameters"]
@@ -30,6 +30,8 @@ class ReliefEngine:
     name: ClassVar[str] = "relief"
     version: ClassVar[str] = "1.0"
     parameters_model: ClassVar[type[BaseModel]] = ReliefParameters
+    #: the picture's longest side as the engine works on it (a typeset text must survive it)
+    working_side: ClassVar[int] = WORKING_SIDE
 
     def availability(self, settings: Settings) -> Availability:
         return Availability(True)

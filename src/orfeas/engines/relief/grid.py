@@ -13,6 +13,7 @@ import trimesh
 from scipy import ndimage
 
 from orfeas.engines.base import EngineInput
+from orfeas.engines.relief.parameters import WORKING_SIDE
 from orfeas.errors import InputRejected
 from orfeas.imaging.background import background_remover
 from orfeas.imaging.mask import ForegroundMask, foreground_mask
@@ -20,7 +21,7 @@ from orfeas.mesh.heightfield import fix_pinches
 from orfeas.settings import Settings
 
 #: Longest side of the copy the mask is found on.
-MASK_SIDE = 768
+MASK_SIDE = WORKING_SIDE
 #: Grid cells per requested face: the mesh is built at about 3× the target and simplified.
 CELLS_PER_FACE = 0.75
 

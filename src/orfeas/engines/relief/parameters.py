@@ -9,6 +9,10 @@ from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from orfeas.parameters import Parameters
 
+#: Longest side of the copy of the picture the subject's mask is found on (what a typeset text's
+#: strokes must survive: admission checks them against it).
+WORKING_SIDE = 768
+
 Mode = Literal["puffy", "relief", "lithophane", "heightmap", "revolve"]
 
 

@@ -1,9 +1,11 @@
-"""Reading mesh files from strangers: the format is sniffed from the bytes, sizes are checked
-against caps before anything is parsed, and whatever is wrong becomes one typed error.
+"""Reading mesh files from strangers: the format is sniffed from the bytes (never the name), and
+each format's reader stops at the face cap while it reads — before it builds arrays — so checking
+an upload costs memory in proportion to what is accepted, not to what a file claims or expands to.
 
 Hostile files this guards against: a zero-byte file, a binary STL whose triangle count lies, an
 ASCII STL with millions of facets, an OBJ whose faces point past its vertices, NaN or infinite
-coordinates, a 3MF whose zip expands to gigabytes.
+coordinates, a 3MF of 3 M triangles in 234 KB, a 3MF whose zip expands to gigabytes, a GLB whose
+accessors ask for more than the file holds, and any other file (a PDF, a picture) sent as a mesh.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import io
 import re
 import struct
 import zipfile
+from collections.abc import Callable
 
 import numpy as np
 import trimesh
@@ -21,8 +24,7 @@ from orfeas.mesh.exchange import glb, obj, ply, stl, threemf
 
 #: File formats a mesh file can be read from.
 MODEL_FORMATS = ("stl", "obj", "ply", "glb", "3mf")
-#: Largest uncompressed 3MF model part accepted, as a multiple of the file's size cap.
-_ZIP_RATIO = 20
+_OBJ_LINE = re.compile(rb"(?m)^[ \t]*(v|f)[ \t]+[-+0-9.]")
 
 _UNIT_TO_MM = {
     "millimeter": 1.0,
@@ -42,24 +44,22 @@ _UNIT_TO_MM = {
 
 
 def sniff_model_format(data: bytes) -> str | None:
-    """The mesh format named by the content, or ``None``."""
-    if data.startswith(b"glTF"):
+    """The mesh format the content is, or ``None``: a GLB header, a zip holding a 3MF model part, a
+    PLY header, a binary STL whose length is exactly 84 + 50 × its count, an ASCII STL, or text
+    with OBJ vertex or face lines."""
+    if glb.is_glb(data):
         return "glb"
     if data.startswith(b"PK\x03\x04"):
-        return "3mf"
-    if data.startswith(b"ply"):
+        return "3mf" if _has_model_part(data) else None
+    if ply.is_ply(data):
         return "ply"
-    if len(data) >= 84:
-        count = struct.unpack_from("<I", data, 80)[0]
-        if len(data) == 84 + 50 * count:
-            return "stl"
-    head = data[:4096].lstrip()
-    if head[:5].lower() == b"solid" and b"facet" in data[:65536]:
+    if stl.binary_triangle_count(data) is not None:
         return "stl"
-    if re.search(rb"(?m)^\s*v\s+[-+0-9.eE]+\s+[-+0-9.eE]+\s+[-+0-9.eE]+", head):
+    if stl.is_ascii_stl(data):
+        return "stl"
+    head = data[:65536]
+    if b"\0" not in head and _OBJ_LINE.search(head):
         return "obj"
-    if head[:5].lower() == b"solid" or (len(data) >= 84 and not head.startswith((b"#", b"v"))):
-        return "stl"  # a binary STL whose count does not fit its length: reported as truncated below
     return None
 
 
@@ -67,7 +67,9 @@ def read_model(data: bytes, *, max_bytes: int, max_faces: int) -> tuple[trimesh.
     """Parse an untrusted mesh file into one mesh (in the file's units) and facts about it.
 
     The facts hold ``format``, ``units`` (as declared, when the format can say) and
-    ``scale_to_mm`` (1 when unknown). Raises :class:`InputRejected` with a reason code.
+    ``scale_to_mm`` (1 when unknown). Raises :class:`InputRejected` with a reason code:
+    ``unsupported_type`` for a file that is no mesh format we read (an HTTP 415), ``too_large``
+    past the caps, ``corrupt`` for a mesh file that is damaged.
     """
     if not data:
         raise InputRejected("The file is empty.", code="empty")
@@ -77,13 +79,17 @@ def read_model(data: bytes, *, max_bytes: int, max_faces: int) -> tuple[trimesh.
         )
     fmt = sniff_model_format(data)
     if fmt is None:
+        truncated = _truncated_binary_stl(data)
+        if truncated is not None:
+            raise InputRejected(truncated, code="corrupt")
         raise InputRejected(
             "This file is not a mesh we can read. Use STL, OBJ, PLY, GLB or 3MF.", code="unsupported_type"
         )
-    _check_declared_size(data, fmt, max_bytes, max_faces)
     try:
-        mesh = _LOADERS[fmt](data)
+        mesh = _READERS[fmt](data, max_faces)
     except InputRejected:
+        raise
+    except (MemoryError, RecursionError):
         raise
     except Exception as exc:  # parsers raise anything from IndexError to KeyError on broken files
         raise InputRejected(
@@ -108,73 +114,78 @@ def read_model(data: bytes, *, max_bytes: int, max_faces: int) -> tuple[trimesh.
     return mesh, {"format": fmt, "units": units, "scale_to_mm": scale}
 
 
-def _check_declared_size(data: bytes, fmt: str, max_bytes: int, max_faces: int) -> None:
-    """Reject from the header or a cheap scan, before a parser allocates anything."""
+def face_bound(data: bytes, max_faces: int) -> int:
+    """A cheap upper bound on the triangles reading ``data`` holds at its peak, at most
+    ``max_faces + 1`` (a reader stops there): what an admission gate prices before reading.
+
+    From the header where the format has counts (binary STL, binary PLY, GLB), from the model
+    parts' expanded size for 3MF (a triangle takes at least 30 bytes of XML), from the file's
+    size for text formats (an ASCII STL triangle takes at least 33 bytes, an OBJ or ASCII PLY
+    polygon corner 2), and 0 for a file that is no mesh or a damaged one (refused before any
+    reading).
+    """
+    fmt = sniff_model_format(data)
     if fmt == "stl":
-        count = struct.unpack_from("<I", data, 80)[0] if len(data) >= 84 else -1
-        if len(data) >= 84 and len(data) == 84 + 50 * count:
-            faces = count
-        elif data[:4096].lstrip()[:5].lower() == b"solid" and b"facet" in data[:65536]:
-            faces = data.count(b"facet")  # ASCII: count before parsing (an ASCII bomb stops here)
-        else:
-            held = max(0, len(data) - 84) // 50
-            raise InputRejected(
-                f"The STL file claims {max(count, 0):,} triangles but holds {held:,}: "
-                "it is truncated or damaged.",
-                code="corrupt",
-            )
-    elif fmt == "obj":
-        faces = len(re.findall(rb"(?m)^\s*f\s", data))
-        if faces <= max_faces:
-            _check_obj_indices(data)
-    elif fmt == "ply":
-        match = re.search(rb"element face (\d+)", data[:4096])
-        faces = int(match.group(1)) if match else 0
+        faces = stl.binary_triangle_count(data)
+        bound = faces if faces is not None else len(data) // 33
     elif fmt == "3mf":
+        if (threemf.archive_entries(data) or 0) > threemf.MAX_ENTRIES:
+            return 0  # refused by the reader before its directory is read
         try:
             archive = zipfile.ZipFile(io.BytesIO(data))
-            expanded = sum(info.file_size for info in archive.infolist())
-        except zipfile.BadZipFile as exc:
-            raise InputRejected("The 3MF file is damaged (not a valid zip).", code="corrupt") from exc
-        if expanded > _ZIP_RATIO * max_bytes:
-            raise InputRejected("The 3MF file expands to more than we accept.", code="too_large")
-        faces = 0
+            bound = (
+                sum(i.file_size for i in archive.infolist() if i.filename.lower().endswith(".model")) // 30
+            )
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+            bound = 0
+    elif fmt == "glb":
+        try:
+            bound = glb.placed_size(data)[0]
+        except InputRejected:
+            bound = 0
+    elif fmt == "ply":
+        try:
+            bound = ply.triangle_bound(data, max_faces)
+        except InputRejected:
+            bound = 0
     else:
-        faces = 0
-    if faces > max_faces:
-        raise InputRejected(
-            f"The mesh has {faces:,} triangles; the limit is {max_faces:,}.", code="too_large"
-        )
+        bound = len(data) // 2 if fmt == "obj" else 0
+    return min(bound, max_faces + 1)
 
 
-def _check_obj_indices(data: bytes) -> None:
-    """Every face index of an OBJ must name an existing vertex (1-based, or negative from the end)."""
-    vertices = len(re.findall(rb"(?m)^\s*v\s", data))
-    for line in re.findall(rb"(?m)^\s*f\s+([^\r\n]*)", data):
-        for token in line.split():
-            head = token.split(b"/", 1)[0]
-            try:
-                index = int(head)
-            except ValueError:
-                raise InputRejected(
-                    "The OBJ file has a face that is not a list of numbers.", code="corrupt"
-                ) from None
-            if index == 0 or abs(index) > vertices:
-                raise InputRejected(
-                    f"The OBJ file's faces refer to vertex {index}, but it has {vertices} vertices.",
-                    code="corrupt",
-                )
+def _has_model_part(data: bytes) -> bool:
+    """A zip whose directory lists a ``.model`` part (a 3MF; a .docx or a .zip is something else).
+    A damaged zip, or one listing too many parts, counts: the 3MF reader says what is wrong."""
+    if (threemf.archive_entries(data) or 0) > threemf.MAX_ENTRIES:
+        return True
+    try:
+        names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+        return True
+    return any(name.lower().endswith(".model") for name in names)
 
 
-def _load_glb(data: bytes) -> trimesh.Trimesh:
-    # A GLB from elsewhere is in metres like ours; glb.load_glb converts it to millimetres.
-    return glb.load_glb(data)
+def _truncated_binary_stl(data: bytes) -> str | None:
+    """Why a file that is a binary STL cut short is damaged, or ``None`` for anything else: the
+    first record after the header must be a real triangle (finite numbers, a unit or zero normal),
+    which the bytes of a document or picture at that place essentially never are."""
+    if len(data) < 134:
+        return None
+    record = np.frombuffer(data, dtype="<f4", count=12, offset=84)
+    if not np.all(np.isfinite(record)) or np.abs(record).max() > 1e7:
+        return None
+    normal = float(np.linalg.norm(record[:3]))
+    if not (normal < 1e-6 or abs(normal - 1.0) < 1e-3):
+        return None
+    claimed = struct.unpack_from("<I", data, 80)[0]
+    held = (len(data) - 84) // 50
+    return f"The STL file claims {claimed:,} triangles but holds {held:,}: it is truncated or damaged."
 
 
-_LOADERS = {
-    "stl": stl.load_stl,
-    "obj": obj.load_obj,
-    "ply": ply.load_ply,
-    "glb": _load_glb,
-    "3mf": threemf.load_3mf,
+_READERS: dict[str, Callable[[bytes, int], trimesh.Trimesh]] = {
+    "stl": stl.read_stl,
+    "obj": obj.read_obj,
+    "ply": ply.read_ply,
+    "glb": glb.read_glb,  # GLB is in metres like ours: read_glb converts it to millimetres
+    "3mf": lambda data, max_faces: threemf.read_3mf(data, max_faces=max_faces),
 }

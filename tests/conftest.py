@@ -19,6 +19,10 @@ from PIL import Image
 from orfeas.settings import Settings
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+#: The repository's models directory (`make test` places u2netp.onnx there); every Settings() the
+#: tests make finds it, whatever the working directory, unless ORFEAS_MODELS_DIR says otherwise.
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+os.environ.setdefault("ORFEAS_MODELS_DIR", str(MODELS_DIR))
 OUTPUT_DIR = Path(__file__).parent / "output"
 
 

@@ -93,7 +93,7 @@ def test_a_broken_checkpoint_is_named(configure, tiny_hunyuan3d: Path, tmp_path:
 @pytest.mark.integration
 def test_without_background_removal_the_whole_picture_is_the_subject(on_cpu) -> None:
     picture = png_bytes(disc_rgba(64))
-    model = orfeas.generate(picture, engine="hunyuan3d", params={**FAST, "remove_background": False})
+    model = orfeas.generate(picture, engine="hunyuan3d", params={**FAST, "mask": "none"})
     assert model.report["engine"]["mask_method"] == "none" and model.report["printable"]
 
 

@@ -86,12 +86,12 @@ def test_relief_plate_has_base_thickness_and_raised_subject() -> None:
 
 @pytest.mark.unit
 @pytest.mark.parametrize("picture", [drawing_on_white(160), photo_like(160)], ids=["drawing", "photo"])
-def test_pictures_without_alpha_use_grabcut_and_report_confidence(picture: np.ndarray) -> None:
+def test_pictures_without_alpha_are_cut_out_and_report_confidence(picture: np.ndarray) -> None:
     rgba = np.dstack([picture, np.full(picture.shape[:2], 255, np.uint8)])
     out = _run(rgba, mode="puffy")
     assert check(out.mesh).ok
-    assert out.notes["mask_method"] in ("grabcut", "whole")
-    assert 0.0 <= out.notes["mask_confidence"] <= 1.0
+    assert out.notes["mask_method"] in ("neural", "grabcut", "whole")
+    assert 0.0 <= out.notes["mask_confidence"] <= 1.0 and out.notes["mask_seconds"] >= 0.0
 
 
 @pytest.mark.unit

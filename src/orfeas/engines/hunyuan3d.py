@@ -2,8 +2,9 @@
 
 Optional extra ``hunyuan3d``. Stages as the pipeline names them:
 
-* ``mask`` — the subject is cut out (alpha, rembg when set up, else GrabCut) and handed to
-  hy3dgen as an RGBA picture; its own preprocessor recentres it.
+* ``mask`` — the subject is cut out (the ``mask`` parameter: alpha, the neural mask or GrabCut,
+  see :mod:`orfeas.imaging.mask`) and handed to hy3dgen as an RGBA picture; its own
+  preprocessor recentres it.
 * ``height`` — the flow-matching diffusion steps of the shape model (progress per step), then
   the VAE's decoding of an occupancy field on an ``octree_resolution``³ grid.
 * ``mesh`` — the surface is extracted by :func:`orfeas.mesh.closing.surface_from_field` (closed by
@@ -37,8 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from orfeas.engines import gpu
 from orfeas.engines.base import Availability, EngineInput, EngineOutput, ProgressCallback, no_progress
 from orfeas.errors import EngineUnavailable, GpuOutOfMemory, MeshInvalid
-from orfeas.imaging.background import background_remover
-from orfeas.imaging.mask import foreground_mask
+from orfeas.imaging.mask import MaskSource, subject_mask
 from orfeas.mesh.closing import close_mesh, surface_from_field
 from orfeas.settings import Settings
 
@@ -100,8 +100,12 @@ class Hunyuan3DParameters(BaseModel):
         description="Grid points decoded per batch (more: faster, more memory).",
         json_schema_extra=_p("points"),
     )
-    remove_background: bool = Field(
-        True, description="Cut the subject out first (alpha, rembg or GrabCut).", json_schema_extra=_p()
+    mask: MaskSource = Field(
+        "auto",
+        description="How the subject is cut out before the shape model sees it: auto (alpha, else "
+        "the neural mask, with GrabCut where it is surer), alpha, neural, grabcut, or none (keep the "
+        "background).",
+        json_schema_extra=_p(),
     )
     remove_floaters: bool = Field(
         True, description="Drop loose specks under 1 % of the volume.", json_schema_extra=_p()
@@ -161,7 +165,7 @@ class Hunyuan3DEngine:
         notes: dict[str, Any] = {"device": device, "weights": str(weights.checkpoint)}
 
         progress("mask", 0.0)
-        picture = _cut_out(source.rgba, params, notes, settings)
+        picture = _cut_out(source.rgba, source.mask_edit, params, notes, settings)
         timings["mask"], clock = time.perf_counter() - clock, time.perf_counter()
 
         progress("height", 0.0)
@@ -326,7 +330,11 @@ def texture_problem(weights: Weights, device: str) -> str:
 
 
 def _cut_out(
-    rgba: np.ndarray, params: Hunyuan3DParameters, notes: dict[str, Any], settings: Settings
+    rgba: np.ndarray,
+    edit: np.ndarray | None,
+    params: Hunyuan3DParameters,
+    notes: dict[str, Any],
+    settings: Settings,
 ) -> Any:
     """The picture as hy3dgen wants it: RGBA with a transparent background, at most
     :data:`PICTURE_SIDE` on its longer side (upstream works at 512 px)."""
@@ -338,13 +346,13 @@ def _cut_out(
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     small = rgba if scale == 1.0 else cv2.resize(rgba, size, interpolation=cv2.INTER_AREA)
     picture = small.copy()
-    if params.remove_background:
-        found = foreground_mask(small, remover=background_remover(settings))
-        notes.update(mask_method=found.method, mask_confidence=round(found.confidence, 3))
-        picture[..., 3] = np.where(found.mask, 255, 0).astype(np.uint8)
-    else:
+    if params.mask == "none":
         picture[..., 3] = 255
         notes["mask_method"] = "none"
+    else:
+        found = subject_mask(small, params.mask, settings, edit=edit, side=max(small.shape[:2]))
+        notes.update(found.notes())
+        picture[..., 3] = np.where(found.mask, 255, 0).astype(np.uint8)
     return Image.fromarray(picture, "RGBA")
 
 

@@ -8,6 +8,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 Mode = Literal["puffy", "relief", "lithophane", "heightmap"]
+#: Where the subject's outline comes from (:mod:`orfeas.imaging.mask`); kept here as a literal so
+#: this module stays light to import.
+MaskChoice = Literal["auto", "alpha", "neural", "grabcut", "none"]
 
 
 def _for(*modes: str, unit: str | None = None, advanced: bool = False) -> dict[str, Any]:
@@ -27,6 +30,12 @@ class ReliefParameters(BaseModel):
     model_config = ConfigDict(extra="forbid", title="relief parameters")
 
     mode: Mode = Field("puffy", description="What kind of object to make from the picture.")
+    mask: MaskChoice = Field(
+        "auto",
+        description="Where the subject's outline comes from: auto (alpha, else the neural mask, with "
+        "GrabCut where it is surer), alpha, neural, grabcut, or none (the whole picture).",
+        json_schema_extra=_for("puffy", "relief", "heightmap"),
+    )
     size_mm: float = Field(
         80.0,
         ge=5,

@@ -1,0 +1,135 @@
+"""The neural saliency map: U²-Netp (``u2netp.onnx``) run with onnxruntime on the CPU.
+
+The network sees the picture at 320×320, scaled to [0, 1] by its maximum and normalised with the
+ImageNet mean and spread (as U²-Net was trained), and answers how likely each pixel belongs to the
+salient object, 0–1. One session per model file (and version of it) per process, with a capped
+thread count so a worker pool does not oversubscribe the cores.
+
+What runs the network is a :class:`Network`: our own session on the verified file in the models
+directory, or — when ``ORFEAS_REMBG_MODEL_PATH`` names another U²-Net-family file and the optional
+``rembg`` extra is installed — rembg's session on that file (:mod:`orfeas.imaging.background`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from orfeas.imaging.models import U2NETP, file_problem, model_path
+from orfeas.settings import Settings
+
+#: The network's input side (pixels).
+INPUT_SIDE = 320
+_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+_STD = np.array([0.229, 0.224, 0.225], np.float32)
+INSTALL_HINT = "run `python -m orfeas.imaging.models` (or `make serve`) to place it"
+
+
+class NetworkError(Exception):
+    """The network's file cannot be loaded or run; the message says which file and why."""
+
+
+@dataclass(frozen=True)
+class Network:
+    """How the neural mask runs here: ``predict(rgb) → (h, w) float32 saliency in [0, 1]`` at a
+    size of the network's choosing (the caller resizes), and a name for the report."""
+
+    name: str
+    path: Path
+    predict: Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class NetworkState:
+    """The network when it can run here, else ``None`` and the reason."""
+
+    network: Network | None
+    reason: str = ""
+
+
+def saliency_network(settings: Settings) -> NetworkState:
+    """The network the neural mask uses with these settings, or why there is none.
+
+    Checks are cheap and happen before anything is loaded: the file's size and MD5 (once per
+    file version and process), and that onnxruntime imports.
+    """
+    if settings.rembg_model_path is not None:
+        from orfeas.imaging.background import rembg_network
+
+        return rembg_network(settings)
+    path = model_path(settings.models_dir)
+    problem = _verified(str(path.resolve()), *_stamp(path))
+    if problem:
+        return NetworkState(None, problem)
+    if not _onnxruntime_imports():
+        return NetworkState(None, "onnxruntime is not installed (pip install onnxruntime)")
+    threads = settings.mask_threads
+    return NetworkState(
+        Network("u2netp", path, lambda rgb: u2netp_saliency(rgb, path, threads=threads)),
+    )
+
+
+def u2netp_saliency(rgb: np.ndarray, path: Path, *, threads: int = 2) -> np.ndarray:
+    """The saliency map (320×320 float32 in [0, 1]) of an (H, W, 3) uint8 picture."""
+    session = _session(str(Path(path).resolve()), *_stamp(Path(path)), threads)
+    tensor = network_input(rgb)
+    try:
+        # Session.run is thread-safe in onnxruntime: worker threads share the one session.
+        output = session.run([session.get_outputs()[0].name], {session.get_inputs()[0].name: tensor})[0]
+    except Exception as exc:  # onnxruntime raises its own error types for a graph that cannot run
+        raise NetworkError(f"{path} cannot be run: {type(exc).__name__}: {exc}") from exc
+    return np.clip(output[0, 0], 0.0, 1.0).astype(np.float32)
+
+
+def network_input(rgb: np.ndarray) -> np.ndarray:
+    """1×3×320×320 float32: scaled to [0, 1] by the picture's maximum, then ImageNet-normalised."""
+    small = cv2.resize(rgb[..., :3], (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA)
+    scaled = small.astype(np.float32) / max(float(small.max()), 1e-6)
+    return np.ascontiguousarray(((scaled - _MEAN) / _STD).transpose(2, 0, 1)[None])
+
+
+def _stamp(path: Path) -> tuple[float, int]:
+    """(mtime, size) so a replaced file gets a new check and a new session; (0, -1) when absent."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return 0.0, -1
+    return stat.st_mtime, stat.st_size
+
+
+@lru_cache(maxsize=8)
+def _verified(path: str, mtime: float, size: int) -> str:
+    problem = file_problem(Path(path), U2NETP)
+    if problem.startswith("no model file"):
+        return f"{problem} ({INSTALL_HINT})"
+    if problem:
+        return f"{problem}; {INSTALL_HINT} again"
+    return ""
+
+
+@lru_cache(maxsize=2)
+def _session(path: str, mtime: float, size: int, threads: int) -> Any:
+    """One onnxruntime session per model file version in this process."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: the reason reaches the caller as an exception
+    try:
+        return ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # a damaged or foreign file: onnxruntime's own error types
+        raise NetworkError(f"{path} is not a loadable ONNX model: {type(exc).__name__}: {exc}") from exc
+
+
+@lru_cache(maxsize=1)
+def _onnxruntime_imports() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None

@@ -12,7 +12,10 @@ picture's mask, measured in this process after a warm-up.
     python bench/mask.py [--out bench/results/mask.json] [--overlays DIR] [--sources auto,neural,grabcut]
 
 Targets (issue 14), for ``auto``: median IoU ≥ 0.95, worst ≥ 0.80, plain backgrounds no worse
-than GrabCut alone, ≤ 0.6 s for a 1024 px picture on 2 cores.
+than GrabCut alone, ≤ 0.6 s for a 1024 px picture on 2 cores. The median and worst figures are
+over the textures and plain backgrounds; pictures whose background has a subject of its own
+(:data:`COMPETING`) are listed in their own columns. Times are also given as a ratio to GrabCut's
+in the same run (the machines are shared, so bare seconds wander).
 """
 
 from __future__ import annotations
@@ -46,17 +49,16 @@ TEXTURES = (
     "grass",
     "gravel",
     "rocket",
-    "coffee",
     "moon",
     "hubble_deep_field",
     "immunohistochemistry",
     "page",
     "text",
 )
-#: Photos with a subject of their own (a person, a cat, a cameraman, a motorcycle): the pasted
-#: subject competes with it, so which one is "the" subject is ambiguous. Reported on their own,
-#: outside the targets.
-COMPETING = ("astronaut", "chelsea", "camera", "stereo_motorcycle")
+#: Photos with a subject of their own (a cup filling the frame, a person, a cat, a cameraman, a
+#: motorcycle): the pasted subject competes with it, so which one is "the" subject is ambiguous
+#: (the studio's brush is the answer there). Reported on their own, outside the targets.
+COMPETING = ("coffee", "astronaut", "chelsea", "camera", "stereo_motorcycle")
 #: Plain backgrounds: (name, RGB, with a cast shadow).
 PLAINS = (
     ("white", (244, 243, 240), False),
@@ -280,14 +282,15 @@ def _mask(rgba: np.ndarray, source: str, settings: object) -> ForegroundMask:
 
 def _summary(rows: list[dict[str, object]], sources: list[str]) -> dict[str, dict[str, object]]:
     summary: dict[str, dict[str, object]] = {}
+    judged = [r for r in rows if r["kind"] != "competing"]  # the targets' pictures
     for source in sources:
-        ious = [r[source]["iou"] for r in rows]  # type: ignore[index]
+        ious = [r[source]["iou"] for r in judged]  # type: ignore[index]
         secs = [r[source]["seconds"] for r in rows]  # type: ignore[index]
         entry: dict[str, object] = {
             "median_iou": round(statistics.median(ious), 4),
             "mean_iou": round(statistics.fmean(ious), 4),
             "worst_iou": round(min(ious), 4),
-            "worst_picture": rows[int(np.argmin(ious))]["picture"],
+            "worst_picture": judged[int(np.argmin(ious))]["picture"],
             "median_seconds": round(statistics.median(secs), 3),
             "max_seconds": round(max(secs), 3),
         }
@@ -308,17 +311,26 @@ def _summary(rows: list[dict[str, object]], sources: list[str]) -> dict[str, dic
 
 def _print_table(summary: dict[str, dict[str, object]], sources: list[str]) -> None:
     print(
-        f"\n{'source':8s} {'median':>7s} {'mean':>7s} {'worst':>7s} {'texture med/worst':>18s} "
-        f"{'plain med/worst':>16s} {'median s':>9s} {'max s':>6s}  worst picture"
+        f"\n{'source':8s} {'median':>6s} {'worst':>6s} {'texture med/worst':>17s} {'plain med/worst':>15s} "
+        f"{'competing med/worst':>19s} {'median s':>8s} {'max s':>6s}  worst picture"
     )
     for source in sources:
         e = summary[source]
         print(
-            f"{source:8s} {e['median_iou']:7.3f} {e['mean_iou']:7.3f} {e['worst_iou']:7.3f} "
-            f"{e['texture_median_iou']:8.3f}/{e['texture_worst_iou']:.3f} "
-            f"{e['plain_median_iou']:10.3f}/{e['plain_worst_iou']:.3f} "
-            f"{e['median_seconds']:9.3f} {e['max_seconds']:6.3f}  {e['worst_picture']}"
+            f"{source:8s} {e['median_iou']:6.3f} {e['worst_iou']:6.3f} "
+            f"{e['texture_median_iou']:11.3f}/{e['texture_worst_iou']:.3f} "
+            f"{e['plain_median_iou']:9.3f}/{e['plain_worst_iou']:.3f} "
+            f"{e['competing_median_iou']:13.3f}/{e['competing_worst_iou']:.3f} "
+            f"{e['median_seconds']:8.3f} {e['max_seconds']:6.3f}  {e['worst_picture']}"
         )
+    if "grabcut" in summary:
+        base = float(summary["grabcut"]["median_seconds"])  # type: ignore[arg-type]
+        ratios = ", ".join(
+            f"{s} {float(summary[s]['median_seconds']) / base:.2f}×"  # type: ignore[arg-type]
+            for s in sources
+            if base > 0
+        )
+        print(f"median time relative to GrabCut alone in this run: {ratios}")
 
 
 if __name__ == "__main__":

@@ -229,9 +229,16 @@ def _engines(args: argparse.Namespace) -> int:
     settings = get_settings()
     rows = [_engine_row(engine, "3d", settings) for engine in all_engines()]
     rows += [_engine_row(step, "text-to-image", settings) for step in text_to_image_engines()]
+    from orfeas.imaging.mask import mask_sources
+
+    masks = mask_sources(settings)
+    for row in rows:  # the engines with a `mask` parameter say which of its choices can run here
+        if "mask" in row["parameters"].get("properties", {}):
+            row["mask_sources"] = masks
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
+    print("mask sources: " + "; ".join(f"{m['name']} {_state(m)}" for m in masks))
     for row in rows:
         status = "available" if row["available"] else f"unavailable: {row['reason']}"
         print(f"{row['name']} {row['version']} ({row['kind']})  {status}")
@@ -242,6 +249,13 @@ def _engines(args: argparse.Namespace) -> int:
                 f"{spec.get('description', '')}"
             )
     return EXIT_OK
+
+
+def _state(row: dict[str, Any]) -> str:
+    if not row["available"]:
+        return f"unavailable: {row['reason']}"
+    said = row.get("model") or row["reason"]
+    return f"available ({said})" if said else "available"
 
 
 def _engine_row(engine: Any, kind: str, settings: Any) -> dict[str, Any]:

@@ -54,7 +54,9 @@ def test_rembg_uses_the_models_directory_u2netp_and_downloads_nothing(rembg_home
 
 
 @pytest.mark.integration
-def test_the_neural_mask_runs_through_rembg_on_the_named_file(configure, tiny_rembg: Path, rembg_home) -> None:
+def test_the_neural_mask_runs_through_rembg_on_the_named_file(
+    configure, tiny_rembg: Path, rembg_home
+) -> None:
     settings = configure(rembg_model_path=tiny_rembg)  # a U²-Net-shaped model scoring dark pixels
     picture = drawing_on_white(128)
     found = subject_mask(_opaque(picture), "neural", settings)

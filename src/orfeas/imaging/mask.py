@@ -216,19 +216,17 @@ def apply_edit(found: ForegroundMask, edit: np.ndarray) -> ForegroundMask:
 
 
 def mask_sources(settings: Settings) -> list[dict[str, Any]]:
-    """Each mask source and whether it can run here, with the reason when it cannot."""
+    """Each mask source, whether it can run here and why not (for ``auto``: what it falls back to);
+    ``neural`` also names its network and model file. For ``orfeas engines`` and the API."""
     network = saliency_network(settings)
-    neural = {"name": "neural", "available": network.network is not None, "reason": network.reason}
+    neural: dict[str, Any] = {"name": "neural", "available": network.network is not None}
+    neural["reason"] = network.reason
     if network.network is not None:
-        neural["model"] = str(network.network.path)
-        neural["network"] = network.network.name
+        neural.update(model=str(network.network.path), network=network.network.name)
+    auto = "" if network.network else f"GrabCut only: {network.reason}"
     return [
-        {
-            "name": "auto",
-            "available": True,
-            "reason": "" if network.network else "without neural: " + network.reason,
-        },
-        {"name": "alpha", "available": True, "reason": "only for pictures with a transparent background"},
+        {"name": "auto", "available": True, "reason": auto},
+        {"name": "alpha", "available": True, "reason": ""},
         neural,
         {"name": "grabcut", "available": True, "reason": ""},
         {"name": "none", "available": True, "reason": ""},

@@ -28,7 +28,8 @@ from orfeas.settings import Settings
 INPUT_SIDE = 320
 _MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 _STD = np.array([0.229, 0.224, 0.225], np.float32)
-INSTALL_HINT = "run `python -m orfeas.imaging.models` (or `make serve`) to place it"
+#: How to place the file (``make serve`` and ``make test`` run the same step).
+PLACE_IT = "`python -m orfeas.imaging.models` places it"
 
 
 class NetworkError(Exception):
@@ -107,9 +108,9 @@ def _stamp(path: Path) -> tuple[float, int]:
 def _verified(path: str, mtime: float, size: int) -> str:
     problem = file_problem(Path(path), U2NETP)
     if problem.startswith("no model file"):
-        return f"{problem} ({INSTALL_HINT})"
+        return f"{problem}; {PLACE_IT}"
     if problem:
-        return f"{problem}; {INSTALL_HINT} again"
+        return f"{problem}; `python -m orfeas.imaging.models` replaces it"
     return ""
 
 

@@ -1,6 +1,6 @@
 """Benchmark of the subject mask: IoU against a known alpha, per mask source, and time per picture.
 
-Subjects with a known outline (scikit-image's logo with its own alpha, its horse silhouette
+Subjects with a known outline (scikit-image's round logo cut from its white paper, its horse silhouette
 filled with Chelsea's fur, a drawn mug, star, ball and toy) are pasted onto real photos and
 textures shipped with scikit-image (brick, grass, gravel, rocket, coffee, astronaut, …) and onto
 plain colours (some with the soft shadow a subject casts on a table), at 1024 px, and saved as
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 from skimage import data
 
@@ -68,6 +68,9 @@ PLAINS = (
     ("white-shadow", (240, 240, 238), True),
 )
 SUBJECTS = ("logo", "horse", "mug", "star", "ball", "toy")
+#: Drawn on paper rather than photographed: plain backgrounds also get these (where GrabCut was
+#: at its best, and a salient-object network tends to fill an outline).
+LINE_ART = ("house", "sign")
 
 
 @dataclass(frozen=True)
@@ -79,13 +82,16 @@ class Scene:
 
 
 def scenes() -> Iterator[Scene]:
-    """Every background with two subjects (round robin), deterministic."""
+    """Every background with two subjects (round robin), plain ones also with line art; deterministic."""
     backgrounds = [(name, "texture", None, False) for name in TEXTURES]
     backgrounds += [(name, "plain", rgb, shadow) for name, rgb, shadow in PLAINS]
     backgrounds += [(name, "competing", None, False) for name in COMPETING]
     rng = np.random.default_rng(14)
     for index, (name, kind, rgb, shadow) in enumerate(backgrounds):
-        for subject in (SUBJECTS[(2 * index) % len(SUBJECTS)], SUBJECTS[(2 * index + 1) % len(SUBJECTS)]):
+        subjects = [SUBJECTS[(2 * index) % len(SUBJECTS)], SUBJECTS[(2 * index + 1) % len(SUBJECTS)]]
+        if kind == "plain" and not shadow:
+            subjects += LINE_ART
+        for subject in subjects:
             ground = _plain(rgb, rng) if kind == "plain" else _texture(name)
             picture, truth = _paste(ground, _subject(subject), rng, shadow=shadow)
             buffer = io.BytesIO()
@@ -121,7 +127,9 @@ def _subject(name: str) -> np.ndarray:
     size = 600
     if name == "logo":  # scikit-image's round logo; its file is opaque, the paper around it is white
         logo = np.ascontiguousarray(data.logo()[..., :3])
-        inked = ndimage.binary_fill_holes(logo.min(axis=2) < 230)
+        inked = logo.min(axis=2) < 230
+        # The white S-curve between its two halves and the white snake drawing belong to the logo.
+        inked = ndimage.binary_fill_holes(ndimage.binary_closing(inked, np.ones((25, 25)), border_value=0))
         labels, count = ndimage.label(inked)
         largest = labels == 1 + int(np.argmax(ndimage.sum(inked, labels, range(1, count + 1))))
         return np.dstack([logo, largest.astype(np.uint8) * 255])
@@ -135,6 +143,18 @@ def _subject(name: str) -> np.ndarray:
         tint = fur * np.array([0.75, 0.55, 0.4], np.float32)
         rgba[..., :3] = np.clip(tint, 0, 255).astype(np.uint8)
         rgba[..., 3] = alpha
+        return rgba
+    if name in LINE_ART:  # dark strokes: a house drawn in outline, or a word in bold letters
+        canvas = Image.new("L", (size, size), 0)
+        pen = ImageDraw.Draw(canvas)
+        if name == "house":
+            pen.polygon([(90, 260), (300, 60), (510, 260)], outline=255, width=18)
+            pen.rectangle([120, 260, 480, 560], outline=255, width=18)
+            pen.rectangle([250, 380, 350, 560], outline=255, width=14)
+        else:
+            pen.text((20, 220), "ORFEAS", fill=255, font=ImageFont.load_default(size=130))
+        rgba[..., :3] = (25, 30, 110) if name == "sign" else (15, 15, 15)
+        rgba[..., 3] = np.asarray(canvas)
         return rgba
     if name == "mug":
         cv2.rectangle(rgba, (170, 150), (430, 500), (200, 40, 40, 255), -1)

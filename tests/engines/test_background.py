@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -58,7 +59,8 @@ def test_the_neural_mask_runs_through_rembg_on_the_named_file(
     configure, tiny_rembg: Path, rembg_home
 ) -> None:
     settings = configure(rembg_model_path=tiny_rembg)  # a U²-Net-shaped model scoring dark pixels
-    picture = drawing_on_white(128)
+    picture = np.full((128, 160, 3), 250, np.uint8)
+    cv2.ellipse(picture, (80, 64), (50, 35), 20, 0, 360, (20, 20, 30), -1)  # a dark subject
     found = subject_mask(_opaque(picture), "neural", settings)
     assert found.method == "neural" and found.details["network"].startswith("rembg")
     assert _iou(found.mask, _dark(picture)) > 0.8

@@ -27,9 +27,7 @@ def grabcut(rgb: np.ndarray) -> tuple[np.ndarray, float]:
     border_colour = np.median(ring, axis=0)
     init = np.full((sh, sw), cv2.GC_PR_FGD, dtype=np.uint8)
     # Pixels that look like the border colour start as probable background, the frame as sure background.
-    spread = max(12.0, float(np.percentile(np.linalg.norm(ring - border_colour, axis=1), 90)) * 1.5)
-    distance = np.linalg.norm(small.astype(np.float32) - border_colour, axis=2)
-    init[distance <= spread] = cv2.GC_PR_BGD
+    init[looks_like_border(small)] = cv2.GC_PR_BGD
     init[:border] = init[-border:] = cv2.GC_BGD
     init[:, :border] = init[:, -border:] = cv2.GC_BGD
     if not np.any(init == cv2.GC_PR_FGD):
@@ -41,6 +39,15 @@ def grabcut(rgb: np.ndarray) -> tuple[np.ndarray, float]:
     confidence = _separation(small, small_mask, ring, border_colour)
     mask = cv2.resize(small_mask, (w, h), interpolation=cv2.INTER_LINEAR) > 0
     return mask, confidence
+
+
+def looks_like_border(rgb: np.ndarray) -> np.ndarray:
+    """The pixels within the border's own colour spread of its median colour: the background, where
+    the background is plain."""
+    ring = border_ring(rgb, max(1, round(0.02 * max(rgb.shape[:2]))))
+    colour = np.median(ring, axis=0)
+    spread = max(12.0, float(np.percentile(np.linalg.norm(ring - colour, axis=1), 90)) * 1.5)
+    return np.linalg.norm(rgb[..., :3].astype(np.float32) - colour, axis=2) <= spread
 
 
 def border_plainness(rgb: np.ndarray) -> float:

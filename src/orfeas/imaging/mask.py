@@ -4,7 +4,8 @@ Sources (the engines' ``mask`` parameter picks one, ``auto`` runs the cascade):
 
 * ``alpha`` — the picture's own transparency, when it separates a subject;
 * ``neural`` — U²-Netp's saliency (:mod:`~orfeas.imaging.saliency`), its edge refined at full
-  resolution with a colour guided filter (:mod:`~orfeas.imaging.refine`);
+  resolution with a colour guided filter (:mod:`~orfeas.imaging.refine`); on a plain background
+  what has the background's colour is taken out (the inside of a line drawing);
 * ``grabcut`` — GrabCut seeded from the border colour (:mod:`~orfeas.imaging.grabcut`), the
   fallback when the network's file is absent (the reason goes into the report);
 * ``none`` — the whole picture is the subject.
@@ -25,8 +26,8 @@ import cv2
 import numpy as np
 
 from orfeas.errors import EngineUnavailable, InputRejected
-from orfeas.imaging.grabcut import grabcut
-from orfeas.imaging.refine import clean_mask, drop_faint_parts, saliency_mask
+from orfeas.imaging.grabcut import border_plainness, grabcut, looks_like_border
+from orfeas.imaging.refine import clean_mask, saliency_mask
 from orfeas.imaging.saliency import Network, NetworkError, NetworkState, saliency_network
 from orfeas.settings import Settings
 
@@ -40,6 +41,8 @@ MASK_SIDE = 1024
 #: it takes a cast shadow for the subject, which the network does not (bench/mask.py).
 NEURAL_SURE, NEURAL_LOST = 0.6, 0.2
 GRABCUT_SURE = 0.8
+#: A border at least this plain is a plain background (:func:`~orfeas.imaging.grabcut.border_plainness`).
+PLAIN_BORDER = 0.8
 #: An edit pixel below this is background, above :data:`EDIT_SUBJECT` subject, between: unchanged.
 EDIT_BACKGROUND, EDIT_SUBJECT = 64, 192
 
@@ -241,8 +244,12 @@ def alpha_is_meaningful(alpha: np.ndarray) -> bool:
 
 def _neural_mask(rgb: np.ndarray, network: Network, smooth_px: float) -> ForegroundMask:
     saliency = network.predict(rgb)
-    mask, refined = saliency_mask(rgb, saliency)
-    mask = clean_mask(drop_faint_parts(mask, refined), smooth_px=smooth_px)
+    mask, _ = saliency_mask(rgb, saliency)
+    if border_plainness(rgb) >= PLAIN_BORDER:
+        # On a plain background the network fills outlines (a line drawing, a mug's handle) that
+        # show the background through: what has the background's colour is background.
+        mask &= ~looks_like_border(rgb)
+    mask = clean_mask(mask, smooth_px=smooth_px)
     details = {"network": network.name}
     return ForegroundMask(mask, "neural", _neural_confidence(saliency, mask), details=details)
 

@@ -1,5 +1,6 @@
 """From a rough subject mask to a clean one: the saliency map's edge snapped to the picture's own
-edges (a colour guided filter), stray blobs dropped, holes filled, the outline smoothed."""
+edges (a colour guided filter), half-believed background structures dropped (hysteresis), specks
+removed, small holes filled, the outline smoothed."""
 
 from __future__ import annotations
 
@@ -12,17 +13,28 @@ GUIDE_RADIUS = 0.008
 GUIDE_EPS = 1e-3
 #: The filter's coefficients are computed on a copy this much smaller (the "fast" guided filter).
 GUIDE_SUBSAMPLE = 2
+#: Hysteresis on the refined saliency: the subject is what the network is sure of (≥ SURE) and the
+#: softer pixels (≥ ½) within REACH (share of the longer side) of it. A background structure the
+#: network half-believes in (a launch tower behind the subject, a shadow) is dropped.
+SURE, REACH = 0.85, 0.016
 
 
 def saliency_mask(rgb: np.ndarray, saliency: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The network's saliency (any size, 0–1) as a mask at the picture's size: upsampled, its edge
-    refined with the picture as guide, thresholded at ½. Returns (mask, refined saliency)."""
+    refined with the picture as guide, then thresholded with hysteresis (:data:`SURE`,
+    :data:`REACH`). Returns (mask, refined saliency)."""
     h, w = rgb.shape[:2]
     rough = cv2.resize(saliency.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     guide = rgb[..., :3].astype(np.float32) / 255.0
     radius = max(2, round(GUIDE_RADIUS * max(h, w)))
     refined = np.clip(guided_filter(guide, rough, radius, GUIDE_EPS), 0.0, 1.0)
-    return refined >= 0.5, refined
+    mask = refined >= 0.5
+    core = (refined >= SURE).astype(np.uint8)
+    if core.any():
+        reach = max(1, round(REACH * max(h, w)))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+        mask &= cv2.dilate(core, kernel) > 0
+    return mask, refined
 
 
 def guided_filter(guide: np.ndarray, source: np.ndarray, radius: int, eps: float) -> np.ndarray:
@@ -55,32 +67,17 @@ def guided_filter(guide: np.ndarray, source: np.ndarray, radius: int, eps: float
     inv_gg, inv_gb, inv_bb = rr * bb - rb * rb, rb * rg - rr * gb, rr * gg - rg * rg
     det = rr * inv_rr + rg * inv_rg + rb * inv_rb
     c0, c1, c2 = cov_ip[..., 0], cov_ip[..., 1], cov_ip[..., 2]
-    a = np.stack(
-        [
-            (inv_rr * c0 + inv_rg * c1 + inv_rb * c2) / det,
-            (inv_rg * c0 + inv_gg * c1 + inv_gb * c2) / det,
-            (inv_rb * c0 + inv_gb * c1 + inv_bb * c2) / det,
-        ],
-        axis=-1,
-    ).astype(np.float32)
-    b = (mean_p - np.sum(a * mean_i, axis=-1)).astype(np.float32)
-    mean_a, mean_b = mean(a), mean(b)
+    a = [
+        ((inv_rr * c0 + inv_rg * c1 + inv_rb * c2) / det).astype(np.float32),
+        ((inv_rg * c0 + inv_gg * c1 + inv_gb * c2) / det).astype(np.float32),
+        ((inv_rb * c0 + inv_gb * c1 + inv_bb * c2) / det).astype(np.float32),
+    ]
+    b = (mean_p - a[0] * mean_i[..., 0] - a[1] * mean_i[..., 1] - a[2] * mean_i[..., 2]).astype(np.float32)
+    coefficients = [mean(x) for x in (*a, b)]
     if s > 1:
-        mean_a = cv2.resize(mean_a, (w, h), interpolation=cv2.INTER_LINEAR)
-        mean_b = cv2.resize(mean_b, (w, h), interpolation=cv2.INTER_LINEAR)
-    return np.sum(mean_a * guide, axis=-1) + mean_b
-
-
-def drop_faint_parts(mask: np.ndarray, saliency: np.ndarray, *, share: float = 0.25) -> np.ndarray:
-    """Drop parts smaller than ``share`` of the largest one that the network was unsure of (mean
-    saliency under 0.8): a shadow or a background blob, not a second piece of the subject."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    if count <= 2:
-        return mask
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    means = np.bincount(labels.ravel(), weights=saliency.ravel(), minlength=count)[1:] / np.maximum(areas, 1)
-    keep = np.concatenate([[False], (areas >= share * areas.max()) | (means >= 0.8)])
-    return keep[labels]
+        coefficients = [cv2.resize(x, (w, h), interpolation=cv2.INTER_LINEAR) for x in coefficients]
+    a0, a1, a2, b_full = coefficients
+    return a0 * guide[..., 0] + a1 * guide[..., 1] + a2 * guide[..., 2] + b_full
 
 
 def clean_mask(mask: np.ndarray, *, smooth_px: float = 1.5, min_component: float = 0.002) -> np.ndarray:

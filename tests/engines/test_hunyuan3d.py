@@ -59,7 +59,7 @@ def test_same_seed_same_model_and_the_model_is_loaded_once(on_cpu) -> None:
     assert "model_load_s" in first.report["engine"] and "model_load_s" not in second.report["engine"]
     assert first.export("stl") == second.export("stl")
     assert first.export("stl") != other.export("stl")
-    assert first.report["engine"]["mask_method"] in ("grabcut", "rembg")  # an opaque picture is cut out
+    assert first.report["engine"]["mask_method"] in ("neural", "grabcut")  # an opaque picture is cut out
 
 
 @pytest.mark.integration

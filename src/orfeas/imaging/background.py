@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from orfeas.imaging.models import model_path
-from orfeas.imaging.saliency import Network, NetworkError, NetworkState
+from orfeas.imaging.saliency import Network, NetworkError, NetworkState, installed
 from orfeas.settings import Settings
 
 #: ``remover(rgb)``: (H, W, 3) uint8 → (H, W) uint8 foreground probability (255: subject).
@@ -41,7 +41,7 @@ class RemoverState:
 
 def rembg_state(settings: Settings) -> RemoverState:
     """Check the package and the model file (``rembg_model_path``, else the models directory's u2netp)."""
-    if not _installed("rembg") or not _installed("onnxruntime"):
+    if not installed("rembg") or not installed("onnxruntime"):
         return RemoverState(False, "rembg not installed (pip install 'orfeas[rembg]')")
     explicit = settings.rembg_model_path
     path = Path(explicit if explicit is not None else model_path(settings.models_dir)).expanduser()
@@ -106,12 +106,3 @@ def _predict(path: str, mtime: float, threads: int, rgb: np.ndarray) -> np.ndarr
     except Exception as exc:  # a graph of the wrong shape fails here, in onnxruntime
         raise NetworkError(f"rembg cannot run {path}: {type(exc).__name__}: {exc}") from exc
     return np.asarray(masks[0].convert("L"), dtype=np.uint8)
-
-
-def _installed(module: str) -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False

@@ -68,7 +68,7 @@ def saliency_network(settings: Settings) -> NetworkState:
     problem = _verified(str(path.resolve()), *_stamp(path))
     if problem:
         return NetworkState(None, problem)
-    if not _onnxruntime_imports():
+    if not installed("onnxruntime"):
         return NetworkState(None, "onnxruntime is not installed (pip install onnxruntime)")
     threads = settings.mask_threads
     return NetworkState(
@@ -129,8 +129,11 @@ def _session(path: str, mtime: float, size: int, threads: int) -> Any:
         raise NetworkError(f"{path} is not a loadable ONNX model: {type(exc).__name__}: {exc}") from exc
 
 
-@lru_cache(maxsize=1)
-def _onnxruntime_imports() -> bool:
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported here (without importing it)."""
     import importlib.util
 
-    return importlib.util.find_spec("onnxruntime") is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: blocked or half-initialised in sys.modules
+        return False

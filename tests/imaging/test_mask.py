@@ -239,3 +239,12 @@ def test_an_unknown_source_is_a_parameter_error() -> None:
     with pytest.raises(InputRejected) as caught:
         foreground_mask(disc_rgba(32), "magic")  # type: ignore[arg-type]
     assert caught.value.field == "mask"
+
+
+@pytest.mark.unit
+def test_where_the_network_finds_nothing_grabcut_answers_even_with_the_whole_picture(tmp_path) -> None:
+    from orfeas.imaging.saliency import Network
+
+    blind = Network("blind", tmp_path, lambda rgb: np.zeros((320, 320), np.float32))
+    found = foreground_mask(_rgba(np.full((64, 64, 3), 128, np.uint8)), network=blind)
+    assert found.method == "whole" and found.mask.all()

@@ -191,6 +191,7 @@ def foreground_mask(
     details = {"neural_confidence": neural.confidence, "grabcut_confidence": cut.confidence}
     grabcut_wins = cut.method == "grabcut" and cut.confidence > neural.confidence
     grabcut_wins &= cut.confidence >= GRABCUT_SURE or neural.confidence < NEURAL_LOST
+    grabcut_wins |= not neural.mask.any()  # then GrabCut's answer, even "the whole picture"
     return _timed(_with(cut if grabcut_wins else neural, details=details), started)
 
 

@@ -122,6 +122,8 @@ def _session(path: str, mtime: float, size: int, threads: int) -> Any:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # No busy-waiting between runs: the cores are shared with the other workers' meshing.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only: the reason reaches the caller as an exception
     try:
         return ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])

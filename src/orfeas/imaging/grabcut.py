@@ -10,6 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from orfeas.imaging.refine import background_coloured
+
 #: Longest side of the copy GrabCut works on (its cost grows with the pixel count).
 GRABCUT_SIDE = 512
 _GRABCUT_SEED = 20240601
@@ -26,8 +28,11 @@ def grabcut(rgb: np.ndarray) -> tuple[np.ndarray, float]:
     ring = border_ring(small, border)
     border_colour = np.median(ring, axis=0)
     init = np.full((sh, sw), cv2.GC_PR_FGD, dtype=np.uint8)
-    # Pixels that look like the border colour start as probable background, the frame as sure background.
-    init[looks_like_border(small)] = cv2.GC_PR_BGD
+    # Pixels with the background's colour (a smooth field fitted to the frame) start as probable
+    # background, the frame as sure background.
+    frame = np.zeros((sh, sw), bool)
+    frame[:border] = frame[-border:] = frame[:, :border] = frame[:, -border:] = True
+    init[background_coloured(small, frame)] = cv2.GC_PR_BGD
     init[:border] = init[-border:] = cv2.GC_BGD
     init[:, :border] = init[:, -border:] = cv2.GC_BGD
     if not np.any(init == cv2.GC_PR_FGD):
@@ -39,15 +44,6 @@ def grabcut(rgb: np.ndarray) -> tuple[np.ndarray, float]:
     confidence = _separation(small, small_mask, ring, border_colour)
     mask = cv2.resize(small_mask, (w, h), interpolation=cv2.INTER_LINEAR) > 0
     return mask, confidence
-
-
-def looks_like_border(rgb: np.ndarray) -> np.ndarray:
-    """The pixels within the border's own colour spread of its median colour: the background, where
-    the background is plain."""
-    ring = border_ring(rgb, max(1, round(0.02 * max(rgb.shape[:2]))))
-    colour = np.median(ring, axis=0)
-    spread = max(12.0, float(np.percentile(np.linalg.norm(ring - colour, axis=1), 90)) * 1.5)
-    return np.linalg.norm(rgb[..., :3].astype(np.float32) - colour, axis=2) <= spread
 
 
 def border_plainness(rgb: np.ndarray) -> float:

@@ -26,8 +26,8 @@ import cv2
 import numpy as np
 
 from orfeas.errors import EngineUnavailable, InputRejected
-from orfeas.imaging.grabcut import border_plainness, grabcut, looks_like_border
-from orfeas.imaging.refine import clean_mask, saliency_mask
+from orfeas.imaging.grabcut import border_plainness, grabcut
+from orfeas.imaging.refine import background_coloured, clean_mask, saliency_mask
 from orfeas.imaging.saliency import Network, NetworkError, NetworkState, saliency_network
 from orfeas.settings import Settings
 
@@ -249,7 +249,7 @@ def _neural_mask(rgb: np.ndarray, network: Network, smooth_px: float) -> Foregro
     if border_plainness(rgb) >= PLAIN_BORDER:
         # On a plain background the network fills outlines (a line drawing, a mug's handle) that
         # show the background through: what has the background's colour is background.
-        mask &= ~looks_like_border(rgb)
+        mask &= ~background_coloured(rgb, ~mask)
     mask = clean_mask(mask, smooth_px=smooth_px)
     details = {"network": network.name}
     return ForegroundMask(mask, "neural", _neural_confidence(saliency, mask), details=details)

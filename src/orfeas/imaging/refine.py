@@ -94,14 +94,17 @@ def background_coloured(rgb: np.ndarray, known: np.ndarray) -> np.ndarray:
         return np.zeros((h, w), bool)
     step = max(1, ys.size // 20_000)  # a deterministic subsample is plenty for six coefficients
     ys, xs = ys[::step], xs[::step]
-    coefficients, *_ = np.linalg.lstsq(
-        _quadratic(xs / w - 0.5, ys / h - 0.5), rgb[ys, xs, :3].astype(np.float64), rcond=None
-    )
-    spread = np.linalg.norm(rgb[ys, xs, :3] - _quadratic(xs / w - 0.5, ys / h - 0.5) @ coefficients, axis=1)
+    basis = _quadratic((xs + 0.5) / w - 0.5, (ys + 0.5) / h - 0.5)  # pixel centres, picture at ±½
+    colours = rgb[ys, xs, :3].astype(np.float64)
+    coefficients, *_ = np.linalg.lstsq(basis, colours, rcond=None)
+    spread = np.linalg.norm(colours - basis @ coefficients, axis=1)
     tolerance = max(12.0, 1.5 * float(np.percentile(spread, 90)))
-    v, u = np.mgrid[0:h, 0:w].astype(np.float32)
-    basis = _quadratic(u.ravel() / w - 0.5, v.ravel() / h - 0.5).astype(np.float32)
-    field = (basis @ coefficients.astype(np.float32)).reshape(h, w, 3)
+    # The field is smooth: evaluate it on a ≤256 px grid and scale that up.
+    gh, gw = min(h, 256), min(w, 256)
+    v, u = np.mgrid[0:gh, 0:gw].astype(np.float32)
+    grid = _quadratic((u.ravel() + 0.5) / gw - 0.5, (v.ravel() + 0.5) / gh - 0.5).astype(np.float32)
+    field = (grid @ coefficients.astype(np.float32)).reshape(gh, gw, 3)
+    field = cv2.resize(field, (w, h), interpolation=cv2.INTER_LINEAR)
     return np.linalg.norm(rgb[..., :3].astype(np.float32) - field, axis=2) <= tolerance
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import platform
 import statistics
 import sys
@@ -236,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     from orfeas.settings import Settings
 
     settings = Settings()
+    load_before = os.getloadavg()
     if args.overlays:
         args.overlays.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, object]] = []
@@ -272,11 +274,20 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
-            {"machine": platform.platform(), "targets": TARGETS, "summary": summary, "pictures": rows},
+            {
+                "machine": platform.platform(),
+                "cpus": os.cpu_count(),
+                # Other work on the machine inflates the seconds (not the IoU): the load says how much.
+                "load_average_1m": {"start": round(load_before[0], 2), "end": round(os.getloadavg()[0], 2)},
+                "targets": TARGETS,
+                "summary": summary,
+                "pictures": rows,
+            },
             indent=2,
         )
     )
-    print(f"\nwritten {args.out}")
+    print(f"load average (1 min) {load_before[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
+    print(f"written {args.out}")
     if "auto" not in sources:
         return 0
     auto = summary["auto"]

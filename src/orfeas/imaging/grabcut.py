@@ -42,7 +42,7 @@ def grabcut(rgb: np.ndarray) -> tuple[np.ndarray, float]:
     cv2.grabCut(small, init, None, bgd, fgd, 4, cv2.GC_INIT_WITH_MASK)
     small_mask = np.isin(init, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
     confidence = _separation(small, small_mask, ring, border_colour)
-    mask = cv2.resize(small_mask, (w, h), interpolation=cv2.INTER_LINEAR) > 0
+    mask = cv2.resize(small_mask.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR) >= 0.5
     return mask, confidence
 
 

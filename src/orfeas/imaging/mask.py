@@ -188,7 +188,7 @@ def foreground_mask(
     cut = _grabcut_mask(rgb, smooth_px)
     if neural is None:
         return _timed(_with(cut, reason=reason), started)
-    details = {"neural_confidence": neural.confidence, "grabcut_confidence": cut.confidence}
+    details = {**neural.details, "neural_confidence": neural.confidence, "grabcut_confidence": cut.confidence}
     grabcut_wins = cut.method == "grabcut" and cut.confidence > neural.confidence
     grabcut_wins &= cut.confidence >= GRABCUT_SURE or neural.confidence < NEURAL_LOST
     grabcut_wins |= not neural.mask.any()  # then GrabCut's answer, even "the whole picture"
@@ -246,13 +246,22 @@ def alpha_is_meaningful(alpha: np.ndarray) -> bool:
 def _neural_mask(rgb: np.ndarray, network: Network, smooth_px: float) -> ForegroundMask:
     saliency = network.predict(rgb)
     mask, _ = saliency_mask(rgb, saliency)
-    if border_plainness(rgb) >= PLAIN_BORDER:
-        # On a plain background the network fills outlines (a line drawing, a mug's handle) that
-        # show the background through: what has the background's colour is background.
-        mask &= ~background_coloured(rgb, ~mask)
-    mask = clean_mask(mask, smooth_px=smooth_px)
-    details = {"network": network.name}
-    return ForegroundMask(mask, "neural", _neural_confidence(saliency, mask), details=details)
+    details: dict[str, Any] = {"network": network.name}
+    if border_plainness(rgb) < PLAIN_BORDER:
+        mask = clean_mask(mask, smooth_px=smooth_px)
+        return ForegroundMask(mask, "neural", _neural_confidence(saliency, mask), details=details)
+    # On a plain background the network fills outlines (a line drawing, a mug's handle) that show
+    # the background through: what has the background's colour is background. Where the result
+    # agrees with the colour cue alone (all that is unlike the background), the two sources
+    # vouch for each other: thin lettering the network is unsure of gets that confidence.
+    background = background_coloured(rgb, ~mask)
+    mask = clean_mask(mask & ~background, smooth_px=smooth_px)
+    unlike = clean_mask(~background, smooth_px=smooth_px)
+    agreement = float((mask & unlike).sum() / max(1, (mask | unlike).sum()))
+    confidence = max(_neural_confidence(saliency, mask), round(agreement, 3) if mask.any() else 0.0)
+    return ForegroundMask(
+        mask, "neural", confidence, details={**details, "colour_agreement": round(agreement, 3)}
+    )
 
 
 def _neural_confidence(saliency: np.ndarray, mask: np.ndarray) -> float:

@@ -112,8 +112,15 @@ def _quadratic(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], axis=1)
 
 
-def clean_mask(mask: np.ndarray, *, smooth_px: float = 1.5, min_component: float = 0.002) -> np.ndarray:
-    """Close small gaps, drop specks, fill small holes and smooth the outline of a boolean mask."""
+def clean_mask(
+    mask: np.ndarray, *, smooth_px: float = 1.5, min_component: float = 0.002, min_hole: float = 0.0003
+) -> np.ndarray:
+    """Close small gaps, drop specks, fill pinholes and smooth the outline of a boolean mask.
+
+    A speck is a part under ``min_component`` of the picture's area that is also under a tenth of
+    the largest part (so the letters of a word stay); a pinhole is a hole under ``min_hole`` of
+    the area (so the counter of an A stays).
+    """
     m = mask.astype(np.uint8)
     h, w = m.shape
     area = h * w
@@ -122,23 +129,27 @@ def clean_mask(mask: np.ndarray, *, smooth_px: float = 1.5, min_component: float
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
         m = cv2.morphologyEx(m, cv2.MORPH_OPEN, kernel)
         m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, kernel)
-    m = _drop_small(m, max(1, int(min_component * area)))
-    m = 1 - _drop_small(1 - m, max(1, int(min_component * 0.5 * area)), keep_border=True)
+    m = _drop_small(m, max(1, int(min_component * area)), relative=0.1)
+    m = 1 - _drop_small(1 - m, max(1, int(min_hole * area)), keep_border=True)
     if smooth_px > 0 and min(h, w) >= 8:
         blurred = cv2.GaussianBlur(m.astype(np.float32), (0, 0), smooth_px)
         m = (blurred >= 0.5).astype(np.uint8)
     return m.astype(bool)
 
 
-def _drop_small(m: np.ndarray, min_area: int, keep_border: bool = False) -> np.ndarray:
-    """Remove 8-connected components of ``m`` smaller than ``min_area`` pixels.
+def _drop_small(m: np.ndarray, min_area: int, keep_border: bool = False, relative: float = 0.0) -> np.ndarray:
+    """Remove 8-connected components of ``m`` smaller than ``min_area`` pixels (and, with
+    ``relative``, smaller than that share of the largest component).
 
     With ``keep_border`` components touching the image border are kept (background regions).
     """
     count, labels, stats, _ = cv2.connectedComponentsWithStats(m.astype(np.uint8), connectivity=8)
     if count <= 1:
         return m
-    keep = stats[:, cv2.CC_STAT_AREA] >= min_area
+    areas = stats[:, cv2.CC_STAT_AREA]
+    keep = areas >= min_area
+    if relative > 0:
+        keep |= areas >= relative * areas[1:].max()
     if keep_border:
         x, y, bw, bh = (stats[:, i] for i in range(4))
         touches = (x == 0) | (y == 0) | (x + bw >= m.shape[1]) | (y + bh >= m.shape[0])

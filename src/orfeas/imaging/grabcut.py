@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from orfeas.imaging.refine import background_coloured
+from orfeas.imaging.refine import background_coloured, refine_edge
 
 #: Longest side of the copy GrabCut works on (its cost grows with the pixel count).
 GRABCUT_SIDE = 512
@@ -42,8 +42,9 @@ def grabcut(rgb: np.ndarray) -> tuple[np.ndarray, float]:
     cv2.grabCut(small, init, None, bgd, fgd, 4, cv2.GC_INIT_WITH_MASK)
     small_mask = np.isin(init, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
     confidence = _separation(small, small_mask, ring, border_colour)
-    mask = cv2.resize(small_mask.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR) >= 0.5
-    return mask, confidence
+    soft = cv2.resize(small_mask.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    # GrabCut ran on a reduced copy: its edge is refined at full resolution like the network's.
+    return refine_edge(rgb, soft) >= 0.5, confidence
 
 
 def border_plainness(rgb: np.ndarray) -> float:

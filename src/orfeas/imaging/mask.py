@@ -27,7 +27,7 @@ import numpy as np
 
 from orfeas.errors import EngineUnavailable, InputRejected
 from orfeas.imaging.grabcut import border_plainness, grabcut
-from orfeas.imaging.refine import background_coloured, clean_mask, saliency_mask
+from orfeas.imaging.refine import background_coloured, clean_mask, refine_edge, saliency_mask
 from orfeas.imaging.saliency import Network, NetworkError, NetworkState, saliency_network
 from orfeas.settings import Settings
 
@@ -255,7 +255,7 @@ def _neural_mask(rgb: np.ndarray, network: Network, smooth_px: float) -> Foregro
     # agrees with the colour cue alone (all that is unlike the background), the two sources
     # vouch for each other: thin lettering the network is unsure of gets that confidence.
     background = background_coloured(rgb, ~mask)
-    mask = clean_mask(mask & ~background, smooth_px=smooth_px)
+    mask = clean_mask(refine_edge(rgb, (mask & ~background).astype(np.float32)) >= 0.5, smooth_px=smooth_px)
     unlike = clean_mask(~background, smooth_px=smooth_px)
     agreement = float((mask & unlike).sum() / max(1, (mask | unlike).sum()))
     confidence = max(_neural_confidence(saliency, mask), round(agreement, 3) if mask.any() else 0.0)

@@ -24,10 +24,9 @@ def saliency_mask(rgb: np.ndarray, saliency: np.ndarray) -> tuple[np.ndarray, np
     refined with the picture as guide, then thresholded with hysteresis (:data:`SURE`,
     :data:`REACH`). Returns (mask, refined saliency)."""
     h, w = rgb.shape[:2]
-    rough = cv2.resize(saliency.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-    guide = rgb[..., :3].astype(np.float32) / 255.0
-    radius = max(2, round(GUIDE_RADIUS * max(h, w)))
-    refined = np.clip(guided_filter(guide, rough, radius, GUIDE_EPS), 0.0, 1.0)
+    refined = refine_edge(
+        rgb, cv2.resize(saliency.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    )
     mask = refined >= 0.5
     core = (refined >= SURE).astype(np.uint8)
     if core.any():
@@ -35,6 +34,14 @@ def saliency_mask(rgb: np.ndarray, saliency: np.ndarray) -> tuple[np.ndarray, np
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
         mask &= cv2.dilate(core, kernel) > 0
     return mask, refined
+
+
+def refine_edge(rgb: np.ndarray, soft: np.ndarray) -> np.ndarray:
+    """A soft mask (0–1, the picture's size) with its edge moved onto the picture's own edges."""
+    h, w = soft.shape
+    guide = rgb[..., :3].astype(np.float32) / 255.0
+    radius = max(2, round(GUIDE_RADIUS * max(h, w)))
+    return np.clip(guided_filter(guide, soft.astype(np.float32), radius, GUIDE_EPS), 0.0, 1.0)
 
 
 def guided_filter(guide: np.ndarray, source: np.ndarray, radius: int, eps: float) -> np.ndarray:

@@ -203,7 +203,9 @@ def mend(
     return Model(mesh=mesh, report=report, timings=timings)
 
 
-def text_to_image_step(method: str, options: dict[str, Any] | None, settings: Settings) -> Callable[..., Any]:
+def text_to_image_step(
+    method: str, options: dict[str, Any] | None, settings: Settings
+) -> Callable[..., Any]:
     """The neural text → picture step ``method`` with its checked options, ready to paint."""
     step, checked = checked_text_to_image(method, options, settings)
     return partial(step.paint, params=checked)

@@ -27,10 +27,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 system:
 	./scripts/setup-system.sh
 
-tools: tools/gltf-validator/node_modules/.package-lock.json
+# Test-only npm tools, never served: the glTF validator, and axe-core + acorn for tests/web (THIRD-PARTY.md).
+tools: tools/gltf-validator/node_modules/.package-lock.json tools/web-audit/node_modules/.package-lock.json
 
-tools/gltf-validator/node_modules/.package-lock.json: tools/gltf-validator/package-lock.json
-	cd tools/gltf-validator && npm ci --silent --no-audit --no-fund
+tools/%/node_modules/.package-lock.json: tools/%/package-lock.json tools/%/package.json
+	cd tools/$* && npm ci --silent --no-audit --no-fund --ignore-scripts
 
 web:
 	@if [ -f src/orfeas/web/package.json ]; then ./scripts/build-web.sh; fi

@@ -4,9 +4,11 @@ and the rule that a missing external tool fails the run in CI instead of skippin
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import struct
+import subprocess
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +43,28 @@ def require_tool(name: str) -> str:
     require(path is not None, f"`{name}` is not installed")
     assert path is not None
     return path
+
+
+#: The Khronos glTF validator, installed by ``make tools``.
+GLTF_VALIDATOR = Path(__file__).parents[1] / "tools" / "gltf-validator"
+
+
+def gltf_validation(paths: list[str]) -> list[dict]:
+    """The Khronos glTF validator's report on each file (skip/fail as :func:`require` when it is
+    not installed)."""
+    node = require_tool("node")
+    require(
+        (GLTF_VALIDATOR / "node_modules" / "gltf-validator").is_dir(),
+        "the glTF validator is not installed (make test runs npm ci in tools/gltf-validator)",
+    )
+    done = subprocess.run(
+        [node, str(GLTF_VALIDATOR / "validate.mjs"), *paths],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    return [json.loads(line) for line in done.stdout.splitlines()]
 
 
 def png_bytes(array: np.ndarray, mode: str | None = None) -> bytes:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import gzip
-import pickle
 import platform
 import re
 import subprocess
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import prometheus_client
@@ -17,16 +15,13 @@ from fastapi import FastAPI, HTTPException, WebSocket
 from fastapi.responses import StreamingResponse
 from starlette.testclient import TestClient
 
-from orfeas import errors, metrics
-from orfeas.metrics import (
-    GPU_METRICS,
-    GenerationOutcome,
-    GpuSample,
-    Metrics,
-    MetricsMiddleware,
-    NvmlProbe,
-)
-from tests.monitoring.conftest import exercise, fake_gpu, families, tool
+from orfeas import errors
+from orfeas.api.observability import MetricsMiddleware, api_vocabulary
+from orfeas.jobs.queue import JobEvent
+from orfeas.jobs.states import SERVER_FAULTS, FailureReason
+from orfeas.metrics import GPU_METRICS, GpuSample, JobEventRecorder, Metrics, NvmlProbe
+from tests.jobs.conftest import make_job
+from tests.monitoring.conftest import exercise, fake_gpu, families, new_metrics, tool
 
 FAMILIES_OF_THE_DESIGN = 40
 
@@ -42,13 +37,13 @@ def exported(m: Metrics) -> dict[str, tuple[str, frozenset[str]]]:
 
 @pytest.fixture
 def m(tmp_path: Path) -> Metrics:
-    return Metrics(data_dir=tmp_path, gpu_probe=lambda: [], version="0.0.test")
+    return new_metrics(tmp_path, lambda: [], "0.0.test")
 
 
 # --- families -------------------------------------------------------------------------------------
 @pytest.mark.unit
 def test_at_least_forty_named_families_with_help(tmp_path: Path) -> None:
-    text = exercise(Metrics(data_dir=tmp_path, gpu_probe=fake_gpu)).exposition().decode()
+    text = exercise(new_metrics(tmp_path, fake_gpu)).exposition().decode()
     helps = dict(re.findall(r"^# HELP (\S+) (.*)$", text, re.M))
     names = families(text)
     assert len(names) >= FAMILIES_OF_THE_DESIGN
@@ -60,7 +55,7 @@ def test_at_least_forty_named_families_with_help(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_promtool_check_metrics_passes(tmp_path: Path) -> None:
-    text = exercise(Metrics(data_dir=tmp_path, gpu_probe=fake_gpu)).exposition()
+    text = exercise(new_metrics(tmp_path, fake_gpu)).exposition()
     checked = subprocess.run(
         [tool("promtool"), "check", "metrics"], input=text, capture_output=True, timeout=30, check=False
     )
@@ -70,7 +65,7 @@ def test_promtool_check_metrics_passes(tmp_path: Path) -> None:
 
 @pytest.mark.unit
 def test_two_metrics_objects_do_not_share_state(tmp_path: Path) -> None:
-    first, second = Metrics(data_dir=tmp_path), Metrics(data_dir=tmp_path)
+    first, second = new_metrics(tmp_path), new_metrics(tmp_path)
     first.record_validation_error("corrupt")
     assert value(first, "orfeas_validation_errors_total", reason="corrupt") == 1
     assert value(second, "orfeas_validation_errors_total", reason="corrupt") == 0
@@ -82,18 +77,21 @@ def test_build_info(m: Metrics) -> None:
 
 
 @pytest.mark.unit
-def test_stages_are_the_pipeline_stages() -> None:
+def test_the_vocabulary_comes_from_its_owners() -> None:
+    from orfeas.catalog import engine_names
     from orfeas.pipeline import STAGES
+    from orfeas.spec import FORMATS
 
-    assert metrics.STAGES == STAGES
-
-
-@pytest.mark.unit
-def test_failure_reasons_cover_the_error_codes() -> None:
-    assert errors.InputRejected.code in metrics.INPUT_FAILURE_REASONS
+    words = api_vocabulary()
+    assert words.stages == STAGES and set(words.engines) == set(engine_names())
+    assert set(words.failure_reasons) == {r.value for r in FailureReason} - {"cancelled"}
+    assert set(words.server_failure_reasons) == {r.value for r in SERVER_FAULTS}
+    assert errors.InputRejected.code in words.failure_reasons
     for error in (errors.EngineUnavailable, errors.MeshInvalid):
-        assert error.code in metrics.SERVER_FAILURE_REASONS
-    assert errors.EngineUnavailable.code in metrics.VALIDATION_REASONS
+        assert error.code in words.server_failure_reasons
+    assert set(errors.INPUT_CODES) <= set(words.validation_reasons)
+    assert errors.EngineUnavailable.code in words.validation_reasons
+    assert set(words.download_formats) == {*FORMATS, "png"}
 
 
 # --- bounded labels -------------------------------------------------------------------------------
@@ -139,32 +137,33 @@ def test_known_series_start_at_zero(m: Metrics) -> None:
 
 # --- jobs, generations and business outcomes ------------------------------------------------------
 @pytest.mark.unit
-def test_job_lifecycle_moves_the_gauges(m: Metrics) -> None:
+def test_job_outcomes_and_counts(m: Metrics) -> None:
     m.set_capacity(workers=2, queue_size=8)
-    for kind in ("image", "image", "text"):
-        m.job_queued(kind)
+    counts = {"queued": 3, "running": 0}
+    m.track_job_counts(queued=lambda: counts["queued"], running=lambda: counts["running"])
+    recorder = JobEventRecorder(m)
+    for job in (make_job(), make_job(), make_job(text="A")):
+        recorder(JobEvent("submitted", job, 0.0))
     assert value(m, "orfeas_jobs_queued") == 3
-    m.job_started(queue_wait_s=0.3)
-    m.job_started()
+    counts.update(queued=1, running=2)  # read at scrape time, never drifting
     assert (value(m, "orfeas_jobs_queued"), value(m, "orfeas_jobs_active")) == (1, 2)
+    recorder(JobEvent("started", make_job(created_at=1.0, started_at=1.3), 0.0))
     m.job_finished("succeeded", turnaround_s=2.0)
-    m.job_finished("failed", "no_subject", turnaround_s=1.0)
-    m.job_finished("cancelled", started=False)
-    assert (value(m, "orfeas_jobs_queued"), value(m, "orfeas_jobs_active")) == (0, 0)
+    m.job_finished("failed", "invalid_input", turnaround_s=1.0)
+    m.job_finished("cancelled")
     assert value(m, "orfeas_jobs_submitted_total", kind="image") == 2
+    assert value(m, "orfeas_jobs_submitted_total", kind="text") == 1
     assert value(m, "orfeas_jobs_succeeded_total") == 1
-    assert value(m, "orfeas_jobs_failed_total", reason="no_subject") == 1
+    assert value(m, "orfeas_jobs_failed_total", reason="invalid_input") == 1
     assert value(m, "orfeas_jobs_cancelled_total") == 1
     assert value(m, "orfeas_job_queue_wait_seconds_count") == 1
     assert value(m, "orfeas_job_turnaround_seconds_count", state="failed") == 1
     assert value(m, "orfeas_worker_slots") == 2 and value(m, "orfeas_job_queue_capacity") == 8
-    m.set_job_counts(queued=4, running=1)
-    assert (value(m, "orfeas_jobs_queued"), value(m, "orfeas_jobs_active")) == (4, 1)
 
 
 @pytest.mark.unit
 def test_input_failures_are_not_server_errors(m: Metrics) -> None:
-    m.record_failure("corrupt")
+    m.record_failure("invalid_input")
     assert value(m, "orfeas_errors_total", type="generation") == 0
     m.record_failure("gpu_oom")
     m.job_finished("failed", None)  # no reason given: "other", a server-side failure
@@ -193,20 +192,6 @@ def test_record_generation(m: Metrics) -> None:
     assert value(m, bucket, engine="relief", kind="text", le="30.0") == 1
 
 
-def _work_in_another_process(engine: str) -> GenerationOutcome:
-    return GenerationOutcome(engine, "image", "succeeded", {"decode": 0.02, "mesh": 0.1}, 0.75, 30_000)
-
-
-@pytest.mark.unit
-def test_a_worker_process_reports_and_the_parent_records(m: Metrics) -> None:
-    with ProcessPoolExecutor(max_workers=1) as pool:
-        outcome = pool.submit(_work_in_another_process, "relief").result(timeout=60)
-    m.record_outcome(outcome)
-    assert value(m, "orfeas_generations_total", engine="relief", kind="image", outcome="succeeded") == 1
-    assert value(m, "orfeas_generation_quality_score_sum", engine="relief") == pytest.approx(0.75)
-    assert pickle.loads(pickle.dumps(outcome)) == outcome
-
-
 @pytest.mark.unit
 def test_models_and_engines(m: Metrics) -> None:
     m.set_engine_available("relief", True)
@@ -220,23 +205,19 @@ def test_models_and_engines(m: Metrics) -> None:
 
 
 @pytest.mark.unit
-def test_downloads_streams_and_errors(m: Metrics) -> None:
+def test_downloads_and_errors(m: Metrics) -> None:
     m.record_download("STL", 1000)
     m.record_download("glb")
-    m.stream_opened()
-    m.stream_opened()
-    m.stream_closed()
     m.record_queue_full()
     assert value(m, "orfeas_downloads_total", format="stl") == 1
     assert value(m, "orfeas_download_bytes_total", format="stl") == 1000
-    assert value(m, "orfeas_event_streams_active") == 1
     assert value(m, "orfeas_queue_full_rejections_total") == 1
 
 
 # --- system collector -----------------------------------------------------------------------------
 @pytest.mark.unit
 def test_system_metrics_are_read_at_scrape_time(tmp_path: Path) -> None:
-    m = Metrics(data_dir=tmp_path / "not" / "created" / "yet", gpu_probe=lambda: [])
+    m = new_metrics(tmp_path / "not" / "created" / "yet", lambda: [])
     names = exported(m)
     for name in (
         "orfeas_process_resident_memory_bytes",
@@ -273,7 +254,7 @@ def test_nvml_probe_without_nvml_reports_nothing() -> None:
 @pytest.mark.unit
 def test_gpu_series_from_a_probe(tmp_path: Path) -> None:
     readings = [GpuSample(0, "A", 0.5, 1e9, 8e9, 60.0), GpuSample(1, "B", None, 2e9, 8e9, None)]
-    m = Metrics(data_dir=tmp_path, gpu_probe=lambda: readings)
+    m = new_metrics(tmp_path, lambda: readings)
     assert set(GPU_METRICS) <= set(exported(m))
     assert value(m, "orfeas_gpu_utilization_ratio", gpu="0", name="A") == 0.5
     assert value(m, "orfeas_gpu_utilization_ratio", gpu="1", name="B") is None, "unreadable: absent"
@@ -440,8 +421,11 @@ def test_websocket_and_lifespan_pass_through(m: Metrics) -> None:
 
 
 @pytest.mark.unit
-def test_from_settings(settings) -> None:
-    m = Metrics.from_settings(settings, gpu_probe=lambda: [])
+def test_service_metrics_from_settings(settings) -> None:
+    from orfeas.jobs.observe import service_metrics
+
+    m = service_metrics(settings, api_vocabulary())
+    assert value(m, "orfeas_engine_available", engine="relief") == 1
     assert value(m, "orfeas_worker_slots") == settings.workers
     assert value(m, "orfeas_job_queue_capacity") == settings.queue_size
     assert value(m, "orfeas_data_disk_total_bytes") > 0
@@ -451,21 +435,24 @@ def test_from_settings(settings) -> None:
 @pytest.mark.integration
 def test_a_real_worker_pool_is_recorded(tmp_path: Path, disc_png: bytes) -> None:
     """Events from orfeas.jobs' WorkerPool become generation, business and queue metrics."""
-    from orfeas.jobs.states import Job
+    from orfeas.jobs.observe import recorders
     from orfeas.jobs.store import JobStore
-    from orfeas.jobs.worker import WorkerPool, new_job_id
+    from orfeas.jobs.worker import WorkerPool
     from orfeas.settings import Settings
 
     settings = Settings(data_dir=tmp_path, workers=1, queue_size=4, worker_mode="thread")
     store = JobStore(tmp_path)
     pool = WorkerPool(store, settings, mode="thread")
-    m = Metrics(data_dir=tmp_path, gpu_probe=lambda: [])
-    m.instrument_pool(pool)
+    m = new_metrics(tmp_path, lambda: [])
+    m.set_capacity(workers=1, queue_size=4)
+    m.track_job_counts(queued=lambda: pool.waiting, running=lambda: pool.running)
+    for listener in recorders(m):
+        pool.add_listener(listener)
     pool.start()
     try:
         assert pool.wait_ready(30)
         jobs = [
-            pool.submit(Job(id=new_job_id(), engine="relief", formats=("stl",), has_input=True), png)
+            pool.submit(make_job(params={}, formats=("stl",)), png)
             for png in (disc_png, b"not an image at all")
         ]
         assert value(m, "orfeas_jobs_queued") + value(m, "orfeas_jobs_active") >= 1
@@ -494,7 +481,7 @@ def test_a_real_worker_pool_is_recorded(tmp_path: Path, disc_png: bytes) -> None
 @pytest.mark.unit
 def test_fast_exposition_equals_prometheus_clients(tmp_path: Path) -> None:
     """The request families are rendered by hand; family by family they match generate_latest."""
-    m = exercise(Metrics(data_dir=tmp_path, gpu_probe=fake_gpu))
+    m = exercise(new_metrics(tmp_path, fake_gpu))
     for route, method, status, seconds in (
         ("/a/{x}", "GET", 200, 0.0001),
         ("/a/{x}", "GET", 200, 61.0),
@@ -526,9 +513,10 @@ def test_fast_exposition_equals_prometheus_clients(tmp_path: Path) -> None:
 @pytest.mark.unit
 def test_connect_to_the_service_hooks(m: Metrics) -> None:
     from orfeas.api.hooks import Hooks
+    from orfeas.api.observability import connect
 
     hooks = Hooks()
-    m.connect(hooks)
+    connect(m, hooks)
     hooks.rejected(429, "rate_limited", "/api/v1/jobs")
     hooks.rejected(429, "rate_limited", "/api/v1/jobs/abc")
     hooks.rejected(503, "queue_full", "/api/v1/jobs")
@@ -548,10 +536,9 @@ def test_connect_to_the_service_hooks(m: Metrics) -> None:
         assert value(m, "orfeas_validation_errors_total", reason=reason) == 1
     assert value(m, "orfeas_validation_errors_total", reason="other") == 0, "a 404 is not a validation error"
     assert value(m, "orfeas_uploads_total", type="jpeg") == 1
-    assert sum(value(m, "orfeas_uploads_total", type=t) for t in metrics.UPLOAD_TYPES) == 1
+    assert sum(value(m, "orfeas_uploads_total", type=t) for t in m.vocabulary.upload_types) == 1
     assert value(m, "orfeas_downloads_total", format="glb") == 1
     assert value(m, "orfeas_download_bytes_total", format="glb") == 999
-    assert hooks.job, "job events go to a JobEventRecorder"
 
 
 @pytest.mark.unit
@@ -562,7 +549,6 @@ def test_job_gauges_read_at_scrape_time(m: Metrics) -> None:
         raise RuntimeError("the service is not started")
 
     m.track_job_counts(queued=lambda: counts["queued"], running=lambda: counts["running"])
-    m.job_queued()  # the event-driven change no longer shows: the pool is the truth
     assert (value(m, "orfeas_jobs_queued"), value(m, "orfeas_jobs_active")) == (3, 2)
     counts["queued"] = 0
     assert value(m, "orfeas_jobs_queued") == 0
@@ -575,13 +561,11 @@ def test_job_gauges_read_at_scrape_time(m: Metrics) -> None:
 def test_install_into_the_service(tmp_path: Path, disc_png: bytes) -> None:
     """``install`` on a real ``create_app``: requests, jobs, streams, rejections all recorded."""
     from orfeas.api import create_app
-    from orfeas.metrics import install
     from orfeas.settings import Settings
 
     app = create_app(Settings(data_dir=tmp_path, workers=1, worker_mode="thread"))
-    m = install(app)  # create_app may have installed it already: then this returns that one
-    assert m is app.state.metrics is not None
-    assert install(app) is m, "installing twice changes nothing"
+    m = app.state.metrics  # create_app installs it
+    assert isinstance(m, Metrics) and app.state.hooks.job, "job events go to the recorders"
     with TestClient(app) as client:
         submitted = client.post(
             "/api/v1/jobs", files={"image": ("d.png", disc_png, "image/png")}, data={"formats": "stl"}
@@ -620,10 +604,9 @@ def test_install_into_the_service(tmp_path: Path, disc_png: bytes) -> None:
 @pytest.mark.integration
 def test_install_respects_metrics_enabled(tmp_path: Path) -> None:
     from orfeas.api import create_app
-    from orfeas.metrics import install
     from orfeas.settings import Settings
 
     app = create_app(Settings(data_dir=tmp_path, workers=1, worker_mode="thread", metrics_enabled=False))
-    assert install(app) is None
+    assert app.state.metrics is None
     with TestClient(app) as client:
         assert client.get("/metrics").status_code == 404

@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
 from orfeas.errors import EngineUnavailable, InputRejected, MeshInvalid
 from orfeas.files import write_atomic
-from orfeas.mesh import exchange
+from orfeas.mesh.formats import FORMATS, format_from_path
+
+if typing.TYPE_CHECKING:
+    from pydantic import BaseModel
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
@@ -89,8 +90,8 @@ def _generate_batch(folder: Path, args: argparse.Namespace, params: dict[str, An
         _usage("for a folder, give one output folder: -o OUTDIR (and --format stl,glb)")
     formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
     for fmt in formats:
-        if fmt not in exchange.FORMATS:
-            _usage(f"unknown format '{fmt}'; choose from {', '.join(exchange.FORMATS)}")
+        if fmt not in FORMATS:
+            _usage(f"unknown format '{fmt}'; choose from {', '.join(FORMATS)}")
     images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not images:
         _usage(f"no images in {folder}")
@@ -138,6 +139,10 @@ def _summary(report: dict[str, Any], outputs: list[Path]) -> str:
         f"thinnest wall ≈ {report['thinnest_wall_mm']:.2f} mm, "
         f"overhangs {report['overhang_share'] * 100:.0f} %, quality {report['quality_score']:.2f}",
     ]
+    engine = report.get("engine", {})
+    if "vessel" in engine:
+        lines.append(f"  holds {engine['vessel']['capacity_ml']:.0f} ml")
+    lines += [f"  note: {warning}" for warning in engine.get("warnings", [])]
     return "\n".join(lines)
 
 
@@ -223,14 +228,14 @@ def _repair(args: argparse.Namespace) -> int:
 
 
 def _engines(args: argparse.Namespace) -> int:
-    from orfeas.engines import all_engines, text_to_image_engines
+    from orfeas.catalog import catalog
+    from orfeas.imaging.sources import mask_sources
     from orfeas.settings import get_settings
 
     settings = get_settings()
-    rows = [_engine_row(engine, "3d", settings) for engine in all_engines()]
-    rows += [_engine_row(step, "text-to-image", settings) for step in text_to_image_engines()]
-    from orfeas.imaging.mask import mask_sources
-
+    found = catalog(settings)
+    rows = [{**entry, "kind": "3d"} for entry in found["engines"]]
+    rows += [{**entry, "kind": "text-to-image"} for entry in found["text_to_image"]]
     masks = mask_sources(settings)
     for row in rows:  # the engines with a `mask` parameter say which of its choices can run here
         if "mask" in row["parameters"].get("properties", {}):
@@ -256,18 +261,6 @@ def _state(row: dict[str, Any]) -> str:
         return f"unavailable: {row['reason']}"
     said = row.get("model") or row["reason"]
     return f"available ({said})" if said else "available"
-
-
-def _engine_row(engine: Any, kind: str, settings: Any) -> dict[str, Any]:
-    state = engine.availability(settings)
-    return {
-        "name": engine.name,
-        "kind": kind,
-        "version": engine.version,
-        "available": state.available,
-        "reason": state.reason,
-        "parameters": engine.parameters_model.model_json_schema(),
-    }
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -396,7 +389,7 @@ def _usage(message: str) -> typing.NoReturn:
 
 def _format_of(path: Path) -> str:
     try:
-        return exchange.format_from_path(path)
+        return format_from_path(path)
     except ValueError as exc:
         _usage(f"{path}: {exc}")
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pydantic is loaded by whoever validates; importing the errors stays free
+    from pydantic import ValidationError
+
 
 class OrfeasError(Exception):
     """Base class: ``code`` is a stable machine-readable reason, ``message`` a sentence for people."""
@@ -19,12 +25,22 @@ class OrfeasError(Exception):
         return self.message
 
 
-class InputRejected(OrfeasError):
-    """The input (image bytes, text, parameters) cannot be used. ``code`` says why.
+#: The codes an :class:`InputRejected` carries: why an input could not be used.
+INPUT_CODES = (
+    "empty",
+    "too_large",  # bytes
+    "too_many_pixels",
+    "unsupported_type",
+    "corrupt",
+    "invalid_parameter",
+    "no_subject",
+    "unknown_engine",
+)
 
-    Codes: ``empty``, ``too_large`` (bytes), ``too_many_pixels``, ``unsupported_type``,
-    ``corrupt``, ``invalid_parameter``, ``no_subject``.
-    """
+
+class InputRejected(OrfeasError):
+    """The input (image bytes, text, parameters) cannot be used. ``code`` says why: one of
+    :data:`INPUT_CODES` (the command line adds ``usage``)."""
 
     code = "invalid_input"
 
@@ -55,3 +71,24 @@ class GpuOutOfMemory(OrfeasError):
     def __init__(self, message: str, *, memory: dict[str, int] | None = None) -> None:
         super().__init__(message)
         self.memory = dict(memory or {})
+
+
+def first_problem(
+    problems: Sequence[Mapping[str, Any]], *, prefix: str | None = None, skip: Iterable[str] = ()
+) -> tuple[str | None, str]:
+    """(field, reason) of the first of pydantic's problems (``ValidationError.errors()``, or
+    FastAPI's request errors): the field as ``a.b`` under ``prefix``, location parts in ``skip``
+    (FastAPI's ``body``, ``query``…) left out; the reason as pydantic says it."""
+    first = problems[0] if problems else {"loc": (), "msg": "invalid"}
+    skipped = set(skip)
+    path = [str(p) for p in first.get("loc", ()) if p not in skipped]
+    field = ".".join([prefix, *path] if prefix else path) or prefix
+    return field, str(first.get("msg", "invalid")).removeprefix("Value error, ")
+
+
+def invalid(exc: ValidationError, *, prefix: str | None = None) -> InputRejected:
+    """A pydantic ``ValidationError`` as the :class:`InputRejected` a person reads: its first
+    problem, naming the field (``prefix.field`` when the model sits under ``prefix``)."""
+    field, reason = first_problem(exc.errors(), prefix=prefix)
+    message = f"Parameter '{field}': {reason}." if field else f"Parameters: {reason}."
+    return InputRejected(message, code="invalid_parameter", field=field)

@@ -1,45 +1,44 @@
 """The whole generation path, top to bottom: input → engine → mesh post-processing → report.
 
-Read :func:`generate` first; every other module in ``orfeas`` serves one of its steps.
-:func:`mend` is its sibling for meshes brought from elsewhere: read → repair → verify → report.
+Read :func:`build` first: a checked :class:`~orfeas.spec.JobSpec` and its picture become a
+verified model. :func:`run` is what a worker calls with a job's spec and stored input;
+:func:`generate` and :func:`mend` are the Python API (``orfeas.generate``, ``orfeas.mend``): they
+admit their arguments (:func:`orfeas.admission.admit`) and run them in this process.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import trimesh
-from pydantic import BaseModel
 
-from orfeas.engines import get_engine, text_to_image_engines
-from orfeas.engines.base import (
-    EngineInput,
-    ProgressCallback,
-    no_progress,
-    require_available,
-    validate_model,
-    validate_parameters,
-)
-from orfeas.errors import GpuOutOfMemory, InputRejected
+from orfeas.admission import admit, checked_spec
+from orfeas.engines import get_engine, get_text_to_image
+from orfeas.engines.base import EngineInput, ProgressCallback, no_progress, validate_model
+from orfeas.errors import GpuOutOfMemory
 from orfeas.files import write_atomic
-from orfeas.imaging import decode_image, render_text
-from orfeas.imaging.lettering import LetteringOptions
+from orfeas.imaging import LetteringOptions, decode_png, encode_png, render_text
 from orfeas.mesh import exchange
-from orfeas.mesh.doctor import UNITS_TO_MM, DoctorParameters, RepairOptions, analyze, repair
+from orfeas.mesh.doctor import RepairOptions, analyze, repair
+from orfeas.mesh.doctor_options import UNITS_TO_MM, DoctorParameters
 from orfeas.mesh.exchange.untrusted import read_model
+from orfeas.mesh.formats import CONTENT_TYPES
 from orfeas.mesh.repair import clean_mesh, place_on_bed, scale_to_size, simplify_to
 from orfeas.mesh.report import printability_report
 from orfeas.mesh.verify import verify
 from orfeas.settings import Settings, get_settings
+from orfeas.spec import MESH_TASKS, JobSpec
 
 #: The stages a generation passes through, in order; progress callbacks receive these names.
 STAGES = ("decode", "mask", "height", "mesh", "simplify", "verify", "export")
+
+#: One file a job writes: (name, format, bytes, content type).
+File = tuple[str, str, bytes, str]
 
 
 @dataclass
@@ -52,7 +51,7 @@ class Model:
     source_rgba: np.ndarray | None = None
 
     def export(self, fmt: str) -> bytes:
-        """The model as file bytes in ``fmt`` (one of :data:`orfeas.mesh.exchange.FORMATS`)."""
+        """The model as file bytes in ``fmt`` (one of :data:`orfeas.mesh.formats.FORMATS`)."""
         return exchange.export(self.mesh, fmt)
 
     def save(self, path: str | Path, fmt: str | None = None) -> Path:
@@ -61,6 +60,23 @@ class Model:
         fmt = fmt or exchange.format_from_path(path)
         write_atomic(path, self.export(fmt))
         return path
+
+    def files(self, formats: tuple[str, ...]) -> Iterator[File]:
+        """The job's files: ``model.<format>`` for each format asked for."""
+        for fmt in formats:
+            yield f"model.{fmt}", fmt, self.export(fmt), CONTENT_TYPES[fmt]
+
+
+@dataclass
+class Painting:
+    """A picture painted from a text (task ``paint``), with what the painting step says of it."""
+
+    rgba: np.ndarray
+    report: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def files(self, formats: tuple[str, ...] = ()) -> Iterator[File]:
+        yield "picture.png", "png", encode_png(self.rgba), "image/png"
 
 
 def generate(
@@ -86,70 +102,19 @@ def generate(
     relief instead), or :class:`~orfeas.errors.MeshInvalid`.
     """
     settings = settings or get_settings()
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[stage] = timings.get(stage, 0.0) + (now - clock)
-        clock = now
-
-    # 1. The engine and its parameters are checked before any work is done.
-    chosen = get_engine(engine or settings.default_engine)
-    raw_params = dict(params or {})
-    typeset = text is not None and text_to_image == "lettering"
-    if typeset and "mode" in chosen.parameters_model.model_fields and "mode" not in raw_params:
-        raw_params["mode"] = "relief"  # typeset text makes a name plate unless asked otherwise
-    checked = validate_parameters(chosen, raw_params)
-    require_available(chosen, settings)
-    painted = text is not None and not typeset
-    paint = text_to_image_step(text_to_image, diffusion, settings) if painted else None
-
-    # 2. Input → 8-bit RGBA.
-    progress("decode", 0.0)
-    input_notes: dict[str, Any] = {}
-    if paint is not None:
-        picture = paint(text, settings=settings, progress=progress)
-        rgba, input_notes["text_to_image"] = picture.rgba, picture.notes
-    elif text is not None:
-        rgba = render_text(text, LetteringOptions.model_validate(lettering or {}), settings=settings)
-    else:
-        if image is None:
-            raise InputRejected("Give an image or a text.", code="empty")
-        data = Path(image).read_bytes() if isinstance(image, str | Path) else image
-        rgba = decode_image(data, settings=settings).rgba
-    lap("decode")
-
-    # 3. The engine builds a closed mesh (its own stages: mask, height, mesh).
-    source = EngineInput(rgba=rgba, source="text" if typeset else "image")
-    try:
-        output = chosen.generate(source, checked, settings, progress)
-    except GpuOutOfMemory as exc:
-        if not settings.gpu_oom_fallback or chosen.name == "relief":
-            raise
-        chosen, checked, output = _relief_instead(exc, chosen.name, checked, source, settings, progress)
-    timings.update(output.timings)
-    clock = time.perf_counter()
-
-    # 4. One post-processing path for every engine: clean → scale → simplify → verify.
-    progress("simplify", 0.0)
-    mesh = clean_mesh(output.mesh)
-    if output.units == "model":
-        mesh = scale_to_size(mesh, float(getattr(checked, "size_mm", 100.0)))
-    mesh = simplify_to(mesh, int(getattr(checked, "target_faces", 50_000)))
-    mesh = place_on_bed(mesh)
-    lap("simplify")
-
-    progress("verify", 0.0)
-    verification = verify(mesh)  # raises MeshInvalid: a failing mesh is never returned
-    report = printability_report(mesh, verification)
-    report["engine"] = {"name": chosen.name, "version": chosen.version, **output.notes}
-    report["parameters"] = checked.model_dump(mode="json")
-    report.update(input_notes)
-    lap("verify")
-    progress("export", 0.0)
-    return Model(mesh=mesh, report=report, timings=timings, source_rgba=rgba)
+    spec = checked_spec(
+        {
+            "engine": engine,
+            "params": params or {},
+            "text": text,
+            "lettering": lettering,
+            "text_to_image": text_to_image,
+            "diffusion": diffusion,
+        }
+    )
+    data = Path(image).read_bytes() if isinstance(image, str | Path) else image
+    admitted = admit(spec, data, settings)
+    return build(admitted.spec, admitted.rgba, progress, settings)
 
 
 def mend(
@@ -169,20 +134,107 @@ def mend(
     :class:`~orfeas.errors.MeshInvalid` when the mesh cannot be made printable.
     """
     settings = settings or get_settings()
-    checked = validate_model(DoctorParameters, dict(params or {}))
+    data = Path(model).read_bytes() if isinstance(model, str | Path) else model
+    admitted = admit(checked_spec({"task": task, "params": params or {}}), data, settings)
+    return mend_mesh(admitted.spec, data, progress, settings)
+
+
+def run(
+    spec: JobSpec, source: bytes | None, progress: ProgressCallback, settings: Settings
+) -> Model | Painting:
+    """A job: its admitted ``spec`` and stored input (picture PNG, mesh file, or None for a text
+    still to be painted) → the model (or, for ``paint``, the picture)."""
+    if spec.task in MESH_TASKS:
+        assert source is not None
+        return mend_mesh(spec, source, progress, settings)
+    if spec.task == "paint":
+        return paint(spec, progress, settings)
+    progress("decode", 0.0)
+    if source is not None:
+        rgba = decode_png(source)
+    elif spec.typeset:  # a text job made without admission's stored picture: set it now
+        rgba = render_text(spec.text or "", LetteringOptions.model_validate(spec.lettering or {}), settings)
+    else:
+        rgba = None  # painted in build()
+    return build(spec, rgba, progress, settings)
+
+
+def build(spec: JobSpec, rgba: np.ndarray | None, progress: ProgressCallback, settings: Settings) -> Model:
+    """The generation itself: a picture (or a text to paint first) → a verified model in mm."""
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = timings.get(stage, 0.0) + (now - clock)
+        clock = now
+
+    # 1. The picture: given (a decoded upload, a typeset text), or painted from the text now.
+    chosen = get_engine(spec.engine or settings.default_engine)
+    params = validate_model(chosen.parameters_model, spec.params)  # admitted already; cheap, and clear if not
+    progress("decode", 0.0)
+    input_notes: dict[str, Any] = {}
+    if rgba is None:
+        painting = paint(spec, progress, settings)
+        rgba, input_notes["text_to_image"] = painting.rgba, painting.report
+    lap("decode")
+
+    # 2. The engine builds a closed mesh (its own stages: mask, height, mesh).
+    source = EngineInput(rgba=rgba, source="text" if spec.typeset else "image")
+    try:
+        output = chosen.generate(source, params, settings, progress)
+    except GpuOutOfMemory as exc:
+        if not settings.gpu_oom_fallback or chosen.name == "relief":
+            raise
+        chosen, params, output = _relief_instead(exc, chosen.name, params, source, settings, progress)
+    timings.update(output.timings)
+    clock = time.perf_counter()
+
+    # 3. One post-processing path for every engine: clean → scale → simplify → verify.
+    progress("simplify", 0.0)
+    mesh = clean_mesh(output.mesh)
+    if output.units == "model":
+        mesh = scale_to_size(mesh, float(getattr(params, "size_mm", 100.0)))
+    mesh = simplify_to(mesh, int(getattr(params, "target_faces", 50_000)))
+    mesh = place_on_bed(mesh)
+    lap("simplify")
+
+    progress("verify", 0.0)
+    verification = verify(mesh)  # raises MeshInvalid: a failing mesh is never returned
+    report = printability_report(mesh, verification)
+    report["engine"] = {"name": chosen.name, "version": chosen.version, **output.notes}
+    report["parameters"] = params.model_dump(mode="json")
+    report.update(input_notes)
+    lap("verify")
+    progress("export", 0.0)
+    return Model(mesh=mesh, report=report, timings=timings, source_rgba=rgba)
+
+
+def paint(spec: JobSpec, progress: ProgressCallback, settings: Settings) -> Painting:
+    """The picture a neural step paints from ``spec.text`` (options in ``spec.diffusion``)."""
+    started = time.perf_counter()
+    step = get_text_to_image(spec.text_to_image)
+    options = validate_model(step.parameters_model, spec.diffusion or {})
+    picture = step.paint(spec.text or "", options, settings, progress)
+    return Painting(picture.rgba, picture.notes, {"decode": time.perf_counter() - started})
+
+
+def mend_mesh(spec: JobSpec, data: bytes, progress: ProgressCallback, settings: Settings) -> Model:
+    """A mesh job: read with the caps → analyse as it is, or repair → verify → report."""
+    checked = validate_model(DoctorParameters, spec.params)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
     # 1. Read with the caps: a file that lies about its size is refused before it is parsed.
     progress("decode", 0.0)
-    data = Path(model).read_bytes() if isinstance(model, str | Path) else model
     mesh, facts = read_model(data, max_bytes=settings.max_model_bytes, max_faces=settings.max_model_faces)
     units_to_mm = UNITS_TO_MM[checked.units] if checked.units else float(facts["scale_to_mm"])  # type: ignore[arg-type]
     timings["decode"] = time.perf_counter() - clock
 
     # 2. Analyse as it is, or repair → verify (repair raises MeshInvalid rather than lose volume).
     clock = time.perf_counter()
-    if task == "analyze":
+    if spec.task == "analyze":
         progress("verify", 0.0)
         mesh.merge_vertices()
         if units_to_mm != 1.0:
@@ -196,38 +248,11 @@ def mend(
         mesh, report, changes = result.mesh, result.report, result.changes
         timings["mesh"] = time.perf_counter() - clock
     report["input"] = {"format": facts.get("format"), "units_to_mm": units_to_mm}
-    report["task"] = task
+    report["task"] = spec.task
     report["changes"] = changes
     report["parameters"] = checked.model_dump(mode="json")
     progress("export", 0.0)
     return Model(mesh=mesh, report=report, timings=timings)
-
-
-def text_to_image_step(
-    method: str, options: dict[str, Any] | None, settings: Settings
-) -> Callable[..., Any]:
-    """The neural text → picture step ``method`` with its checked options, ready to paint."""
-    step, checked = checked_text_to_image(method, options, settings)
-    return partial(step.paint, params=checked)
-
-
-def checked_text_to_image(
-    method: str, options: dict[str, Any] | None, settings: Settings
-) -> tuple[Any, BaseModel]:
-    """The neural text → picture step ``method`` and its options, checked; raises
-    :class:`InputRejected` (unknown step, bad option) or ``EngineUnavailable`` (cannot run here)."""
-    steps = {step.name: step for step in text_to_image_engines()}
-    if method not in steps:
-        known = ", ".join(["lettering", *steps])
-        raise InputRejected(
-            f"Unknown text_to_image '{method}'. Known: {known}.",
-            code="invalid_parameter",
-            field="text_to_image",
-        )
-    step = steps[method]
-    checked = validate_parameters(step, options or {})
-    require_available(step, settings)
-    return step, checked
 
 
 def _relief_instead(
@@ -241,7 +266,7 @@ def _relief_instead(
     """Build with ``relief`` after a neural engine ran out of GPU memory (``gpu_oom_fallback``)."""
     relief = get_engine("relief")
     carried = {k: getattr(checked, k) for k in ("size_mm", "target_faces") if hasattr(checked, k)}
-    params = validate_parameters(relief, carried)
+    params = validate_model(relief.parameters_model, carried)
     output = relief.generate(source, params, settings, progress)
     output.notes["fallback"] = {"from": failed, "reason": exc.code, "message": exc.message}
     return relief, params, output

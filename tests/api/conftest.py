@@ -13,7 +13,7 @@ teardown. In-process apps use the same settings through ``make_client(**settings
   asks for are equal, restarted when they differ; each test starts on an empty database, broker queue
   and artifact directory. ``tc.data_dir / "jobs"`` is a link to that shared directory, so
   ``job_files(tc.data_dir)`` sees the artifacts where the worker really wrote them. A test calling
-  ``runtime.pool.stop()`` ("nothing runs") pauses the worker (SIGSTOP) for the rest of the test.
+  ``runtime.jobs.queue.stop()`` ("nothing runs") pauses the worker (SIGSTOP) for the rest of the test.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def make_client(
         tc.backend = backend  # type: ignore[attr-defined]
         if cluster is not None:
             # "stop the pool so nothing runs": with Celery, nothing runs while the worker is paused
-            pool = tc.app.state.runtime.pool
+            pool = tc.app.state.runtime.jobs.queue
             closers.append(pool.stop)
             pool.stop = lambda timeout=10.0: cluster.pause_worker()
         clients.append(tc)

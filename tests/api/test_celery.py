@@ -216,6 +216,7 @@ def test_broker_down_answers_503_and_loses_nothing(cluster: Cluster) -> None:
             ids = [before.json()["id"], after.json()["id"]]
             assert total_down == 1  # the refused job was not kept
             for job_id in ids:
-                assert wait(http, job_id, limit_s=180)["state"] == "succeeded"
+                final = wait(http, job_id, limit_s=180)
+                assert final["state"] == "succeeded", final
     finally:
         server.stop()

@@ -183,7 +183,7 @@ def test_request_rate_limit_is_429_with_retry_after(make_client: Callable[..., T
 
 def test_submission_rate_limit(make_client: Callable[..., TestClient], tmp_path: Path) -> None:
     client = make_client(rate_limit_submissions_per_minute=1)
-    client.app.state.runtime.pool.stop()
+    client.app.state.runtime.jobs.queue.stop()
     assert client.post("/api/v1/jobs", json={"text": "A"}).status_code == 202
     limited = client.post("/api/v1/jobs", json={"text": "B"})
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1

@@ -94,8 +94,8 @@ def test_a_missing_weight_file_is_named_not_fetched(configure, tiny_diffusion: P
     ("kwargs", "field"),
     [
         ({"text_to_image": "dream"}, "text_to_image"),
-        ({"text_to_image": "diffusion", "diffusion": {"width": 65}}, "width"),
-        ({"text_to_image": "diffusion", "diffusion": {"strength": 1}}, "strength"),
+        ({"text_to_image": "diffusion", "diffusion": {"width": 65}}, "diffusion.width"),
+        ({"text_to_image": "diffusion", "diffusion": {"strength": 1}}, "diffusion.strength"),
     ],
     ids=["unknown-method", "width-not-multiple-of-8", "unknown-option"],
 )

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 
 from orfeas.jobs.db import PostgresDatabase
+from orfeas.jobs.queue import JobEvent, new_job_id
 from orfeas.jobs.states import Job, JobState
 from orfeas.jobs.store import JobStore
-from orfeas.jobs.worker import JobEvent, WorkerPool, new_job_id
+from orfeas.jobs.worker import WorkerPool
 from orfeas.settings import Settings
+from orfeas.spec import JobSpec
 from tests.conftest import disc_rgba, png_bytes
 from tests.jobs.servers import new_database, postgres_server
 
@@ -45,15 +47,16 @@ def small_png() -> bytes:
 
 
 def make_job(**fields: object) -> Job:
-    """A queued relief job with small settings; override any field."""
-    base: dict[str, object] = {
-        "id": new_job_id(),
+    """A queued relief job with small settings; override any field of the job or of its spec."""
+    spec: dict[str, object] = {
         "engine": "relief",
         "params": {"mode": "relief", "target_faces": 2000},
         "formats": ("stl", "glb"),
     }
-    base.update(fields)
-    return Job(**base)  # type: ignore[arg-type]
+    job: dict[str, object] = {"id": new_job_id()}
+    for name, value in fields.items():
+        (spec if name in JobSpec.model_fields else job)[name] = value
+    return Job(spec=JobSpec.model_validate(spec), **job)  # type: ignore[arg-type]
 
 
 class Recorder:

@@ -10,33 +10,38 @@ from orfeas.jobs.cache import cache_key
 from orfeas.jobs.states import Artifact, JobState
 from orfeas.jobs.store import JobStore
 from orfeas.settings import Settings
+from orfeas.spec import JobSpec
 from tests.jobs.conftest import make_job
 
-BASE = {"input_data": b"picture", "task": "generate", "engine": "relief", "params": {"mode": "puffy"}}
+BASE = {"task": "generate", "engine": "relief", "params": {"mode": "puffy"}}
+
+
+def key_of(settings: Settings, data: bytes = b"picture", **spec: object) -> str:
+    return cache_key(JobSpec.model_validate({**BASE, **spec}), data, settings)
 
 
 @pytest.mark.unit
 def test_the_key_changes_with_everything_that_decides_the_result(tmp_path: Path) -> None:
-    key = cache_key(**BASE)
-    assert key == cache_key(**BASE) and len(key) == 64
-    variants = [
-        {"input_data": b"picturf"},
+    settings = Settings(data_dir=tmp_path)
+    key = key_of(settings)
+    assert key == key_of(settings) and len(key) == 64
+    variants: list[dict[str, object]] = [
         {"task": "repair"},
         {"engine": "hunyuan3d"},
         {"params": {"mode": "relief"}},
         {"params": {"mode": "puffy", "size_mm": 80}},
         {"text": "ORFEAS"},
         {"lettering": {"border_px": 4}},
-        {"settings": Settings(data_dir=tmp_path, hunyuan3d_model_dir=tmp_path)},
+        {"text_to_image": "diffusion"},
     ]
-    keys = {cache_key(**{**BASE, **v}) for v in variants}  # type: ignore[arg-type]
-    assert key not in keys and len(keys) == len(variants)
-    # parameter order does not matter, and settings unrelated to weights do not either
-    assert cache_key(**{**BASE, "params": {"b": 1, "a": 2}}) == cache_key(
-        **{**BASE, "params": {"a": 2, "b": 1}}
-    )
-    assert cache_key(**BASE, settings=Settings(data_dir=tmp_path, workers=3)) == cache_key(
-        **BASE, settings=Settings(data_dir=tmp_path / "x", workers=1)
+    keys = {key_of(settings, **v) for v in variants}
+    keys |= {key_of(settings, b"picturf"), key_of(Settings(data_dir=tmp_path, hunyuan3d_model_dir=tmp_path))}
+    assert key not in keys and len(keys) == len(variants) + 2
+    # parameter order and formats do not matter, and settings unrelated to weights do not either
+    assert key_of(settings, params={"b": 1, "a": 2}) == key_of(settings, params={"a": 2, "b": 1})
+    assert key_of(settings, formats=("stl",)) == key_of(settings, formats=("glb", "ply"))
+    assert key_of(Settings(data_dir=tmp_path, workers=3)) == key_of(
+        Settings(data_dir=tmp_path / "x", workers=1)
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from orfeas.jobs.db import Database, PostgresDatabase, SQLiteDatabase, migrate, schema_version
+from orfeas.jobs.states import JobState
 from orfeas.jobs.store import _SCHEMA, MIGRATIONS, JobStore
 from tests.jobs.conftest import make_job
 from tests.jobs.servers import new_database
@@ -81,3 +82,94 @@ def test_version_1_database_keeps_its_jobs(db: Database, tmp_path: Path) -> None
     job = store.get("old")
     assert job is not None
     assert (job.task, job.input_name, job.cache_key, job.cached_from) == ("generate", "input.png", None, None)
+
+
+@pytest.mark.unit
+def test_version_2_rows_become_one_spec_each(db: Database, tmp_path: Path) -> None:
+    """Version 3 folds the columns that described a job into one JSON spec, row by row."""
+    migrate(db, MIGRATIONS[:2])
+    columns = (
+        "id, state, engine, params, formats, input_kind, input_text, lettering, task, input_name, "
+        "text_to_image"
+    )
+    rows = [
+        (
+            "img",
+            "succeeded",
+            "relief",
+            '{"mode": "puffy"}',
+            '["stl", "glb"]',
+            "image",
+            None,
+            None,
+            "generate",
+            "input.png",
+            None,
+        ),
+        (
+            "txt",
+            "queued",
+            "relief",
+            '{"mode": "relief"}',
+            '["stl"]',
+            "text",
+            "HI",
+            '{"border_px": 4}',
+            "generate",
+            "input.png",
+            None,
+        ),
+        (
+            "art",
+            "failed",
+            "relief",
+            "{}",
+            '["glb"]',
+            "text",
+            "a fox",
+            None,
+            "generate",
+            "input.png",
+            '{"method": "diffusion", "options": {"steps": 2}}',
+        ),
+        (
+            "fix",
+            "queued",
+            "doctor",
+            '{"units": "in"}',
+            '["stl"]',
+            "model",
+            None,
+            None,
+            "repair",
+            "input.stl",
+            None,
+        ),
+    ]
+    for row in rows:
+        db.execute(
+            f"INSERT INTO jobs ({columns}, has_input, input_size, created_at) "
+            f"VALUES ({', '.join('?' * len(row))}, 1, 10, 1.0)",
+            row,
+        )
+    store = JobStore(tmp_path, db)
+    image, text, painted, mesh = (store.get(job_id) for job_id in ("img", "txt", "art", "fix"))
+    assert image and image.spec.params == {"mode": "puffy"} and image.formats == ("stl", "glb")
+    assert image.input_kind == "image" and image.state is JobState.SUCCEEDED
+    assert text and text.spec.text == "HI" and text.spec.lettering == {"border_px": 4} and text.spec.typeset
+    assert painted and painted.spec.painted and painted.spec.diffusion == {"steps": 2}
+    assert mesh and mesh.task == "repair" and mesh.input_kind == "model" and mesh.input_name == "input.stl"
+    assert mesh.spec.params == {"units": "in"}
+    old_columns = {
+        "engine",
+        "params",
+        "formats",
+        "input_kind",
+        "input_text",
+        "lettering",
+        "task",
+        "text_to_image",
+    }
+    for column in old_columns:  # gone: the spec is the one place
+        with pytest.raises(Exception):  # noqa: B017 - each driver has its own error class
+            db.query(f"SELECT {column} FROM jobs")

@@ -76,6 +76,7 @@ def test_the_api_fails_jobs_no_worker_can_still_have(tmp_path: Path) -> None:
     from orfeas.jobs.distributed import CeleryQueue, visibility_timeout
     from orfeas.jobs.states import Job, JobState
     from orfeas.jobs.store import JobStore
+    from orfeas.spec import JobSpec
 
     settings = Settings(
         data_dir=tmp_path, queue="celery", broker_url="redis://127.0.0.1:1/0", job_timeout_s=100
@@ -84,7 +85,7 @@ def test_the_api_fails_jobs_no_worker_can_still_have(tmp_path: Path) -> None:
     queue = CeleryQueue(store, settings)  # never started: no broker is needed for the sweep
     events: list[tuple[str, str]] = []
     queue.add_listener(lambda event: events.append((event.kind, event.job.id)))
-    job = store.create(Job(id="a" * 32, engine="relief"))
+    job = store.create(Job(id="a" * 32, spec=JobSpec(engine="relief")))
     store.claim(job.id)
     queue._watched[job.id] = (JobState.RUNNING, 0.0)  # accepted by this API process
     started = store.get(job.id).started_at  # type: ignore[union-attr]

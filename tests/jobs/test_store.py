@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from orfeas.admission import PICTURE_NAME
 from orfeas.files import write_atomic
 from orfeas.jobs.db import SQLiteDatabase
 from orfeas.jobs.states import Artifact, FailureReason, InvalidTransition, JobState
-from orfeas.jobs.store import INPUT_NAME, JobStore
+from orfeas.jobs.store import JobStore
 from tests.jobs.conftest import make_job
 
 pytestmark = pytest.mark.unit
@@ -47,15 +48,15 @@ def test_the_embedded_database_is_in_wal_mode(tmp_path: Path) -> None:
 
 
 def test_create_stores_row_and_input(store: JobStore, small_png: bytes) -> None:
-    job = make_job(input_filename="cat.png", lettering=None)
+    job = make_job(input_filename="cat.png")
     created = store.create(job, small_png)
     assert created.state is JobState.QUEUED and created.has_input and created.input_size == len(small_png)
-    assert created.params == job.params and created.formats == ("stl", "glb")
-    assert (store.job_dir(job.id) / INPUT_NAME).read_bytes() == small_png
+    assert created.spec == job.spec and created.formats == ("stl", "glb")
+    assert (store.job_dir(job.id) / PICTURE_NAME).read_bytes() == small_png
     assert store.get(job.id) == created
     assert store.get("missing") is None
     with pytest.raises(InvalidTransition):
-        store.create(make_job().start())
+        store.create(make_job(state=JobState.RUNNING))
     with pytest.raises(INTEGRITY_ERRORS):  # the same id twice
         store.create(job, small_png)
 
@@ -64,7 +65,7 @@ def test_failed_insert_leaves_no_files(store: JobStore, small_png: bytes) -> Non
     job = store.create(make_job())
     with pytest.raises(INTEGRITY_ERRORS):
         store.create(make_job(id=job.id), small_png)
-    assert not (store.job_dir(job.id) / INPUT_NAME).exists()
+    assert not (store.job_dir(job.id) / PICTURE_NAME).exists()
 
 
 def test_list_pages_newest_first_and_filters(store: JobStore) -> None:
@@ -168,11 +169,11 @@ def test_file_paths_come_only_from_recorded_names(store: JobStore) -> None:
     done = store.get(job.id)
     assert done is not None
     assert store.file_path(done, "model.stl") == store.job_dir(job.id) / "model.stl"
-    assert store.file_path(done, INPUT_NAME) == store.job_dir(job.id) / INPUT_NAME
+    assert store.file_path(done, PICTURE_NAME) == store.job_dir(job.id) / PICTURE_NAME
     for hostile in ("model.obj", "../orfeas.db", "../../etc/passwd", "/etc/passwd", "..", ".", ""):
         assert store.file_path(done, hostile) is None
     no_input = store.create(make_job())
-    assert store.file_path(no_input, INPUT_NAME) is None
+    assert store.file_path(no_input, PICTURE_NAME) is None
 
 
 def test_fail_lost_fails_only_jobs_started_before_the_limit(store: JobStore) -> None:
@@ -210,7 +211,7 @@ def test_recover_requeues_or_fails_interrupted_jobs(store: JobStore) -> None:
     (store.job_dir(second_try.id) / "model.stl").write_bytes(b"unrecorded")
     orphan = store.job_dir("0" * 32)
     orphan.mkdir()
-    (orphan / INPUT_NAME).write_bytes(b"x")
+    (orphan / PICTURE_NAME).write_bytes(b"x")
     os.utime(orphan, (time.time() - 3600, time.time() - 3600))  # an hour-old crash leftover
     young = store.job_dir("1" * 32)  # a job being created by another process right now
     young.mkdir()
@@ -222,8 +223,8 @@ def test_recover_requeues_or_fails_interrupted_jobs(store: JobStore) -> None:
     assert recovery.queued == (fresh.id, second_try.id, waiting.id)
     failed = store.get(spent.id)
     assert failed is not None and (failed.state, failed.error_code) == (JobState.FAILED, "interrupted")
-    assert sorted(p.name for p in store.job_dir(fresh.id).iterdir()) == [INPUT_NAME]
-    assert sorted(p.name for p in store.job_dir(second_try.id).iterdir()) == [INPUT_NAME]
+    assert sorted(p.name for p in store.job_dir(fresh.id).iterdir()) == [PICTURE_NAME]
+    assert sorted(p.name for p in store.job_dir(second_try.id).iterdir()) == [PICTURE_NAME]
     assert sorted(p.name for p in store.job_dir(done.id).iterdir()) == ["model.stl"]
     assert not orphan.exists() and young.exists()
     assert store.count(JobState.RUNNING) == 0
@@ -234,7 +235,7 @@ def test_clear_outputs_keeps_input_and_recorded_files(store: JobStore) -> None:
     store.claim(job.id)
     (store.job_dir(job.id) / "model.glb").write_bytes(b"partial run")
     store.clear_outputs(job.id)
-    assert [p.name for p in store.job_dir(job.id).iterdir()] == [INPUT_NAME]
+    assert [p.name for p in store.job_dir(job.id).iterdir()] == [PICTURE_NAME]
     store.clear_outputs("no-such-job")
 
 

@@ -9,12 +9,15 @@ from typing import Any
 import pytest
 import trimesh
 
+from orfeas.admission import PICTURE_NAME
 from orfeas.jobs.files import DirectoryFiles
+from orfeas.jobs.queue import QueueFull
 from orfeas.jobs.runner import Runner, Task
 from orfeas.jobs.states import FailureReason, JobState
-from orfeas.jobs.store import INPUT_NAME, JobStore
-from orfeas.jobs.worker import QueueFull, WorkerPool
+from orfeas.jobs.store import JobStore
+from orfeas.jobs.worker import WorkerPool
 from orfeas.mesh.exchange import load
+from orfeas.spec import JobSpec
 from tests.conftest import disc_rgba, png_bytes
 from tests.jobs.conftest import Recorder, make_job, wait_finished
 
@@ -50,14 +53,14 @@ def test_a_job_runs_to_success_with_progress(start_pool: StartPool, small_png: b
 
 def test_text_jobs_and_failures_at_run_time(start_pool: StartPool, small_png: bytes) -> None:
     pool, store, _ = start_pool()
-    text = pool.submit(make_job(input_kind="text", input_text="OK", params={"target_faces": 2000}))
+    text = pool.submit(make_job(text="OK", params={"target_faces": 2000}))
     blank = pool.submit(make_job(), b"not an image")  # the API checks this; the worker must too
     done = wait_finished(store, text.id)
     assert done.state is JobState.SUCCEEDED, done.error_message
     failed = wait_finished(store, blank.id)
     assert failed.state is JobState.FAILED and failed.error_code == FailureReason.INVALID_INPUT
     assert failed.error_message
-    assert sorted(p.name for p in store.job_dir(blank.id).iterdir()) == [INPUT_NAME]
+    assert sorted(p.name for p in store.job_dir(blank.id).iterdir()) == [PICTURE_NAME]
     odd = pool.submit(make_job(params={"mode": "bogus"}), small_png)
     assert wait_finished(store, odd.id).error_code == FailureReason.INVALID_INPUT
 
@@ -94,7 +97,7 @@ def test_cancel_a_running_job_stops_it_between_stages(start_pool: StartPool, sma
     done = wait_finished(store, job.id)
     assert done.state is JobState.CANCELLED and done.error_code == "cancelled"
     assert done.artifacts == ()
-    assert sorted(p.name for p in store.job_dir(job.id).iterdir()) == [INPUT_NAME]
+    assert sorted(p.name for p in store.job_dir(job.id).iterdir()) == [PICTURE_NAME]
     assert events.kinds(job.id)[-1] == "cancelled"
     # the runner survives a cancel and runs the next job
     after = pool.submit(make_job(), small_png)
@@ -176,7 +179,7 @@ def test_stop_puts_a_running_job_back_without_using_an_attempt(start_pool: Start
     back = store.get(job.id)
     assert back is not None and back.state is JobState.QUEUED and back.attempts == 0
     assert events.kinds(job.id)[-1] == "requeued"
-    assert sorted(p.name for p in store.job_dir(job.id).iterdir()) == [INPUT_NAME]
+    assert sorted(p.name for p in store.job_dir(job.id).iterdir()) == [PICTURE_NAME]
 
 
 def test_listener_errors_do_not_break_jobs(start_pool: StartPool, small_png: bytes) -> None:
@@ -192,18 +195,16 @@ def test_listener_errors_do_not_break_jobs(start_pool: StartPool, small_png: byt
 
 def test_runner_ignores_cancels_for_other_jobs(tmp_path: Any, small_png: bytes, settings: Any) -> None:
     files = DirectoryFiles(tmp_path)
-    files.write("j1", INPUT_NAME, small_png)
+    files.write("j1", PICTURE_NAME, small_png)
     runner = Runner("thread")
     try:
         runner.send(("cancel", "another-job"))  # a late cancel for a finished job
         task = Task(
             job_id="j1",
+            spec=JobSpec(engine="relief", params={"mode": "relief", "target_faces": 2000}, formats=("stl",)),
             files=files,
-            engine="relief",
-            params={"mode": "relief", "target_faces": 2000},
-            formats=("stl",),
             settings=settings,
-            input_name=INPUT_NAME,
+            input_name=PICTURE_NAME,
         )
         runner.send(task)
         messages = []
@@ -211,6 +212,6 @@ def test_runner_ignores_cancels_for_other_jobs(tmp_path: Any, small_png: bytes, 
             assert runner.poll(60)
             messages.append(runner.recv())
         assert messages[-1][0] == "done" and messages[-1][1] == "j1"
-        assert files.names("j1") == [INPUT_NAME, "model.stl"]
+        assert files.names("j1") == [PICTURE_NAME, "model.stl"]
     finally:
         runner.stop()

@@ -23,8 +23,11 @@ from typing import Any
 import pytest
 import yaml
 
-from orfeas.metrics import GenerationOutcome, GpuSample, Metrics
+from orfeas.api.observability import api_vocabulary
+from orfeas.jobs.queue import JobEvent
+from orfeas.metrics import GpuSample, JobEventRecorder, Metrics
 from tests.conftest import require
+from tests.jobs.conftest import make_job
 
 ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "monitoring"
@@ -151,24 +154,29 @@ def sample_names(exposition: str) -> set[str]:
     return names
 
 
+def new_metrics(data_dir: Path, gpu_probe: Any = None, version: str | None = None) -> Metrics:
+    """A Metrics with the service's own vocabulary, as the app builds it."""
+    return Metrics(vocabulary=api_vocabulary(), data_dir=data_dir, gpu_probe=gpu_probe, version=version)
+
+
 def exercise(metrics: Metrics) -> Metrics:
     """Call every recording function once, so every family has a sample."""
-    metrics.request_started()
+    metrics.requests.in_flight += 1
     metrics.observe_request("/api/v1/jobs/{job_id}", "GET", 200, 0.004, 0, 512)
-    metrics.request_finished()
+    metrics.requests.in_flight -= 1
     metrics.record_error("storage")
     metrics.record_validation_error("unsupported_type")
     metrics.record_rate_limited("submissions")
     metrics.record_queue_full()
     metrics.record_auth_failure("invalid")
     metrics.set_capacity(workers=2, queue_size=8)
-    metrics.job_queued("image")
+    recorder = JobEventRecorder(metrics)
+    recorder(JobEvent("submitted", make_job(), 0.0))
     metrics.record_upload("image/png", 20_000)
-    metrics.job_started(queue_wait_s=0.2)
     metrics.record_generation(
         "relief", "image", "succeeded", {"decode": 0.01, "mask": 0.2, "height": 0.1}, 0.82, 48_000
     )
-    metrics.record_outcome(GenerationOutcome("relief", "text", "failed", {"decode": 0.01}))
+    metrics.record_generation("relief", "text", "failed", {"decode": 0.01})
     metrics.job_finished("succeeded", turnaround_s=1.2)
     metrics.record_failure("mesh_invalid")
     metrics.set_model_loaded("relief", True)
@@ -176,11 +184,11 @@ def exercise(metrics: Metrics) -> Metrics:
     metrics.set_engine_available("relief", True)
     metrics.queue_wait_observed(0.5)
     metrics.track_broker_depth(lambda: 3)  # queue=celery only
-    metrics.stream_opened()
-    metrics.stream_closed()
+    metrics.event_streams.inc()
+    metrics.event_streams.dec()
     metrics.record_download("stl", 80_000)
-    metrics.job_queued("text")
-    metrics.job_finished("cancelled", started=False)
+    recorder(JobEvent("submitted", make_job(text="A"), 0.0))
+    metrics.job_finished("cancelled")
     return metrics
 
 
@@ -192,7 +200,7 @@ def fake_gpu() -> list[GpuSample]:
 @pytest.fixture
 def exercised_metrics(tmp_path: Path) -> Metrics:
     """A Metrics with every family populated, GPU ones included."""
-    return exercise(Metrics(data_dir=tmp_path, gpu_probe=fake_gpu, version="0.0.test"))
+    return exercise(new_metrics(tmp_path, fake_gpu, "0.0.test"))
 
 
 @pytest.fixture

@@ -157,11 +157,45 @@ class Studio:
     def canvas_png(self) -> bytes:
         return self.page.locator("#viewer canvas").screenshot()
 
+    def audit(self, state: str) -> list[dict]:
+        """The axe-core WCAG 2 A/AA violations of the page as it is now (``state`` names it in
+        the failure message). Needs a page from ``audited_studio`` (its context bypasses CSP, so
+        the injected script may run; the page's own CSP header is unchanged)."""
+        self.page.add_script_tag(content=axe_source())
+        result = self.page.evaluate(
+            "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
+            list(AXE_TAGS),
+        )
+        return [
+            {
+                "state": state,
+                "rule": v["id"],
+                "impact": v["impact"],
+                "help": v["help"],
+                "nodes": [f"{n['target']}: {n['failureSummary']}" for n in v["nodes"]],
+            }
+            for v in result["violations"]
+        ]
 
-@pytest.fixture
-def studio(browser, studio_url: str) -> Iterator[Studio]:
+
+#: The axe-core rule tags audited: WCAG 2.0, 2.1 and 2.2, levels A and AA.
+AXE_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa")
+#: axe-core, installed for the tests only by ``make tools`` (never served by the app).
+AXE_JS = (
+    Path(__file__).resolve().parents[2] / "tools" / "web-audit" / "node_modules" / "axe-core" / "axe.min.js"
+)
+
+
+def axe_source() -> str:
+    require(AXE_JS.is_file(), f"axe-core is not installed at {AXE_JS}: run `make tools`")
+    return AXE_JS.read_text(encoding="utf-8")
+
+
+def _open_studio(browser, studio_url: str, **context_options: object) -> Iterator[Studio]:
     """A fresh page on the studio; afterwards, nothing may have left the origin or thrown."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, accept_downloads=True)
+    context = browser.new_context(
+        viewport={"width": 1440, "height": 900}, accept_downloads=True, **context_options
+    )
     page = context.new_page()
     page.set_default_timeout(30_000)
     studio = Studio(page=page, url=studio_url)
@@ -183,6 +217,19 @@ def studio(browser, studio_url: str) -> Iterator[Studio]:
         if not _expected_console_error(e) and not any(x in e for x in studio.expected_errors)
     ]
     assert not unexpected, f"the page logged errors: {unexpected}"
+
+
+@pytest.fixture
+def studio(browser, studio_url: str) -> Iterator[Studio]:
+    """A fresh page on the studio, under the page's own CSP."""
+    yield from _open_studio(browser, studio_url)
+
+
+@pytest.fixture
+def audited_studio(browser, studio_url: str) -> Iterator[Studio]:
+    """A fresh page on the studio in a context that bypasses CSP, so that :meth:`Studio.audit`
+    can inject axe-core; the server sends the same strict CSP as ever (the tests check it)."""
+    yield from _open_studio(browser, studio_url, bypass_csp=True)
 
 
 def _same_origin(url: str, origin: str) -> bool:

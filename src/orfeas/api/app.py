@@ -16,11 +16,11 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
-import orfeas
-from orfeas.api import routes_compat, routes_jobs, routes_meta
+from orfeas.api import docs, routes_compat, routes_jobs, routes_meta
 from orfeas.api.errors import CatchAll, install_handlers
 from orfeas.api.hooks import Hooks
 from orfeas.api.intake import body_limit
+from orfeas.api.observability import install as install_metrics
 from orfeas.api.runtime import Runtime
 from orfeas.api.security import (
     ApiKeyAuth,
@@ -31,11 +31,9 @@ from orfeas.api.security import (
     inline_script_hashes,
     studio_csp,
 )
-from orfeas.metrics import install as install_metrics
 from orfeas.settings import Settings, get_settings
-
-#: The studio page (written by the studio's own build; optional for the API).
-STATIC_DIR = Path(orfeas.__file__).resolve().parent / "web" / "static"
+from orfeas.version import VERSION
+from orfeas.web import STATIC_DIR
 
 DESCRIPTION = """\
 ORFEAS turns a picture or a line of text into a watertight, print-ready 3D model.
@@ -64,9 +62,11 @@ def create_app(settings: Settings | None = None, *, static_dir: Path | None = No
 
     app = FastAPI(
         title="ORFEAS",
-        version=orfeas.__version__,
+        version=VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # orfeas.api.docs serves /docs and /redoc from local files
+        redoc_url=None,
         openapi_tags=[
             {"name": "jobs", "description": "Jobs (generate, analyze or repair a mesh) and their files."},
             {"name": "engines", "description": "What can generate here."},
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None, *, static_dir: Path | None = No
     app.include_router(routes_meta.router)
     app.include_router(routes_compat.router)  # the original ORFEAS routes, over v1
     _mount_studio(app, static_dir)
+    docs.install(app, static_dir)
 
     # Middleware: the last added runs first. Requests pass headers → CORS → size → rate → keys →
     # catch-all (unexpected errors become a JSON 500 inside the headers layer) → routes.

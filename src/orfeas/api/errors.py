@@ -8,7 +8,7 @@ makes FastAPI's own errors (404, 405, request validation) use the same shape.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,10 +16,14 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orfeas.api.hooks import RejectHook
 from orfeas.api.responses import JSON
-from orfeas.errors import EngineUnavailable, InputRejected, OrfeasError
+from orfeas.errors import EngineUnavailable, InputRejected, OrfeasError, first_problem
 
 log = logging.getLogger("orfeas.api")
+
+#: Error codes of requests refused for their shape, beyond the input codes (``orfeas.errors.INPUT_CODES``).
+REQUEST_CODES = ("bad_request", "unsupported_media_type", "invalid_request", "conflict")
 
 #: InputRejected codes that are about size, not content.
 _TOO_LARGE = {"too_large", "too_many_pixels"}
@@ -97,9 +101,6 @@ def from_orfeas_error(exc: OrfeasError) -> ApiError:
     return ApiError(500, "internal", "The request could not be handled.")
 
 
-RejectHook = Callable[[int, str, str], None]
-
-
 def install_handlers(app: FastAPI, on_reject: RejectHook | None = None) -> None:
     """Route every error FastAPI or Starlette produces through the one body shape.
 
@@ -121,10 +122,8 @@ def install_handlers(app: FastAPI, on_reject: RejectHook | None = None) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSON:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        loc = [str(p) for p in first.get("loc", ()) if p not in ("query", "path", "body", "header")]
-        field = ".".join(loc) or None
-        message = f"Parameter '{field}': {first.get('msg')}." if field else str(first.get("msg"))
+        field, reason = first_problem(exc.errors(), skip=("query", "path", "body", "header"))
+        message = f"Parameter '{field}': {reason}." if field else reason
         return answer(request, ApiError(422, "invalid_parameter", message, field=field))
 
     @app.exception_handler(StarletteHTTPException)

@@ -13,11 +13,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
+from orfeas.jobs.queue import JobEvent
 from orfeas.jobs.states import Job
-from orfeas.jobs.store import JobStore
-from orfeas.jobs.worker import JobEvent
 
 
 class EventHub:
@@ -58,7 +58,7 @@ class EventHub:
 
 async def job_stream(
     hub: EventHub,
-    store: JobStore,
+    read: Callable[[str], Job | None],
     job_id: str,
     render: Callable[[Job], dict[str, Any]],
     *,
@@ -67,13 +67,14 @@ async def job_stream(
     event: str = "job",
 ) -> AsyncIterator[str]:
     """SSE messages ``event: <event>`` (default ``job``) for each change of the job, current state
-    first, until it ends. The compatibility stream names its messages ``job_update``."""
+    first, until it ends. ``read(job_id)`` reads the job (a blocking store call: it runs in the
+    thread pool, never on the event loop). The compatibility stream names its messages ``job_update``."""
     with hub.subscribe(job_id) as changed:
         last: str | None = None
         quiet = 0.0
         while True:
             changed.clear()  # before reading, so a change made after the read still wakes us
-            job = store.get(job_id)
+            job = await run_in_threadpool(read, job_id)
             if job is None:  # deleted while watched
                 return
             payload = orjson.dumps(render(job)).decode()
@@ -92,20 +93,11 @@ async def job_stream(
                     yield ": keep-alive\n\n"
 
 
-def sse_response(messages: AsyncIterator[str], on_open_close: Callable[[bool], None]) -> StreamingResponse:
-    """A ``text/event-stream`` response of ``messages``; ``on_open_close(True/False)`` brackets it
-    (the hooks count open streams). Proxies are told not to buffer or cache it."""
-
-    async def observed() -> AsyncIterator[str]:
-        on_open_close(True)
-        try:
-            async for message in messages:
-                yield message
-        finally:
-            on_open_close(False)
-
+def sse_response(messages: AsyncIterator[str]) -> StreamingResponse:
+    """A ``text/event-stream`` response of ``messages``; proxies are told not to buffer or cache it.
+    (Open streams are counted by the metrics middleware, which sees the content type.)"""
     return StreamingResponse(
-        observed(),
+        messages,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from orfeas.jobs.worker import JobEvent
+from orfeas.jobs.queue import JobEvent
 
 log = logging.getLogger("orfeas.api.hooks")
 
@@ -24,8 +24,6 @@ RejectHook = Callable[[int, str, str], None]
 UploadHook = Callable[[str, int], None]
 #: ``(format, bytes)`` of a served artifact (stl, 3mf, obj, glb, ply, png for the input).
 DownloadHook = Callable[[str, int], None]
-#: ``(True)`` when an event stream opens, ``(False)`` when it closes.
-StreamHook = Callable[[bool], None]
 #: ``(True)`` when a submission was answered from the result cache, ``(False)`` when it was queued.
 CacheHook = Callable[[bool], None]
 
@@ -38,7 +36,6 @@ class Hooks:
         self.reject: list[RejectHook] = []
         self.upload: list[UploadHook] = []
         self.download: list[DownloadHook] = []
-        self.stream: list[StreamHook] = []
         self.cache: list[CacheHook] = []
 
     def on_job(self, fn: JobHook) -> JobHook:
@@ -57,10 +54,6 @@ class Hooks:
         self.download.append(fn)
         return fn
 
-    def on_stream(self, fn: StreamHook) -> StreamHook:
-        self.stream.append(fn)
-        return fn
-
     def on_cache(self, fn: CacheHook) -> CacheHook:
         self.cache.append(fn)
         return fn
@@ -77,9 +70,6 @@ class Hooks:
 
     def downloaded(self, fmt: str, size: int) -> None:
         _call(self.download, fmt, size)
-
-    def stream_changed(self, opened: bool) -> None:
-        _call(self.stream, opened)
 
     def cache_answered(self, hit: bool) -> None:
         _call(self.cache, hit)

@@ -2,10 +2,11 @@
 
 A thin layer over the v1 API (see ``docs/compat.md``): the original's two-step flow (upload a
 picture, then ask for a model) becomes a *staged* picture under a reserved job id, then a v1 job
-with that same id. Validation is v1's (:mod:`orfeas.api.intake`), jobs go through
+with that same id. Validation is v1's (the job service's admission), jobs go through
 :func:`orfeas.api.accept.accept` (queue limits, result cache, hooks), downloads through
 :func:`orfeas.api.routes_jobs.send_job_file` and updates through :func:`orfeas.api.events.job_stream`;
-only request and response shapes are translated here.
+a picture painted by a diffusion model is a v1 ``paint`` job, run by the workers like any other.
+Only request and response shapes are translated here.
 
 Staged pictures live in ``data_dir/uploads`` as ``<id>.png`` (the normalised picture) plus
 ``<id>.json`` (what it came from), written in that order so the JSON marks a complete entry. They
@@ -19,82 +20,52 @@ import dataclasses
 import json
 import struct
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
-from starlette.requests import ClientDisconnect
 from starlette.responses import FileResponse, StreamingResponse
 
-from orfeas import __version__ as orfeas_version
 from orfeas.api.accept import accept
-from orfeas.api.errors import ApiError
+from orfeas.api.bodies import content_type, read_form, read_json
+from orfeas.api.compat_shapes import (
+    HINTS,
+    QUALITY_FACES,
+    STATUS,
+    Generate3DOut,
+    Generate3DRequest,
+    JobStatusOut,
+    TextToImageOut,
+    TextToImageRequest,
+    UploadOut,
+    canonical_id,
+    job_status,
+    json_body,
+    staged_status,
+    urls,
+)
+from orfeas.api.errors import ApiError, from_orfeas_error
 from orfeas.api.events import job_stream, sse_response
-from orfeas.api.intake import JSON_LIMIT, Submission, image_submission, limited_stream, parse_form
-from orfeas.api.intake import text_submission as v1_text_submission
+from orfeas.api.intake import Submission, body_limit, safe_filename
 from orfeas.api.responses import JSON
-from orfeas.api.routes_jobs import send_job_file
+from orfeas.api.routes_jobs import find_job, send_job_file
 from orfeas.api.routes_meta import WEIGHTLESS_ENGINES, device
 from orfeas.api.runtime import Runtime, runtime
-from orfeas.api.schemas import Format, LegacyHealth, ModelsInfo, error_responses
+from orfeas.api.schemas import DOWNLOAD_RESPONSE, LegacyHealth, ModelsInfo, error_responses
 from orfeas.api.staging import Staged, discard_staged, load_staged, stage
-from orfeas.engines import all_engines, get_engine, text_to_image_engines
-from orfeas.engines.base import Engine
-from orfeas.errors import EngineUnavailable, GpuOutOfMemory, InputRejected
-from orfeas.imaging import LetteringOptions, encode_png, render_text
-from orfeas.jobs.states import INPUT_NAME, Job, JobState
-from orfeas.jobs.worker import new_job_id
-from orfeas.mesh.exchange import FORMATS
-from orfeas.pipeline import text_to_image_step
-from orfeas.settings import Settings
+from orfeas.errors import OrfeasError, first_problem
+from orfeas.jobs.queue import new_job_id
+from orfeas.jobs.states import FailureReason, Job, JobState
+from orfeas.version import VERSION as orfeas_version
 
 router = APIRouter(tags=["compat"])
 
 M = TypeVar("M", bound=BaseModel)
-
-#: quality 1–10 → triangles in the finished mesh (``target_faces``). 7, the original's default,
-#: is our engines' default of 50 000; each step down roughly halves the cost, each step up buys detail.
-QUALITY_FACES: dict[int, int] = {
-    1: 2_000,
-    2: 5_000,
-    3: 10_000,
-    4: 20_000,
-    5: 30_000,
-    6: 40_000,
-    7: 50_000,
-    8: 100_000,
-    9: 200_000,
-    10: 400_000,
-}
-
-#: The original's art styles; with a diffusion model the style is added to the prompt.
-Style = Literal["realistic", "artistic", "anime", "cyberpunk", "fantasy", "minimalist"]
-
-#: A v1 job's state → the original's status names.
-STATUS = {
-    JobState.QUEUED: "initializing",
-    JobState.RUNNING: "processing",
-    JobState.SUCCEEDED: "completed",
-    JobState.FAILED: "failed",
-    JobState.CANCELLED: "failed",
-}
-
-#: Pipeline stage → the original's ``step`` sentence.
-STEPS = {
-    "decode": "Reading the picture...",
-    "mask": "Finding the subject...",
-    "height": "Shaping the surface...",
-    "mesh": "Generating 3D mesh...",
-    "simplify": "Simplifying the mesh...",
-    "verify": "Checking the model is printable...",
-    "export": "Writing the model files...",
-}
 
 CompatId = Annotated[
     str, PathParam(description="The job_id /api/upload-image or /api/text-to-image answered.", max_length=64)
@@ -103,127 +74,7 @@ CompatId = Annotated[
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
-# --- request and response shapes ----------------------------------------------------------------
-
-
-class Dimensions(BaseModel):
-    """The original's size box in millimetres."""
-
-    width: float = Field(100, gt=0, le=1000, description="Width in mm.")
-    height: float = Field(100, gt=0, le=1000, description="Height in mm.")
-    depth: float | None = Field(None, gt=0, le=500, description="Relief height in mm (relief mode only).")
-
-
-class Generate3DRequest(BaseModel):
-    """``POST /api/generate-3d`` as the original took it."""
-
-    job_id: str = Field(max_length=64, description="The id /api/upload-image or /api/text-to-image answered.")
-    format: Format = Field("stl", description="The model file to make.")
-    dimensions: Dimensions | None = Field(None, description="Default: the engine's own size.")
-    quality: int = Field(7, ge=1, le=10, description="1 (fast, coarse) to 10 (slow, fine).")
-
-
-class TextToImageRequest(BaseModel):
-    """``POST /api/text-to-image`` as the original took it (``method`` is ours)."""
-
-    prompt: str = Field(min_length=1, max_length=1000, description="What to picture.")
-    style: Style = Field("realistic", description="Added to the prompt for a diffusion model.")
-    width: int = Field(512, ge=64, le=2048, description="Picture width (rounded down to a multiple of 8).")
-    height: int = Field(512, ge=64, le=2048, description="Picture height (rounded down to a multiple of 8).")
-    steps: int | None = Field(None, ge=1, le=150, description="Denoising steps (at most 100 are run).")
-    guidance_scale: float | None = Field(None, ge=0, le=30, description="Prompt strength.")
-    method: Literal["auto", "diffusion", "lettering"] = Field(
-        "auto",
-        description="auto: a diffusion model when this server has one, else the prompt typeset as "
-        "lettering; diffusion: the model or a 422 saying why not; lettering: always typeset.",
-    )
-
-
-class ImageInfo(BaseModel):
-    size: list[int] = Field(description="[width, height] in pixels.")
-    format: str
-    mode: str
-    file_size: int
-
-
-class UploadOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    job_id: str
-    filename: str
-    original_filename: str | None
-    preview_url: str
-    image_url: str
-    status: Literal["uploaded"]
-    image_info: ImageInfo
-
-
-class TextToImageOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    job_id: str
-    status: Literal["completed"]
-    progress: int
-    message: str
-    method: Literal["diffusion", "lettering"]
-    filename: str
-    preview_url: str
-    image_url: str
-    prompt: str
-    width: int
-    height: int
-
-
-class Generate3DOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    job_id: str
-    status: Literal["generating_3d", "completed", "failed"]
-    format: Format
-    dimensions: Dimensions | None
-    quality: int
-    engine: str
-    params: dict[str, Any] = Field(description="The v1 engine parameters the request was mapped to.")
-    cached: bool
-    status_url: str
-    updates_url: str
-    download_url: str
-
-
-class FileOut(BaseModel):
-    name: str
-    format: str
-    size: int
-    download_url: str
-
-
-class JobStatusOut(BaseModel):
-    """The original's job status (also the data of each ``job_update`` message)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    job_id: str
-    status: Literal["uploaded", "initializing", "processing", "completed", "failed"]
-    progress: int = Field(ge=0, le=100)
-    step: str
-    message: str
-    state: JobState | None = Field(None, description="The v1 job state, once a model was asked for.")
-    output_file: str | None = None
-    download_url: str | None = None
-    files: list[FileOut] | None = None
-    error: str | None = None
-    error_code: str | None = None
-
-
 # --- staging ------------------------------------------------------------------------------------
-
-
-def canonical_id(raw: str) -> str | None:
-    """Our ids are uuid4 hex; the original's were dashed UUIDs: accept both, anything else is unknown."""
-    try:
-        return uuid.UUID(raw.strip()).hex
-    except ValueError:
-        return None
 
 
 @dataclass
@@ -250,20 +101,16 @@ def _png_size(png: bytes) -> tuple[int, int]:
 # --- request reading ----------------------------------------------------------------------------
 
 
-def _content_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
-async def _read_upload(request: Request, settings: Settings) -> tuple[bytes, str | None]:
+async def _read_upload(request: Request, rt: Runtime) -> tuple[bytes, str | None]:
     """The multipart file field ``image``, counted while it streams (as v1 reads uploads)."""
-    if _content_type(request) != "multipart/form-data":
+    if content_type(request) != "multipart/form-data":
         raise ApiError(
             415,
             "unsupported_media_type",
             "Send the picture as multipart/form-data with the file in the field 'image'.",
             field="content-type",
         )
-    form = await parse_form(request, settings, max_fields=16)
+    form = await read_form(request, body_limit(rt.settings), max_fields=16)
     try:
         upload = form.get("image")
         if not isinstance(upload, UploadFile):
@@ -275,152 +122,46 @@ async def _read_upload(request: Request, settings: Settings) -> tuple[bytes, str
         await form.close()
 
 
-_HINTS = {
-    "job_id": "job_id is the id that /api/upload-image or /api/text-to-image answered with.",
-    "format": f"format must be one of {', '.join(FORMATS)}.",
-    "quality": "quality is a whole number from 1 (fast, coarse) to 10 (slow, fine).",
-    "dimensions": "dimensions are {width, height, depth} in millimetres.",
-    "prompt": "prompt is the text to picture.",
-    "style": "style is one of realistic, artistic, anime, cyberpunk, fantasy, minimalist.",
-}
-
-
 async def _read_json(request: Request, model: type[M]) -> M:
-    """A JSON body of at most ``JSON_LIMIT`` bytes, checked against ``model``; 4xx in our error body."""
-    if _content_type(request) != "application/json":
-        raise ApiError(415, "unsupported_media_type", "Send application/json.", field="content-type")
-    body = bytearray()
-    try:
-        async for chunk in limited_stream(request, JSON_LIMIT):
-            body += chunk
-    except ClientDisconnect as exc:
-        raise ApiError(400, "bad_request", "The client closed the connection mid-request.") from exc
-    try:
-        raw = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "bad_request", f"The body is not valid JSON: {exc}.") from exc
+    """A JSON body (the one bounded reader), checked against ``model``; 4xx in our error body."""
+    raw = await read_json(request)
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or None
-        hint = _HINTS.get(field.split(".")[0], "") if field else ""
+        field, reason = first_problem([first])
+        hint = HINTS.get(field.split(".")[0], "") if field else ""
         if first["type"] == "missing":
             message = f"'{field}' is missing."
         elif field:
-            message = f"'{field}': {first['msg']} (got {json.dumps(first.get('input'), default=str)[:60]})."
+            message = f"'{field}': {reason} (got {json.dumps(first.get('input'), default=str)[:60]})."
         else:
-            message = f"The body must be a JSON object: {first['msg']}."
+            message = f"The body must be a JSON object: {reason}."
         raise ApiError(422, "invalid_parameter", f"{message} {hint}".strip(), field=field) from exc
 
 
-def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """``model``'s JSON schema with its ``$defs`` inlined (an ``openapi_extra`` body cannot refer to them)."""
-    schema = model.model_json_schema()
-    defs = schema.pop("$defs", {})
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                return walk(defs[ref.rsplit("/", 1)[-1]])
-            return {k: walk(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        return node
-
-    return walk(schema)
-
-
-def _json_body(model: type[BaseModel]) -> dict[str, Any]:
-    return {
-        "requestBody": {"required": True, "content": {"application/json": {"schema": _inline_schema(model)}}}
-    }
-
-
-# --- shapes out ---------------------------------------------------------------------------------
-
-
-def _urls(job_id: str) -> dict[str, str]:
-    preview = f"/api/preview/{job_id}.png"
-    return {"preview_url": preview, "image_url": preview}
-
-
-def job_status(job: Job) -> dict[str, Any]:
-    """The original's status dict for a v1 job (also each ``job_update`` message)."""
-    if job.stage is None:
-        step = "Waiting in the queue..." if job.state is JobState.QUEUED else "Starting 3D generation..."
-    else:
-        step = STEPS.get(job.stage, f"{job.stage.capitalize()}...")
-    out: dict[str, Any] = {
-        "job_id": job.id,
-        "status": STATUS[job.state],
-        "state": job.state.value,
-        "progress": round(job.progress * 100),
-        "step": step,
-        "message": step,
-        "format": job.formats[0] if job.formats else None,
-        "engine": job.engine,
-        "cached": job.cached_from is not None,
-        **_urls(job.id),
-    }
-    if job.state is JobState.SUCCEEDED:
-        files = [
-            {
-                "name": a.name,
-                "format": a.format,
-                "size": a.size,
-                "download_url": f"/api/download/{job.id}/{a.name}",
-            }
-            for a in job.artifacts
-        ]
-        first = next((f for f in files if f["format"] == out["format"]), files[0] if files else None)
-        out.update(
-            step="3D model generation complete!",
-            message="3D model generation complete!",
-            files=files,
-            output_file=first["name"] if first else None,
-            download_url=first["download_url"] if first else None,
-            printable=(job.report or {}).get("printable"),
-            report=job.report,
-        )
-    elif job.state in (JobState.FAILED, JobState.CANCELLED):
-        reason = job.error_message or "The job did not finish."
-        out.update(step=reason, message=reason, error=reason, error_code=job.error_code)
-    return out
-
-
-def staged_status(staged: Staged) -> dict[str, Any]:
-    """A staged picture as the original showed it: an upload waits, a text-to-image picture is done."""
-    painted = staged.meta.get("source") != "upload"
-    message = (
-        "Image generated; POST /api/generate-3d with this job_id to make a model."
-        if painted
-        else "Image uploaded; POST /api/generate-3d with this job_id to make a model."
-    )
-    return {
-        "job_id": staged.id,
-        "status": "completed" if painted else "uploaded",
-        "type": "text_to_image" if painted else "upload",
-        "progress": 100 if painted else 0,
-        "step": message,
-        "message": message,
-        "filename": staged.png.name,
-        **_urls(staged.id),
-    }
-
-
-def _found(rt: Runtime, raw: str) -> tuple[str, Job | None, Staged | None]:
+async def _found(rt: Runtime, raw: str) -> tuple[str, Job | None, Staged | None]:
     """The v1 job or staged picture called ``raw``; 404 when there is neither."""
     job_id = canonical_id(raw)
     if job_id is not None:
-        job = rt.store.get(job_id)
+        job = await run_in_threadpool(rt.jobs.get, job_id)
         if job is not None:
             return job_id, job, None
-        staged = load_staged(rt.settings, job_id)
+        staged = await run_in_threadpool(load_staged, rt.settings, job_id)
         if staged is not None:
             return job_id, None, staged
     raise ApiError(404, "not_found", f"Job not found: there is no job '{raw}'.", field="job_id")
+
+
+async def _checked(rt: Runtime, spec: dict[str, Any], data: bytes | None) -> Any:
+    """Admit without making a job (a picture to stage): the same checks as any submission."""
+    try:
+        return await run_in_threadpool(rt.jobs.check, spec, data)
+    except OrfeasError as exc:
+        error = from_orfeas_error(exc)
+        if error.field == "text":  # the engines call it text; these requests call it prompt
+            error.field = "prompt"
+        raise error from exc
 
 
 # --- the original routes ------------------------------------------------------------------------
@@ -456,30 +197,26 @@ async def upload_image(request: Request) -> Response:
     """Checks the picture exactly as ``POST /api/v1/jobs`` does (type sniffed from the bytes, byte
     and pixel caps) and keeps the normalised picture under a new job id until ``retention_hours``."""
     rt = runtime(request)
-    settings = rt.settings
-    data, filename = await _read_upload(request, settings)
-    sub = await image_submission(data, settings.default_engine, {}, FORMATS, settings, filename)
+    data, filename = await _read_upload(request, rt)
+    admitted = await _checked(rt, {}, data)
+    png = await run_in_threadpool(admitted.input_bytes)
     job_id = new_job_id()
-    meta = {
-        "source": "upload",
-        "filename": sub.filename,
-        "format": sub.input_format,
-        "bytes": sub.input_size,
-    }
-    await run_in_threadpool(stage, settings, job_id, sub.input_png, meta)
-    width, height = _png_size(sub.input_png)
+    name = safe_filename(filename)
+    meta = {"source": "upload", "filename": name, "format": admitted.input_format, "bytes": len(data)}
+    await run_in_threadpool(stage, rt.settings, job_id, png, meta)
+    width, height = _png_size(png)
     return JSON(
         {
             "job_id": job_id,
             "filename": f"{job_id}.png",
-            "original_filename": sub.filename,
-            **_urls(job_id),
+            "original_filename": name,
+            **urls(job_id),
             "status": "uploaded",
             "image_info": {
                 "size": [width, height],
-                "format": sub.input_format.upper(),
+                "format": admitted.input_format.upper(),
                 "mode": "RGBA",
-                "file_size": sub.input_size,
+                "file_size": len(data),
             },
         }
     )
@@ -493,20 +230,40 @@ async def upload_image(request: Request) -> Response:
         **error_responses(400, 401, 413, 415, 422, 429),
         503: {**error_responses(503)[503], "description": "The GPU ran out of memory; see `Retry-After`."},
     },
-    openapi_extra=_json_body(TextToImageRequest),
+    openapi_extra=json_body(TextToImageRequest),
 )
 async def text_to_image(request: Request) -> Response:
-    """With a diffusion model on this server the prompt is painted; without one (``method=auto``)
-    it is typeset as lettering and the answer says so (``method: lettering``). One at a time."""
+    """With a diffusion model on this server the prompt is painted — as a v1 ``paint`` job, run by
+    a worker within the job timeout, one at a time — and the picture staged; without one
+    (``method=auto``) it is typeset as lettering and the answer says so (``method: lettering``)."""
     rt = runtime(request)
     req = await _read_json(request, TextToImageRequest)
-    async with _state(request).painting:
-        rgba, method, note = await run_in_threadpool(_paint, req, rt.settings)
-        png = await run_in_threadpool(encode_png, rgba)
-        job_id = new_job_id()
-        meta = {"source": method, "prompt": req.prompt, "style": req.style}
-        meta.update(format="png", bytes=len(png))
-        await run_in_threadpool(stage, rt.settings, job_id, png, meta)
+    painter = await _painter(rt)
+    if req.method == "diffusion" and not painter["available"]:
+        raise ApiError(
+            422,
+            "engine_unavailable",
+            f"Text to image with a model is unavailable: {painter['reason']}",
+            field="method",
+        )
+    if req.method != "lettering" and painter["available"]:
+        async with _state(request).painting:
+            png = await _paint(rt, req)
+        method, note = "diffusion", "Image generated successfully!"
+    else:
+        admitted = await _checked(rt, {"text": req.prompt}, None)
+        png = await run_in_threadpool(admitted.input_bytes)
+        method = "lettering"
+        note = (
+            "The prompt was typeset as lettering, as asked."
+            if req.method == "lettering"
+            else f"No text-to-image model on this server ({painter['reason']}), so the prompt was typeset "
+            "as lettering instead: /api/generate-3d will make a name plate of these words, not a picture "
+            "of what they describe."
+        )
+    job_id = new_job_id()
+    meta = {"source": method, "prompt": req.prompt, "style": req.style, "format": "png", "bytes": len(png)}
+    await run_in_threadpool(stage, rt.settings, job_id, png, meta)
     width, height = _png_size(png)
     return JSON(
         {
@@ -516,7 +273,7 @@ async def text_to_image(request: Request) -> Response:
             "message": note,
             "method": method,
             "filename": f"{job_id}.png",
-            **_urls(job_id),
+            **urls(job_id),
             "prompt": req.prompt,
             "style": req.style,
             "width": width,
@@ -525,54 +282,69 @@ async def text_to_image(request: Request) -> Response:
     )
 
 
-def _paint(req: TextToImageRequest, settings: Settings) -> tuple[Any, str, str]:
-    """The picture for ``req``: painted by the diffusion step, or the prompt typeset."""
+async def _painter(rt: Runtime) -> dict[str, Any]:
+    """The diffusion step as this server's catalog lists it (available or not, and why)."""
+    found = await run_in_threadpool(rt.jobs.catalog)
+    return next(step for step in found["text_to_image"] if step["name"] == "diffusion")
+
+
+async def _paint(rt: Runtime, req: TextToImageRequest) -> bytes:
+    """Paint ``req`` as a ``paint`` job, wait for it, and hand back the picture (the job goes)."""
+    options: dict[str, Any] = {"width": req.width // 8 * 8, "height": req.height // 8 * 8}
+    if req.steps is not None:
+        options["steps"] = min(req.steps, 100)
+    if req.guidance_scale is not None:
+        options["guidance_scale"] = req.guidance_scale
+    spec = {
+        "task": "paint",
+        "text": f"{req.prompt}, {req.style} style",
+        "text_to_image": "diffusion",
+        "diffusion": options,
+    }
     try:
-        return _painted(req, settings)
-    except InputRejected as exc:
-        if exc.field == "text":  # the engines call it text; this request calls it prompt
+        job = await accept(rt, Submission(spec))
+    except ApiError as exc:  # the engines call it text; this request calls it prompt
+        if exc.field == "text":
             exc.field = "prompt"
+        elif exc.field == "text_to_image":
+            exc.field = "method"
         raise
-    except EngineUnavailable as exc:  # e.g. the model folder cannot be loaded
-        exc.field = "method"
-        raise
-    except GpuOutOfMemory as exc:
+    done = await _finished(rt, job.id)
+    try:
+        if done.state is JobState.SUCCEEDED:
+            picture = await run_in_threadpool(rt.jobs.read_file, done, "picture.png")
+            if picture is not None:
+                return picture
+        if done.error_code == FailureReason.GPU_OOM:
+            raise ApiError(
+                503,
+                "gpu_oom",
+                f"The GPU ran out of memory painting the picture ({done.error_message}); try again later, "
+                "or smaller.",
+                headers={"Retry-After": "30"},
+            )
         raise ApiError(
-            503,
-            "gpu_oom",
-            f"The GPU ran out of memory painting the picture ({exc.message}); try again later, or smaller.",
-            headers={"Retry-After": "30"},
-        ) from exc
-
-
-def _painted(req: TextToImageRequest, settings: Settings) -> tuple[Any, str, str]:
-    step = next(s for s in text_to_image_engines() if s.name == "diffusion")
-    state = step.availability(settings)
-    if req.method != "lettering" and state.available:
-        options: dict[str, Any] = {"width": req.width // 8 * 8, "height": req.height // 8 * 8}
-        if req.steps is not None:
-            options["steps"] = min(req.steps, 100)
-        if req.guidance_scale is not None:
-            options["guidance_scale"] = req.guidance_scale
-        paint = text_to_image_step(step.name, options, settings)  # checked as v1 painted text jobs are
-        picture = paint(f"{req.prompt}, {req.style} style", settings=settings)
-        return picture.rgba, "diffusion", "Image generated successfully!"
-    if req.method == "diffusion":
-        raise ApiError(
-            422,
-            "engine_unavailable",
-            f"Text to image with a model is unavailable: {state.reason}",
+            500 if done.error_code in (None, FailureReason.INTERNAL) else 422,
+            done.error_code or "internal",
+            f"The picture could not be painted: {done.error_message or done.state.value}.",
             field="method",
         )
-    rgba = render_text(req.prompt, LetteringOptions(), settings)
-    if req.method == "lettering":
-        return rgba, "lettering", "The prompt was typeset as lettering, as asked."
-    note = (
-        f"No text-to-image model on this server ({state.reason}), so the prompt was typeset as "
-        "lettering instead: /api/generate-3d will make a name plate of these words, not a picture "
-        "of what they describe."
-    )
-    return rgba, "lettering", note
+    finally:
+        await run_in_threadpool(rt.jobs.delete, done.id)
+
+
+async def _finished(rt: Runtime, job_id: str) -> Job:
+    """Wait for ``job_id`` to end (woken by its events; the job timeout bounds it)."""
+    with rt.hub.subscribe(job_id) as changed:
+        while True:
+            changed.clear()
+            job = await find_job(rt, job_id)
+            if job.finished:
+                return job
+            try:
+                await asyncio.wait_for(changed.wait(), timeout=1.0)
+            except TimeoutError:
+                continue
 
 
 @router.post(
@@ -582,7 +354,7 @@ def _painted(req: TextToImageRequest, settings: Settings) -> tuple[Any, str, str
     responses={
         **error_responses(400, 401, 404, 409, 413, 415, 422, 429, 503),
     },
-    openapi_extra=_json_body(Generate3DRequest),
+    openapi_extra=json_body(Generate3DRequest),
 )
 async def generate_3d(request: Request) -> Response:
     """Queues a v1 job with the picture's job id (``quality`` → ``target_faces``, ``dimensions`` →
@@ -594,7 +366,7 @@ async def generate_3d(request: Request) -> Response:
         raise ApiError(404, "not_found", f"Job not found: there is no job '{req.job_id}'.", field="job_id")
     # One at a time from lookup to queue, so two requests for one picture cannot both create the job.
     async with _state(request).accepting:
-        job = rt.store.get(job_id)
+        job = await run_in_threadpool(rt.jobs.get, job_id)
         if job is None:
             staged = await run_in_threadpool(load_staged, rt.settings, job_id)
             if staged is None:
@@ -605,15 +377,14 @@ async def generate_3d(request: Request) -> Response:
                     f"{rt.settings.retention_hours:g} hours); upload it again.",
                     field="job_id",
                 )
-            sub = await _submission(rt, staged, req)
-            job = await accept(rt, sub, job_id=job_id)
+            job = await _make_model(rt, staged, req, job_id)
             await run_in_threadpool(discard_staged, rt.settings, job_id)  # the job keeps its own copy
-        elif not _same_request(job, req):
+        elif not await _same_request(rt, job, req):
             raise ApiError(
                 409,
                 "conflict",
                 f"A model was already made from '{req.job_id}' ({', '.join(job.formats)}, "
-                f"{_describe(job.params)}); to make it with other settings, upload the picture again.",
+                f"{_describe(job.spec.params)}); to make it with other settings, upload the picture again.",
                 field="job_id",
             )
     status = "generating_3d" if not job.finished else STATUS[job.state]
@@ -626,7 +397,7 @@ async def generate_3d(request: Request) -> Response:
             "dimensions": req.dimensions.model_dump() if req.dimensions else None,
             "quality": req.quality,
             "engine": job.engine,
-            "params": job.params,
+            "params": job.spec.params,
             "cached": job.cached_from is not None,
             "status_url": f"/api/job-status/{job.id}",
             "updates_url": f"/api/job-updates/{job.id}",
@@ -635,25 +406,28 @@ async def generate_3d(request: Request) -> Response:
     )
 
 
-def _same_request(job: Job, req: Generate3DRequest) -> bool:
+async def _schema_fields(rt: Runtime, engine: str) -> dict[str, Any]:
+    """The parameters engine ``engine`` takes (name → its JSON schema), from the catalog."""
+    found = await run_in_threadpool(rt.jobs.catalog)
+    entry = next(e for e in found["engines"] if e["name"] == engine)
+    return dict(entry["parameters"].get("properties", {}))
+
+
+async def _same_request(rt: Runtime, job: Job, req: Generate3DRequest) -> bool:
     """Whether ``req`` asks for what ``job`` already makes (then it is answered, not refused)."""
-    engine = get_engine(job.engine) if job.task == "generate" else None
-    if engine is None or req.format not in job.formats:
+    if job.task != "generate" or req.format not in job.formats:
         return False
-    mode = job.params.get("mode")
-    if mode is None and "mode" in engine.parameters_model.model_fields:
-        mode = engine.parameters_model.model_fields["mode"].default
-    wanted = engine_params(engine, mode, req)
-    return all(job.params.get(k) == v for k, v in wanted.items())
+    fields = await _schema_fields(rt, job.engine)
+    wanted = engine_params(fields, job.spec.params.get("mode"), req)
+    return all(job.spec.params.get(k) == v for k, v in wanted.items())
 
 
 def _describe(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(params.items())) or "default settings"
 
 
-def engine_params(engine: Engine, mode: str | None, req: Generate3DRequest) -> dict[str, Any]:
-    """The original's ``quality`` and ``dimensions`` as parameters of ``engine`` (only those it has)."""
-    fields = engine.parameters_model.model_fields
+def engine_params(fields: dict[str, Any], mode: str | None, req: Generate3DRequest) -> dict[str, Any]:
+    """The original's ``quality`` and ``dimensions`` as engine parameters (only those it has)."""
     params: dict[str, Any] = {}
     if "target_faces" in fields:
         params["target_faces"] = QUALITY_FACES[req.quality]
@@ -665,25 +439,31 @@ def engine_params(engine: Engine, mode: str | None, req: Generate3DRequest) -> d
     return params
 
 
-async def _submission(rt: Runtime, staged: Staged, req: Generate3DRequest) -> Submission:
-    """The v1 submission for a staged picture: typeset words stay a text job, pictures an image job."""
-    settings = rt.settings
-    engine = get_engine(settings.default_engine)
-    fields = engine.parameters_model.model_fields
+async def _make_model(rt: Runtime, staged: Staged, req: Generate3DRequest, job_id: str) -> Job:
+    """The v1 job for a staged picture: typeset words stay a text job (a name plate, by the
+    service's rule), pictures an image job."""
+    engine = rt.settings.default_engine
+    fields = await _schema_fields(rt, engine)
+    found = await run_in_threadpool(rt.jobs.catalog)
     lettering = staged.meta.get("source") == "lettering"
-    mode = None
-    if "mode" in fields:  # text makes a name plate, as v1 text jobs do
-        mode = "relief" if lettering else fields["mode"].default
-    params = engine_params(engine, mode, req)
-    try:
-        if lettering:
-            return await v1_text_submission(
-                str(staged.meta["prompt"]), engine.name, params, None, (req.format,), settings
-            )
+    mode = fields.get("mode", {}).get("default")
+    if lettering:
+        mode = found["rules"]["text"].get(engine, {}).get("mode", mode)
+    spec: dict[str, Any] = {
+        "engine": engine,
+        "params": engine_params(fields, mode, req),
+        "formats": [req.format],
+    }
+    if lettering:
+        sub = Submission({**spec, "text": str(staged.meta["prompt"])})
+    else:
         png = await run_in_threadpool(staged.png.read_bytes)
-        filename = staged.meta.get("filename")
-        sub = await image_submission(png, engine.name, params, (req.format,), settings, filename)
-    except InputRejected as exc:
+        sub = Submission(spec, png, staged.meta.get("filename"))
+    # the metrics count the picture as it was uploaded, not the staged PNG
+    upload = (str(staged.meta.get("format", "png")), int(staged.meta.get("bytes", 0)))
+    try:
+        return await accept(rt, sub, job_id=job_id, upload=upload)
+    except ApiError as exc:
         if exc.field in ("size_mm", "depth_mm"):  # the client sent dimensions, not these names
             raise ApiError(
                 422,
@@ -693,12 +473,6 @@ async def _submission(rt: Runtime, staged: Staged, req: Generate3DRequest) -> Su
                 field="dimensions",
             ) from exc
         raise
-    # the metrics count the picture as it was uploaded, not the staged PNG
-    return dataclasses.replace(
-        sub,
-        input_format=str(staged.meta.get("format", sub.input_format)),
-        input_size=int(staged.meta.get("bytes", sub.input_size)),
-    )
 
 
 @router.get(
@@ -708,7 +482,7 @@ async def _submission(rt: Runtime, staged: Staged, req: Generate3DRequest) -> Su
     responses=error_responses(401, 404, 422, 429),
 )
 async def get_job_status(request: Request, job_id: CompatId) -> Response:
-    _, job, staged = _found(runtime(request), job_id)
+    _, job, staged = await _found(runtime(request), job_id)
     return JSON(job_status(job) if job is not None else staged_status(staged))  # type: ignore[arg-type]
 
 
@@ -720,17 +494,7 @@ _ORIGINAL_NAME = "model_{id}."  # the original named files model_<job_id>.<forma
     summary="Download a model file (original ORFEAS route)",
     response_class=FileResponse,
     responses={
-        200: {
-            "description": "The file, with its content type and a Content-Disposition header.",
-            "content": {
-                "application/octet-stream": _BINARY,
-                "model/stl": _BINARY,
-                "model/3mf": _BINARY,
-                "model/obj": _BINARY,
-                "model/gltf-binary": _BINARY,
-                "image/png": _BINARY,
-            },
-        },
+        200: DOWNLOAD_RESPONSE,
         **error_responses(401, 404, 422, 429),
     },
 )
@@ -742,7 +506,7 @@ async def download_file(
     ],
 ) -> Response:
     rt = runtime(request)
-    _, job, _ = _found(rt, job_id)
+    _, job, _ = await _found(rt, job_id)
     if job is None:
         message = f"Job '{job_id}' has no model yet: POST /api/generate-3d first."
         raise ApiError(404, "not_found", message, field="job_id")
@@ -750,7 +514,7 @@ async def download_file(
     for prefix in (_ORIGINAL_NAME.format(id=job.id), _ORIGINAL_NAME.format(id=job_id)):
         if filename.startswith(prefix):
             name = "model." + filename.removeprefix(prefix)  # model_<id>.stl → model.stl
-    return send_job_file(rt, job, name, field="filename")
+    return await send_job_file(rt, job, name, field="filename")
 
 
 @router.get(
@@ -767,9 +531,9 @@ async def preview(
     filename: Annotated[str, PathParam(description="<job_id>.png, as preview_url says.", max_length=80)],
 ) -> Response:
     rt = runtime(request)
-    _, job, staged = _found(rt, filename.removesuffix(".png"))
+    _, job, staged = await _found(rt, filename.removesuffix(".png"))
     if job is not None:
-        return send_job_file(rt, job, INPUT_NAME, field="filename")
+        return await send_job_file(rt, job, job.input_name, field="filename")
     assert staged is not None
     return FileResponse(
         staged.png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"}
@@ -791,17 +555,17 @@ async def preview(
 )
 async def job_updates(request: Request, job_id: CompatId) -> Response:
     rt = runtime(request)
-    found_id, job, staged = _found(rt, job_id)
+    found_id, job, staged = await _found(rt, job_id)
 
     async def messages() -> AsyncIterator[str]:
         if job is None:  # a picture waiting for generate-3d: its status, and nothing follows
             payload = json.dumps(staged_status(staged))  # type: ignore[arg-type]
             yield f"event: job_update\ndata: {payload}\n\n"
             return
-        async for message in job_stream(rt.hub, rt.store, found_id, job_status, event="job_update"):
+        async for message in job_stream(rt.hub, rt.jobs.get, found_id, job_status, event="job_update"):
             yield message
 
-    return sse_response(messages(), rt.hooks.stream_changed)
+    return sse_response(messages())
 
 
 # --- health, as the original answered it --------------------------------------------------------
@@ -815,8 +579,10 @@ async def job_updates(request: Request, job_id: CompatId) -> Response:
 )
 async def legacy_health(request: Request) -> Response:
     rt = runtime(request)
-    states = {e.name: e.availability(rt.settings).available for e in all_engines()}
-    alive = rt.pool.alive()
+    found = await run_in_threadpool(rt.jobs.catalog)
+    states = {e["name"]: e["available"] for e in found["engines"]}
+    queue = rt.jobs.queue
+    alive = queue.alive()
     dev = device()
     return JSON(
         {
@@ -826,8 +592,8 @@ async def legacy_health(request: Request) -> Response:
             "gpu_available": dev == "cuda",
             "version": orfeas_version,
             "engines": states,
-            "active_jobs": rt.pool.running,
-            "queued_jobs": rt.pool.waiting,
+            "active_jobs": queue.running,
+            "queued_jobs": queue.waiting,
             "uptime_s": round(time.time() - rt.started_at, 3),
         }
     )
@@ -843,19 +609,18 @@ async def legacy_health(request: Request) -> Response:
 async def models_info(request: Request) -> Response:
     rt = runtime(request)
     dev = device()
-    models = []
-    for engine in all_engines():
-        state = engine.availability(rt.settings)
-        models.append(
-            {
-                "name": engine.name,
-                "version": engine.version,
-                "available": state.available,
-                "loaded": state.available and engine.name in WEIGHTLESS_ENGINES,
-                "reason": state.reason or None,
-                "device": dev,
-            }
-        )
+    found = await run_in_threadpool(rt.jobs.catalog)
+    models = [
+        {
+            "name": engine["name"],
+            "version": engine["version"],
+            "available": engine["available"],
+            "loaded": engine["available"] and engine["name"] in WEIGHTLESS_ENGINES,
+            "reason": engine["reason"],
+            "device": dev,
+        }
+        for engine in found["engines"]
+    ]
     return JSON(
         {
             "models": models,

@@ -15,16 +15,17 @@ from orfeas.api.intake import read_submission
 from orfeas.api.responses import JSON
 from orfeas.api.runtime import Runtime, runtime
 from orfeas.api.schemas import (
+    DOWNLOAD_RESPONSE,
     MULTIPART_SCHEMA,
     PREFIX,
     JobList,
     JobOut,
-    TextJobRequest,
     error_responses,
     job_json,
+    job_request_schema,
     job_url,
 )
-from orfeas.jobs.states import INPUT_NAME, Job, JobState
+from orfeas.jobs.states import Job, JobState
 
 router = APIRouter(prefix=PREFIX, tags=["jobs"])
 
@@ -34,8 +35,9 @@ ArtifactName = Annotated[
 ]
 
 
-def _get(request: Request, job_id: str) -> Job:
-    job = runtime(request).store.get(job_id)
+async def find_job(rt: Runtime, job_id: str) -> Job:
+    """The job ``job_id`` (read in the thread pool), or 404."""
+    job = await run_in_threadpool(rt.jobs.get, job_id)
     if job is None:
         raise ApiError(404, "not_found", f"There is no job '{job_id}'.", field="job_id")
     return job
@@ -58,7 +60,7 @@ def _get(request: Request, job_id: str) -> Job:
             "required": True,
             "content": {
                 "multipart/form-data": {"schema": MULTIPART_SCHEMA},
-                "application/json": {"schema": TextJobRequest.model_json_schema()},
+                "application/json": {"schema": job_request_schema()},
             },
         }
     },
@@ -70,8 +72,7 @@ async def submit_job(request: Request) -> Response:
     """
     rt = runtime(request)
     check_queue(rt)
-    sub = await read_submission(request, rt.settings)
-    job = await accept(rt, sub)
+    job = await accept(rt, await read_submission(request, rt.settings))
     return JSON(job_json(job), status_code=202, headers={"Location": job_url(job.id)})
 
 
@@ -87,7 +88,7 @@ async def list_jobs(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> Response:
-    items, total = runtime(request).store.list(state, limit, offset)
+    items, total = await run_in_threadpool(runtime(request).jobs.list, state, limit, offset)
     return JSON({"items": [job_json(j) for j in items], "total": total, "limit": limit, "offset": offset})
 
 
@@ -98,7 +99,7 @@ async def list_jobs(
     responses=error_responses(401, 404, 422, 429),
 )
 async def get_job(request: Request, job_id: JobId) -> Response:
-    return JSON(job_json(_get(request, job_id)))
+    return JSON(job_json(await find_job(runtime(request), job_id)))
 
 
 @router.get(
@@ -116,9 +117,8 @@ async def get_job(request: Request, job_id: JobId) -> Response:
 )
 async def job_events(request: Request, job_id: JobId) -> Response:
     rt = runtime(request)
-    _get(request, job_id)
-
-    return sse_response(job_stream(rt.hub, rt.store, job_id, job_json), rt.hooks.stream_changed)
+    await find_job(rt, job_id)
+    return sse_response(job_stream(rt.hub, rt.jobs.get, job_id, job_json))
 
 
 @router.get(
@@ -126,17 +126,7 @@ async def job_events(request: Request, job_id: JobId) -> Response:
     summary="Download a file of a job (model.<format> or input.png)",
     response_class=FileResponse,
     responses={
-        200: {
-            "description": "The file, with its content type and a Content-Disposition header.",
-            "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-                "model/stl": {"schema": {"type": "string", "format": "binary"}},
-                "model/3mf": {"schema": {"type": "string", "format": "binary"}},
-                "model/obj": {"schema": {"type": "string", "format": "binary"}},
-                "model/gltf-binary": {"schema": {"type": "string", "format": "binary"}},
-                "image/png": {"schema": {"type": "string", "format": "binary"}},
-            },
-        },
+        200: DOWNLOAD_RESPONSE,
         **error_responses(401, 404, 422, 429),
     },
 )
@@ -147,19 +137,20 @@ async def download(
         description="An artifact name from the job, e.g. model.stl, or input.png.", max_length=64
     ),
 ) -> Response:
-    return send_job_file(runtime(request), _get(request, job_id), name)
+    rt = runtime(request)
+    return await send_job_file(rt, await find_job(rt, job_id), name)
 
 
-def send_job_file(rt: Runtime, job: Job, name: str, *, field: str = "name") -> FileResponse:
+async def send_job_file(rt: Runtime, job: Job, name: str, *, field: str = "name") -> FileResponse:
     """The file ``name`` of ``job`` as a download (shared with the compatibility routes).
 
     ``name`` is looked up among the job's recorded files, never joined from the URL; an unknown
     name is a 404 naming ``field``.
     """
-    path = rt.store.file_path(job, name)
+    path = await run_in_threadpool(rt.jobs.store.file_path, job, name)
     if path is None or not path.is_file():
         raise ApiError(404, "not_found", f"Job '{job.id}' has no file '{name}'.", field=field)
-    if name == INPUT_NAME:
+    if name == job.input_name and job.input_kind != "model":  # the normalised picture
         media, disposition, fmt = "image/png", "inline", "png"
     elif name == job.input_name:  # a mesh file brought for analysis or repair, as it was sent
         media, disposition, fmt = "application/octet-stream", "attachment", name.rsplit(".", 1)[-1]
@@ -190,11 +181,11 @@ def send_job_file(rt: Runtime, job: Job, name: str, *, field: str = "name") -> F
 )
 async def delete_job(request: Request, job_id: JobId) -> Response:
     rt = runtime(request)
-    job = _get(request, job_id)
+    job = await find_job(rt, job_id)
     if not job.finished:
         # If it finishes on its own meanwhile, the answer shows that; it is not deleted unasked.
-        cancelled = await run_in_threadpool(rt.pool.cancel, job_id)
+        cancelled = await run_in_threadpool(rt.jobs.cancel, job_id)
         return JSON(job_json(cancelled or job), status_code=202)
-    if not await run_in_threadpool(rt.store.delete, job_id):
+    if not await run_in_threadpool(rt.jobs.delete, job_id):
         raise ApiError(404, "not_found", f"There is no job '{job_id}'.", field="job_id")
     return Response(status_code=204)

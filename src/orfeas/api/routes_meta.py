@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import shutil
 import sys
-from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from orfeas.api.intake import MESH_TASKS
 from orfeas.api.responses import JSON
 from orfeas.api.runtime import Runtime, runtime
 from orfeas.api.schemas import (
@@ -23,10 +21,6 @@ from orfeas.api.schemas import (
     Readiness,
     error_responses,
 )
-from orfeas.engines import all_engines, text_to_image_engines
-from orfeas.engines.base import parameters_schema
-from orfeas.mesh.doctor import DoctorParameters
-from orfeas.settings import Settings
 
 router = APIRouter()
 
@@ -56,39 +50,11 @@ def device() -> str:
     f"{PREFIX}/engines",
     response_model=EngineList,
     tags=["engines"],
-    summary="Engines, whether each can run here (and why not), and their parameter schemas",
+    summary="Engines, whether each can run here (and why not), their parameter schemas, limits and rules",
     responses=error_responses(401, 429),
 )
 async def engines(request: Request) -> Response:
-    settings = runtime(request).settings
-    out = [_engine_json(engine, settings) for engine in all_engines()]
-    painters = [_engine_json(step, settings) for step in text_to_image_engines()]
-    return JSON(
-        {
-            "engines": out,
-            "text_to_image": painters,
-            "mesh_doctor": {"tasks": list(MESH_TASKS), "parameters": DoctorParameters.model_json_schema()},
-            "default": settings.default_engine,
-            "limits": {
-                "max_upload_bytes": settings.max_upload_bytes,
-                "max_image_pixels": settings.max_image_pixels,
-                "max_text_chars": settings.max_text_chars,
-                "max_model_bytes": settings.max_model_bytes,
-                "max_model_faces": settings.max_model_faces,
-            },
-        }
-    )
-
-
-def _engine_json(engine: Any, settings: Settings) -> dict[str, Any]:
-    state = engine.availability(settings)
-    return {
-        "name": engine.name,
-        "version": engine.version,
-        "available": state.available,
-        "reason": state.reason or None,
-        "parameters": parameters_schema(engine),
-    }
+    return JSON(await run_in_threadpool(runtime(request).jobs.catalog))
 
 
 @router.get("/healthz", response_model=Liveness, tags=["health"], summary="Liveness: the process answers")
@@ -99,20 +65,22 @@ async def healthz() -> Response:
 def readiness(rt: Runtime) -> tuple[bool, dict[str, dict[str, object]]]:
     """Store writable, workers alive, files within the disk budget, room left on the disk."""
     checks: dict[str, dict[str, object]] = {}
+    store = rt.jobs.store
     try:
-        rt.store.check_writable()
+        store.check_writable()
         checks["store"] = {"ok": True, "detail": "database and data folder writable"}
     except Exception as exc:
         checks["store"] = {"ok": False, "detail": f"not writable: {type(exc).__name__}: {exc}"}
-    alive = rt.pool.alive()
+    queue = rt.jobs.queue
+    alive = queue.alive()
     checks["workers"] = {
         "ok": alive,
-        "detail": f"{rt.settings.workers} {rt.pool.mode} worker(s) "
+        "detail": f"{rt.settings.workers} {queue.mode} worker(s) "
         + ("alive" if alive else "not running")
-        + f", {rt.pool.running} running, {rt.pool.waiting} waiting",
+        + f", {queue.running} running, {queue.waiting} waiting",
     }
     try:
-        used = rt.store.disk_usage()
+        used = store.disk_usage()
         budget = rt.settings.disk_budget_bytes
         checks["disk_budget"] = {"ok": used <= budget, "detail": f"{used} of {budget} bytes used"}
         free = shutil.disk_usage(rt.settings.data_dir).free

@@ -1,4 +1,4 @@
-"""The service's moving parts for one app: settings, store, worker pool, event hub, hooks.
+"""The service's moving parts for one app: settings, the job service, the event hub, the hooks.
 
 One :class:`Runtime` per app (``app.state.runtime``), started and stopped by the app's lifespan:
 no module-level state, so tests can run many apps side by side.
@@ -17,9 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from orfeas.api.events import EventHub
 from orfeas.api.hooks import Hooks
 from orfeas.api.staging import expire_staged
-from orfeas.jobs.db import open_database
-from orfeas.jobs.store import JobStore
-from orfeas.jobs.worker import WorkerPool
+from orfeas.jobs.service import JobService
 from orfeas.settings import Settings
 
 log = logging.getLogger("orfeas.api")
@@ -32,47 +30,43 @@ class Runtime:
         self.settings = settings
         self.hooks = hooks
         self.hub = EventHub()
-        self._store: JobStore | None = None
-        self._pool: WorkerPool | None = None
+        self._jobs: JobService | None = None
         self._maintenance: asyncio.Task[None] | None = None
         self.started_at = time.time()
 
     @property
-    def store(self) -> JobStore:
-        if self._store is None:
+    def jobs(self) -> JobService:
+        if self._jobs is None:
             raise RuntimeError("the service is not started (use the app inside its lifespan)")
-        return self._store
-
-    @property
-    def pool(self) -> WorkerPool:
-        if self._pool is None:
-            raise RuntimeError("the service is not started (use the app inside its lifespan)")
-        return self._pool
+        return self._jobs
 
     @property
     def waiting(self) -> int:
         """Jobs in the queue (0 before the service starts): for gauges read at scrape time."""
-        return self._pool.waiting if self._pool is not None else 0
+        return self._jobs.queue.waiting if self._jobs is not None else 0
 
     @property
     def running(self) -> int:
         """Jobs being generated right now (0 before the service starts)."""
-        return self._pool.running if self._pool is not None else 0
+        return self._jobs.queue.running if self._jobs is not None else 0
+
+    def broker_depth(self) -> int | None:
+        """Messages waiting in the broker (queue=celery; ``None`` otherwise or before the start)."""
+        return self._jobs.queue.broker_depth() if self._jobs is not None else None
 
     async def start(self) -> None:
         """Open the store, recover unfinished jobs, start the workers and the retention task."""
         self.hub.bind(asyncio.get_running_loop())
-        db = open_database(self.settings.database_url, self.settings.data_dir)
-        self._store = JobStore(self.settings.data_dir, db, jobs_dir=self.settings.jobs_dir())
-        self._pool = make_queue(self._store, self.settings)
-        self._pool.add_listener(self.hub.publish)
-        self._pool.add_listener(self.hooks.job_event)
-        recovery = self._pool.start()
+        self._jobs = await run_in_threadpool(JobService.open, self.settings)
+        queue = self._jobs.queue
+        queue.add_listener(self.hub.publish)
+        queue.add_listener(self.hooks.job_event)
+        recovery = await run_in_threadpool(queue.start)
         log.info(
             "ORFEAS started: data in %s, %d %s worker(s), %d job(s) waiting",
             self.settings.data_dir,
             self.settings.workers,
-            self._pool.mode,
+            queue.mode,
             len(recovery.queued),
         )
         self.started_at = time.time()
@@ -83,16 +77,13 @@ class Runtime:
             self._maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._maintenance
-        if self._pool is not None:
-            await run_in_threadpool(self._pool.stop)
-        if self._store is not None:
-            self._store.close()
+        if self._jobs is not None:
+            await run_in_threadpool(self._jobs.queue.stop)
+            self._jobs.close()
 
     def retention(self) -> tuple[list[str], list[str]]:
-        """Expire old finished jobs, then prune oldest-first to the disk budget (both are logged)."""
-        expired = self.store.expire(self.settings.retention_hours * 3600)
-        pruned = self.store.prune(self.settings.disk_budget_bytes)
-        self.store.trim_cache(self.settings.cache_max_bytes)
+        """Expire old finished jobs and staged pictures, prune to the disk budget (all logged)."""
+        expired, pruned = self.jobs.retention()
         expire_staged(self.settings)
         return expired, pruned
 
@@ -103,15 +94,6 @@ class Runtime:
             except Exception:
                 log.exception("retention run failed; will retry")
             await asyncio.sleep(self.settings.maintenance_interval_s)
-
-
-def make_queue(store: JobStore, settings: Settings) -> WorkerPool:
-    """The local worker pool, or with ``queue=celery`` the Celery queue (same interface; needs `scale`)."""
-    if settings.queue == "celery":
-        from orfeas.jobs.distributed import CeleryQueue
-
-        return CeleryQueue(store, settings)  # type: ignore[return-value]
-    return WorkerPool(store, settings)
 
 
 def runtime(request: Request) -> Runtime:

@@ -11,13 +11,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from orfeas.jobs import JobSpec
 from orfeas.jobs.states import FailureReason, Job, JobState, iso
-from orfeas.mesh.exchange import FORMATS
 
 PREFIX = "/api/v1"
-
-Format = Literal["stl", "3mf", "obj", "glb", "ply"]
-assert set(Format.__args__) == set(FORMATS), "keep Format in step with orfeas.mesh.exchange.FORMATS"
 
 
 class ErrorDetail(BaseModel):
@@ -48,7 +45,7 @@ class JobInput(BaseModel):
 
 class ArtifactOut(BaseModel):
     name: str = Field(examples=["model.stl"])
-    format: Format
+    format: str = Field(description="A model format (stl, 3mf, obj, glb, ply), or png for a painting.")
     size: int = Field(ge=0, description="Bytes.")
     content_type: str
     url: str
@@ -66,8 +63,8 @@ class JobOut(BaseModel):
     """A generation job: where it is, what it made, and where to get it."""
 
     id: str
-    task: Literal["generate", "analyze", "repair"] = Field(
-        description="generate a model from the input, or analyze / repair a mesh file."
+    task: Literal["generate", "analyze", "repair", "paint"] = Field(
+        description="generate a model from the input, analyze / repair a mesh file, or paint a picture."
     )
     state: JobState
     stage: str | None = Field(None, description="Pipeline stage while running (decode, mask, … export).")
@@ -95,27 +92,14 @@ class JobList(BaseModel):
     offset: int = Field(ge=0)
 
 
-class TextJobRequest(BaseModel):
-    """A text job: the text is typeset and made into a relief (a name plate by default)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    text: str = Field(min_length=1, description="Up to max_text_chars characters; '\\n' for new lines.")
-    engine: str | None = Field(None, description="Engine name; default: the server's default engine.")
-    params: dict[str, Any] = Field(default_factory=dict, description="The engine's parameters.")
-    lettering: dict[str, Any] | None = Field(
-        None,
-        description="Lettering options: size_px, line_spacing, align, outline_px, border_px, padding_px.",
+def job_request_schema() -> dict[str, Any]:
+    """The JSON body of ``POST /api/v1/jobs``: a :class:`JobSpec` (any field may be left out)."""
+    schema = JobSpec.model_json_schema()
+    schema["description"] = (
+        "What the job makes. A text job: the text is typeset and made into a name plate by default "
+        "(see `rules` in GET /api/v1/engines), or painted with `text_to_image: diffusion`."
     )
-    text_to_image: Literal["lettering", "diffusion"] = Field(
-        "lettering",
-        description="How the text becomes a picture: typeset (lettering), or painted by a local "
-        "diffusion model (the text is then a prompt; see text_to_image in GET /api/v1/engines).",
-    )
-    diffusion: dict[str, Any] | None = Field(
-        None, description="Options of the diffusion step: steps, guidance_scale, seed, width, height, …"
-    )
-    formats: list[Format] | None = Field(None, min_length=1, description="Default: every format.")
+    return schema
 
 
 MULTIPART_SCHEMA: dict[str, Any] = {
@@ -133,7 +117,13 @@ MULTIPART_SCHEMA: dict[str, Any] = {
             "description": "With a model: analyze (default) or repair. Options: units, size_mm, "
             "target_faces, lay_flat, max_volume_loss.",
         },
-        "text": {"type": "string", "description": "Instead of an image: text to typeset."},
+        "text": {"type": "string", "description": "Instead of an image: text to typeset (or paint)."},
+        "text_to_image": {
+            "type": "string",
+            "enum": ["lettering", "diffusion"],
+            "description": "How a text becomes a picture.",
+        },
+        "diffusion": {"type": "string", "description": "Options of the diffusion step as a JSON object."},
         "engine": {"type": "string", "description": "Engine name; default: the server's default engine."},
         "params": {"type": "string", "description": "The engine's parameters as a JSON object."},
         "lettering": {"type": "string", "description": "Lettering options as a JSON object (text jobs)."},
@@ -167,6 +157,13 @@ class MeshDoctorOut(BaseModel):
     parameters: dict[str, Any] = Field(description="JSON schema of the analyze / repair options.")
 
 
+class Rules(BaseModel):
+    text: dict[str, dict[str, Any]] = Field(
+        description="engine → parameters a typeset text gets unless the client sets them (a name plate)."
+    )
+    mesh_formats: dict[str, list[str]] = Field(description="mesh task → the formats it writes by default.")
+
+
 class EngineList(BaseModel):
     engines: list[EngineOut]
     text_to_image: list[EngineOut] = Field(
@@ -174,6 +171,9 @@ class EngineList(BaseModel):
     )
     mesh_doctor: MeshDoctorOut = Field(description="Mesh jobs: the tasks and their options' schema.")
     default: str
+    formats: list[str] = Field(description="The model formats a job may ask for.")
+    rules: Rules = Field(description="The product's defaults, so clients need not copy them.")
+    lettering: dict[str, Any] = Field(description="JSON schema of the lettering options of a typeset text.")
     limits: Limits
 
 
@@ -233,6 +233,7 @@ def job_url(job_id: str) -> str:
 def job_json(job: Job) -> dict[str, Any]:
     """The Job JSON of the contract for ``job``."""
     base = job_url(job.id)
+    spec = job.spec
     error = None
     if job.state in (JobState.FAILED, JobState.CANCELLED) and job.error_code:
         error = {"code": job.error_code, "message": job.error_message or ""}
@@ -243,12 +244,14 @@ def job_json(job: Job) -> dict[str, Any]:
         "stage": job.stage,
         "progress": job.progress,
         "engine": job.engine,
-        "params": job.params,
+        "params": spec.params,
         "input": {
             "kind": job.input_kind,
-            "text": job.input_text,
+            "text": spec.text,
             "filename": job.input_filename,
-            "text_to_image": job.text_to_image,
+            "text_to_image": {"method": spec.text_to_image, "options": spec.diffusion}
+            if spec.painted
+            else None,
         },
         "error": error,
         "attempts": job.attempts,
@@ -271,6 +274,23 @@ def job_json(job: Job) -> dict[str, Any]:
         "cached_from": job.cached_from,
         "links": {"self": base, "events": f"{base}/events", "input": f"{base}/artifacts/{job.input_name}"},
     }
+
+
+#: The ``200`` of a route that sends a job's file: its content types (models, a picture).
+DOWNLOAD_RESPONSE: dict[str, Any] = {
+    "description": "The file, with its content type and a Content-Disposition header.",
+    "content": {
+        media: {"schema": {"type": "string", "format": "binary"}}
+        for media in (
+            "application/octet-stream",
+            "model/stl",
+            "model/3mf",
+            "model/obj",
+            "model/gltf-binary",
+            "image/png",
+        )
+    },
+}
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -20,9 +20,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orfeas.api.errors import ApiError
-
-#: ``(status, code, path)``: told about every request a guard turns away (metrics subscribe).
-RejectHook = Callable[[int, str, str], None]
+from orfeas.api.hooks import RejectHook
 
 # --- security headers -------------------------------------------------------------------------
 
@@ -37,12 +35,8 @@ _COMMON_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 #: JSON and downloads: nothing may load, run or frame (a model file opened in a tab stays inert).
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; sandbox"
 
-#: FastAPI's /docs and /redoc pages load Swagger UI / ReDoc from jsDelivr with an inline bootstrap.
-DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https:; "
-    "worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
-)
+#: The API docs pages' paths (orfeas.api.docs); their routes send :func:`docs_csp` with hashes.
+DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
 
 
 def studio_csp(inline_hashes: Iterable[str] = ()) -> str:
@@ -62,15 +56,38 @@ def studio_csp(inline_hashes: Iterable[str] = ()) -> str:
     )
 
 
+def docs_csp(script_hashes: Iterable[str] = (), style_hashes: Iterable[str] = ()) -> str:
+    """The policy of ``/docs`` (Swagger UI) and ``/redoc`` (ReDoc), served from ``/static/vendor``.
+
+    Same origin only: scripts and styles are the vendored files plus the exact hashes of the
+    page's inline bootstrap (FastAPI's pages carry a small inline script or style). ``data:`` images
+    are Swagger UI's icons in its stylesheet; ``blob:`` workers are ReDoc's search index.
+    """
+    script = " ".join(["script-src 'self'", *(f"'{h}'" for h in script_hashes)])
+    style = " ".join(["style-src 'self'", *(f"'{h}'" for h in style_hashes)])
+    return (
+        f"default-src 'self'; {script}; {style}; img-src 'self' data:; font-src 'self' data:; "
+        "connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    )
+
+
 _INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
+_INLINE_STYLE = re.compile(rb"<style[^>]*>(.*?)</style>", re.S | re.I)
+
+
+def _sha256_sources(blocks: Iterable[bytes]) -> list[str]:
+    return ["sha256-" + base64.b64encode(hashlib.sha256(body).digest()).decode() for body in blocks]
 
 
 def inline_script_hashes(html: bytes) -> list[str]:
     """CSP ``sha256-…`` sources for each inline ``<script>`` block of a page."""
-    return [
-        "sha256-" + base64.b64encode(hashlib.sha256(body).digest()).decode()
-        for body in _INLINE_SCRIPT.findall(html)
-    ]
+    return _sha256_sources(_INLINE_SCRIPT.findall(html))
+
+
+def inline_style_hashes(html: bytes) -> list[str]:
+    """CSP ``sha256-…`` sources for each inline ``<style>`` block of a page."""
+    return _sha256_sources(_INLINE_STYLE.findall(html))
 
 
 class SecurityHeaders:
@@ -80,11 +97,11 @@ class SecurityHeaders:
         self.app = app
         self.studio = studio_policy.encode()
         self.api = API_CSP.encode()
-        self.docs = DOCS_CSP.encode()
+        self.docs = docs_csp().encode()  # the docs routes send their own, with their hashes
         self.hsts = hsts
 
     def _policy(self, path: str) -> bytes:
-        if path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        if path in DOCS_PATHS:
             return self.docs
         if path == "/" or path.startswith("/static/"):
             return self.studio
@@ -219,6 +236,12 @@ def client_id(scope: Scope) -> str:
 #: Requests that start work, counted against submissions/min as well: v1 submissions and the
 #: original ORFEAS routes that queue a job or paint a picture (``orfeas.api.routes_compat``).
 SUBMISSION_PATHS = frozenset({"/api/v1/jobs", "/api/generate-3d", "/api/text-to-image"})
+
+
+#: The two per-client limits, as metrics label them.
+RATE_LIMIT_SCOPES = ("submissions", "requests")
+#: Why an API key was refused: none sent, a wrong one, or (a generic 401) not said.
+AUTH_FAILURE_REASONS = ("missing", "invalid", "unauthorized")
 
 
 class RateLimit:

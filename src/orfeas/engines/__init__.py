@@ -22,6 +22,20 @@ def text_to_image_engines() -> list[DiffusionTextToImage]:
     return list(_TEXT_TO_IMAGE.values())
 
 
+def get_text_to_image(name: str) -> DiffusionTextToImage:
+    """The neural text → picture step ``name``; unknown names are an input error listing the known
+    ones (``lettering``, the built-in typesetting, is not a neural step and is not found here)."""
+    try:
+        return _TEXT_TO_IMAGE[name]
+    except KeyError:
+        known = ", ".join(["lettering", *_TEXT_TO_IMAGE])
+        raise InputRejected(
+            f"Unknown text_to_image '{name}'. Known: {known}.",
+            code="invalid_parameter",
+            field="text_to_image",
+        ) from None
+
+
 def all_engines() -> list[Engine]:
     """Every known engine, available or not, in a stable order."""
     return list(_ENGINES.values())
@@ -45,5 +59,6 @@ __all__ = [
     "EngineOutput",
     "all_engines",
     "get_engine",
+    "get_text_to_image",
     "text_to_image_engines",
 ]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar, run
 
 from pydantic import BaseModel, ValidationError
 
-from orfeas.errors import EngineUnavailable, InputRejected
+from orfeas.errors import EngineUnavailable, invalid
 from orfeas.settings import Settings
 
 if TYPE_CHECKING:  # numpy and trimesh are loaded by the engines' work, not by this interface
@@ -98,11 +98,7 @@ def validate_model(model: type[ModelT], raw: dict[str, Any]) -> ModelT:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field_name = ".".join(str(p) for p in first["loc"]) or None
-        reason = str(first["msg"]).removeprefix("Value error, ")
-        where = f"Parameter '{field_name}'" if field_name else "Parameters"
-        raise InputRejected(f"{where}: {reason}.", code="invalid_parameter", field=field_name) from exc
+        raise invalid(exc) from exc
 
 
 def require_available(engine: Any, settings: Settings) -> None:

@@ -15,16 +15,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from orfeas.engines import gpu
 from orfeas.engines.base import Availability, ProgressCallback, no_progress
-from orfeas.errors import EngineUnavailable, GpuOutOfMemory
-from orfeas.imaging.lettering import checked_text
+from orfeas.errors import EngineUnavailable
 from orfeas.settings import Settings
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: Appended to the prompt when ``object_prompt`` is on: the 3D engines need one subject on a plain
 #: background to cut out.
@@ -127,6 +128,8 @@ class DiffusionTextToImage:
                     output_type="np",
                     callback_on_step_end=stepped,
                 )
+        import numpy as np
+
         rgb = np.clip(np.asarray(result.images[0]) * 255.0 + 0.5, 0, 255).astype(np.uint8)
         rgba = np.dstack([rgb[..., :3], np.full(rgb.shape[:2], 255, np.uint8)])
         notes.update(params.model_dump(mode="json"), seconds=round(time.perf_counter() - started, 3))
@@ -154,30 +157,26 @@ def _availability(settings: Settings) -> Availability:
 
 def _prompt(text: str, params: DiffusionParameters, settings: Settings) -> str:
     """The prompt, checked as typeset text is (empty, too long, control characters)."""
+    from orfeas.imaging.lettering import checked_text  # Pillow: not needed to list engines
+
     text = checked_text(text, settings, one_line=True)
     return f"{text}, {OBJECT_SUFFIX}" if params.object_prompt else text
 
 
 def _load(folder: Path, device: str, settings: Settings) -> Any:
     """The folder's pipeline class (from model_index.json), local files only."""
-    gpu.go_offline()
-    gpu.cap_memory(device, settings.gpu_memory_fraction)
-    from diffusers import DiffusionPipeline
 
-    try:  # diffusers renamed ``torch_dtype`` to ``dtype``: pass the name this version takes
-        from diffusers.utils.deprecation_utils import _TORCH_DTYPE_DEPRECATION_MESSAGE  # noqa: F401
+    def load() -> Any:
+        from diffusers import DiffusionPipeline
 
-        dtype = {"dtype": gpu.dtype_for(device)}
-    except ImportError:
-        dtype = {"torch_dtype": gpu.dtype_for(device)}
-    try:
-        with gpu.oom_guard("diffusion", device):
-            pipe = DiffusionPipeline.from_pretrained(folder, local_files_only=True, **dtype).to(device)
-    except GpuOutOfMemory:
-        raise
-    except Exception as exc:  # a missing or broken file: say which folder, never fetch it
-        raise EngineUnavailable(
-            f"Text to image 'diffusion' cannot load {folder}: {type(exc).__name__}: {exc}"
-        ) from exc
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+        try:  # diffusers renamed ``torch_dtype`` to ``dtype``: pass the name this version takes
+            from diffusers.utils.deprecation_utils import _TORCH_DTYPE_DEPRECATION_MESSAGE  # noqa: F401
+
+            dtype = {"dtype": gpu.dtype_for(device)}
+        except ImportError:
+            dtype = {"torch_dtype": gpu.dtype_for(device)}
+        pipe = DiffusionPipeline.from_pretrained(folder, local_files_only=True, **dtype).to(device)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    return gpu.load_local("Text to image 'diffusion'", folder, device, settings, load)

@@ -12,7 +12,6 @@ when the model was loaded in another process.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 import threading
@@ -20,9 +19,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from orfeas.errors import GpuOutOfMemory
+from orfeas.errors import EngineUnavailable, GpuOutOfMemory
+from orfeas.extras import installed
 from orfeas.settings import Settings
 
 #: Environment switches that keep Hugging Face libraries from reaching the network.
@@ -33,12 +34,23 @@ _listeners: list[ModelLoadedListener] = []
 _capped: set[str] = set()
 
 
-def installed(module: str) -> bool:
-    """True when ``module`` can be found (without importing it)."""
+def load_local(what: str, where: Path | str, device: str, settings: Settings, load: Callable[[], Any]) -> Any:
+    """``load()`` a model from files already on this machine, the one way every neural engine does.
+
+    Hugging Face libraries are switched offline first and the device's memory is capped; running
+    out of GPU memory stays :class:`GpuOutOfMemory`, and any other failure (a missing, truncated
+    or mismatched file) becomes :class:`EngineUnavailable` naming ``what`` and ``where`` — never a
+    download. ``what`` is how the message names the model (``"Engine 'hunyuan3d'"``).
+    """
+    go_offline()
+    cap_memory(device, settings.gpu_memory_fraction)
     try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
+        with oom_guard(what, device):
+            return load()
+    except (GpuOutOfMemory, EngineUnavailable):
+        raise
+    except Exception as exc:
+        raise EngineUnavailable(f"{what} cannot load {where}: {type(exc).__name__}: {exc}") from exc
 
 
 def go_offline() -> None:

@@ -1,17 +1,37 @@
 """Image intake: bytes → normalised 8-bit RGBA, the subject's mask (alpha, neural saliency or
-GrabCut, see :mod:`~orfeas.imaging.mask`), and text → image."""
+GrabCut, see :mod:`~orfeas.imaging.mask`), and text → image.
 
-from orfeas.imaging.decode import DecodedImage, decode_image, encode_png
-from orfeas.imaging.lettering import LetteringOptions, checked_text, render_text
-from orfeas.imaging.mask import (
-    MASK_SOURCES,
-    ForegroundMask,
-    MaskSource,
-    apply_edit,
-    foreground_mask,
-    mask_sources,
-    subject_mask,
-)
+The names below are loaded from their modules on first use (``decode``, ``lettering``, ``mask``),
+so importing one of them — the lettering options, say — does not load OpenCV.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from orfeas.imaging.decode import DecodedImage, decode_image, decode_png, encode_png
+    from orfeas.imaging.lettering import LetteringOptions, checked_text, render_text
+    from orfeas.imaging.mask import ForegroundMask, apply_edit, foreground_mask, subject_mask
+    from orfeas.imaging.sources import MASK_SOURCES, MaskSource, mask_sources
+
+_HOMES = {
+    "DecodedImage": "decode",
+    "decode_image": "decode",
+    "decode_png": "decode",
+    "encode_png": "decode",
+    "LetteringOptions": "lettering",
+    "checked_text": "lettering",
+    "render_text": "lettering",
+    "ForegroundMask": "mask",
+    "apply_edit": "mask",
+    "foreground_mask": "mask",
+    "subject_mask": "mask",
+    "MASK_SOURCES": "sources",
+    "MaskSource": "sources",
+    "mask_sources": "sources",
+}
 
 __all__ = [
     "MASK_SOURCES",
@@ -22,9 +42,16 @@ __all__ = [
     "apply_edit",
     "checked_text",
     "decode_image",
+    "decode_png",
     "encode_png",
     "foreground_mask",
     "mask_sources",
     "render_text",
     "subject_mask",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"orfeas.imaging.{_HOMES[name]}"), name)
+    raise AttributeError(f"module 'orfeas.imaging' has no attribute {name!r}")

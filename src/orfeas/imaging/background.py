@@ -8,7 +8,7 @@ rule that custom files live under ``REMBG_HOME`` does not apply, since the path 
 operator's settings, not from a request.
 
 The neural mask runs through rembg only when ``ORFEAS_REMBG_MODEL_PATH`` is set (see
-:func:`orfeas.imaging.saliency.saliency_network`); otherwise it runs ``u2netp.onnx`` itself.
+:func:`orfeas.imaging.sources.neural_setup`); otherwise it runs ``u2netp.onnx`` itself.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from orfeas.imaging.models import model_path
-from orfeas.imaging.saliency import Network, NetworkError, NetworkState, installed
+from orfeas.imaging.saliency import Network, NetworkError
+from orfeas.imaging.sources import rembg_file
 from orfeas.settings import Settings
 
 #: ``remover(rgb)``: (H, W, 3) uint8 → (H, W) uint8 foreground probability (255: subject).
@@ -41,13 +41,8 @@ class RemoverState:
 
 def rembg_state(settings: Settings) -> RemoverState:
     """Check the package and the model file (``rembg_model_path``, else the models directory's u2netp)."""
-    if not installed("rembg") or not installed("onnxruntime"):
-        return RemoverState(False, "rembg not installed (pip install 'orfeas[rembg]')")
-    explicit = settings.rembg_model_path
-    path = Path(explicit if explicit is not None else model_path(settings.models_dir)).expanduser()
-    if not path.is_file():
-        return RemoverState(False, f"no rembg model at {path}")
-    return RemoverState(True, path=path.resolve())
+    path, problem = rembg_file(settings)
+    return RemoverState(not problem, problem, None if problem else path)
 
 
 def background_remover(settings: Settings) -> Remover | None:
@@ -63,17 +58,14 @@ def background_remover(settings: Settings) -> Remover | None:
     return remove
 
 
-def rembg_network(settings: Settings) -> NetworkState:
-    """The neural mask's network run through rembg, or why it cannot be."""
-    state = rembg_state(settings)
-    if not state.available or state.path is None:
-        return NetworkState(None, f"ORFEAS_REMBG_MODEL_PATH is set but {state.reason}")
-    path, mtime, threads = str(state.path), state.path.stat().st_mtime, settings.mask_threads
+def rembg_network(path: Path, threads: int) -> Network:
+    """The neural mask's network: ``path`` run through rembg's session."""
+    name, mtime = str(path), path.stat().st_mtime
 
     def predict(rgb: np.ndarray) -> np.ndarray:
-        return _predict(path, mtime, threads, rgb).astype(np.float32) / 255.0
+        return _predict(name, mtime, threads, rgb).astype(np.float32) / 255.0
 
-    return NetworkState(Network(f"rembg u2net_custom ({state.path.name})", state.path, predict))
+    return Network(f"rembg u2net_custom ({path.name})", path, predict)
 
 
 @lru_cache(maxsize=2)

@@ -107,6 +107,19 @@ def encode_png(rgba: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def decode_png(png: bytes) -> np.ndarray:
+    """A picture :func:`encode_png` wrote (a job's stored input) back as RGBA.
+
+    Stored inputs were checked when they were admitted; a normalised PNG may be larger than the
+    upload it came from, so the upload caps do not apply to it again.
+    """
+    try:
+        with Image.open(io.BytesIO(png)) as image:
+            return np.ascontiguousarray(np.asarray(image.convert("RGBA"), dtype=np.uint8))
+    except (OSError, ValueError) as exc:  # UnidentifiedImageError is an OSError
+        raise InputRejected("The stored picture cannot be read.", code="corrupt") from exc
+
+
 def _check_pixels(width: int, height: int, settings: Settings) -> None:
     if width < 1 or height < 1:
         raise InputRejected("The image has no pixels.", code="corrupt")

@@ -7,25 +7,62 @@ The picture is black glyphs on a transparent background, so the relief engine ta
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from PIL import Image, ImageDraw, ImageFont
 from pydantic import BaseModel, Field, field_validator
 
 from orfeas.errors import InputRejected
 from orfeas.settings import Settings
 
+if TYPE_CHECKING:
+    import numpy as np
+
 
 class LetteringOptions(BaseModel):
-    """How text is set before it becomes a relief."""
+    """How text is set before it becomes a relief (the studio builds its lettering form from this)."""
 
     font_path: Path | None = Field(None, description="A TrueType/OpenType font file; default: built-in.")
-    size_px: int = Field(160, ge=16, le=512, description="Glyph height in pixels of the working image.")
-    line_spacing: float = Field(1.15, ge=0.8, le=3.0)
-    align: str = Field("center", pattern="^(left|center|right)$")
-    outline_px: int = Field(0, ge=0, le=32, description="Thicken the glyphs by this many pixels.")
-    border_px: int = Field(0, ge=0, le=64, description="A frame around the text, this thick (0: none).")
-    padding_px: int = Field(24, ge=0, le=256)
+    size_px: int = Field(
+        160,
+        ge=16,
+        le=512,
+        title="Glyph height",
+        description="Glyph height in pixels of the working image.",
+        json_schema_extra={"unit": "px", "advanced": True},
+    )
+    line_spacing: float = Field(
+        1.15,
+        ge=0.8,
+        le=3.0,
+        description="Distance between lines, in line heights.",
+        json_schema_extra={"advanced": True},
+    )
+    align: str = Field(
+        "center",
+        pattern="^(left|center|right)$",
+        title="Alignment",
+        description="For text on several lines.",
+        json_schema_extra={"enum": ["left", "center", "right"]},
+    )
+    outline_px: int = Field(
+        0, ge=0, le=32, title="Outline", description="Thicken the letters.", json_schema_extra={"unit": "px"}
+    )
+    border_px: int = Field(
+        0,
+        ge=0,
+        le=64,
+        title="Border",
+        description="A frame around the text (0: none).",
+        json_schema_extra={"unit": "px"},
+    )
+    padding_px: int = Field(
+        24,
+        ge=0,
+        le=256,
+        title="Margin",
+        description="Room around the text.",
+        json_schema_extra={"unit": "px", "advanced": True},
+    )
 
     @field_validator("font_path")
     @classmethod
@@ -55,6 +92,9 @@ def checked_text(text: str, settings: Settings, *, one_line: bool = False) -> st
 
 def render_text(text: str, options: LetteringOptions, settings: Settings) -> np.ndarray:
     """Typeset ``text`` (``\\n`` for new lines) and return it as 8-bit RGBA."""
+    import numpy as np  # loaded here: the options above are read where no picture is drawn
+    from PIL import Image, ImageDraw
+
     text = checked_text(text, settings)
     font = _load_font(options)
     spacing = round(options.size_px * (options.line_spacing - 1.0))
@@ -91,7 +131,10 @@ def render_text(text: str, options: LetteringOptions, settings: Settings) -> np.
     return rgba
 
 
-def _load_font(options: LetteringOptions) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+def _load_font(options: LetteringOptions) -> Any:
+    """The font: the file asked for, or Pillow's built-in scalable one."""
+    from PIL import ImageFont
+
     if options.font_path is not None:
         try:
             return ImageFont.truetype(str(options.font_path), options.size_px)

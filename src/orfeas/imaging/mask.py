@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -29,10 +29,9 @@ from orfeas.errors import EngineUnavailable, InputRejected
 from orfeas.imaging.grabcut import border_plainness, grabcut
 from orfeas.imaging.refine import background_coloured, clean_mask, refine_edge, saliency_mask
 from orfeas.imaging.saliency import Network, NetworkError, NetworkState, saliency_network
+from orfeas.imaging.sources import MASK_SOURCES, MaskSource, mask_sources
 from orfeas.settings import Settings
 
-MaskSource = Literal["auto", "alpha", "neural", "grabcut", "none"]
-MASK_SOURCES: tuple[str, ...] = get_args(MaskSource)
 #: Longest side of the copy the mask is found on (the guided filter works at this size).
 MASK_SIDE = 1024
 #: Below this confidence the neural mask is checked against GrabCut; below NEURAL_LOST the network
@@ -217,24 +216,6 @@ def apply_edit(found: ForegroundMask, edit: np.ndarray) -> ForegroundMask:
     details = {**found.details, "edited": round(decided, 4)}
     method = "edit" if decided == 1.0 else found.method
     return ForegroundMask(mask, method, found.confidence, found.seconds, found.reason, details)
-
-
-def mask_sources(settings: Settings) -> list[dict[str, Any]]:
-    """Each mask source, whether it can run here and why not (for ``auto``: what it falls back to);
-    ``neural`` also names its network and model file. For ``orfeas engines`` and the API."""
-    network = saliency_network(settings)
-    neural: dict[str, Any] = {"name": "neural", "available": network.network is not None}
-    neural["reason"] = network.reason
-    if network.network is not None:
-        neural.update(model=str(network.network.path), network=network.network.name)
-    auto = "" if network.network else f"GrabCut only: {network.reason}"
-    return [
-        {"name": "auto", "available": True, "reason": auto},
-        {"name": "alpha", "available": True, "reason": ""},
-        neural,
-        {"name": "grabcut", "available": True, "reason": ""},
-        {"name": "none", "available": True, "reason": ""},
-    ]
 
 
 def alpha_is_meaningful(alpha: np.ndarray) -> bool:

@@ -21,15 +21,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from orfeas.imaging.models import U2NETP, file_problem, model_path
+from orfeas.imaging.sources import neural_setup
 from orfeas.settings import Settings
 
 #: The network's input side (pixels).
 INPUT_SIDE = 320
 _MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 _STD = np.array([0.229, 0.224, 0.225], np.float32)
-#: How to place the file (``make serve`` and ``make test`` run the same step).
-PLACE_IT = "`python -m orfeas.imaging.models` places it"
 
 
 class NetworkError(Exception):
@@ -57,28 +55,24 @@ class NetworkState:
 def saliency_network(settings: Settings) -> NetworkState:
     """The network the neural mask uses with these settings, or why there is none.
 
-    Checks are cheap and happen before anything is loaded: the file's size and MD5 (once per
-    file version and process), and that onnxruntime imports.
+    The checks (:func:`~orfeas.imaging.sources.neural_setup`) are cheap and come before anything
+    is loaded: the file's size and MD5 (once per file version and process), the runtime's package.
     """
-    if settings.rembg_model_path is not None:
+    setup = neural_setup(settings)
+    if setup.problem or setup.path is None:
+        return NetworkState(None, setup.problem)
+    path, threads = setup.path, settings.mask_threads
+    if setup.runner == "rembg":
         from orfeas.imaging.background import rembg_network
 
-        return rembg_network(settings)
-    path = model_path(settings.models_dir)
-    problem = _verified(str(path.resolve()), *_stamp(path))
-    if problem:
-        return NetworkState(None, problem)
-    if not installed("onnxruntime"):
-        return NetworkState(None, "onnxruntime is not installed (pip install onnxruntime)")
-    threads = settings.mask_threads
-    return NetworkState(
-        Network("u2netp", path, lambda rgb: u2netp_saliency(rgb, path, threads=threads)),
-    )
+        return NetworkState(rembg_network(path, threads))
+    return NetworkState(Network("u2netp", path, lambda rgb: u2netp_saliency(rgb, path, threads=threads)))
 
 
 def u2netp_saliency(rgb: np.ndarray, path: Path, *, threads: int = 2) -> np.ndarray:
     """The saliency map (320×320 float32 in [0, 1]) of an (H, W, 3) uint8 picture."""
-    session = _session(str(Path(path).resolve()), *_stamp(Path(path)), threads)
+    stat = Path(path).stat()
+    session = _session(str(Path(path).resolve()), stat.st_mtime, stat.st_size, threads)
     tensor = network_input(rgb)
     try:
         # Session.run is thread-safe in onnxruntime: worker threads share the one session.
@@ -93,25 +87,6 @@ def network_input(rgb: np.ndarray) -> np.ndarray:
     small = cv2.resize(rgb[..., :3], (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA)
     scaled = small.astype(np.float32) / max(float(small.max()), 1e-6)
     return np.ascontiguousarray(((scaled - _MEAN) / _STD).transpose(2, 0, 1)[None])
-
-
-def _stamp(path: Path) -> tuple[float, int]:
-    """(mtime, size) so a replaced file gets a new check and a new session; (0, -1) when absent."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return 0.0, -1
-    return stat.st_mtime, stat.st_size
-
-
-@lru_cache(maxsize=8)
-def _verified(path: str, mtime: float, size: int) -> str:
-    problem = file_problem(Path(path), U2NETP)
-    if problem.startswith("no model file"):
-        return f"{problem}; {PLACE_IT}"
-    if problem:
-        return f"{problem}; `python -m orfeas.imaging.models` replaces it"
-    return ""
 
 
 @lru_cache(maxsize=2)
@@ -129,13 +104,3 @@ def _session(path: str, mtime: float, size: int, threads: int) -> Any:
         return ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # a damaged or foreign file: onnxruntime's own error types
         raise NetworkError(f"{path} is not a loadable ONNX model: {type(exc).__name__}: {exc}") from exc
-
-
-def installed(module: str) -> bool:
-    """Whether ``module`` can be imported here (without importing it)."""
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):  # ValueError: blocked or half-initialised in sys.modules
-        return False

@@ -13,12 +13,10 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
-
-Migration = str | Sequence[str]
 
 Row = tuple[Any, ...]
 
@@ -33,6 +31,12 @@ class Database(Protocol):
     def transaction(self) -> Any: ...
 
     def close(self) -> None: ...
+
+
+#: One schema step: an SQL statement or a function of the database (a data conversion).
+Step = str | Callable[[Database], None]
+#: One schema version: a step, or a sequence of steps applied in order.
+Migration = Step | Sequence[Step]
 
 
 class SQLiteDatabase:
@@ -206,7 +210,8 @@ def schema_version(db: Database) -> int:
 def migrate(db: Database, migrations: Sequence[Migration]) -> int:
     """Bring the schema up to ``len(migrations)`` in one transaction; returns the version reached.
 
-    Migration *n* (1-based) is ``migrations[n-1]``: one SQL statement or a sequence of them. Migrations
+    Migration *n* (1-based) is ``migrations[n-1]``: one SQL statement, a function of the database (a
+    data conversion), or a sequence of these. Migrations
     are append-only — adding a column is one new entry such as ``"ALTER TABLE jobs ADD COLUMN x TEXT"``.
     The applied versions are rows of ``schema_version``; a database newer than this code is refused.
     """
@@ -223,8 +228,11 @@ def migrate(db: Database, migrations: Sequence[Migration]) -> int:
             )
         for version in range(current + 1, len(migrations) + 1):
             step = migrations[version - 1]
-            for statement in (step,) if isinstance(step, str) else step:
-                db.execute(statement)
+            for statement in (step,) if isinstance(step, str) or callable(step) else step:
+                if callable(statement):
+                    statement(db)
+                else:
+                    db.execute(statement)
             db.execute(
                 "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (version, time.time())
             )

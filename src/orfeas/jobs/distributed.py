@@ -1,18 +1,18 @@
 """Scale-out: jobs run by Celery workers (``orfeas worker``) over a Redis broker and a shared job store.
 
-The API side is :class:`CeleryQueue`, which has the interface of :class:`orfeas.jobs.worker.WorkerPool`
-(``submit``, ``cancel``, ``waiting``, ``running``, ``retry_after``, ``start``/``stop``) so the routes do
-not know which one they talk to: the job row is stored, then the job id is published; if the broker
-refuses it the row is deleted again and the client gets 503 — nothing accepted is lost. The workers
+The API side is :class:`CeleryQueue`, a :class:`~orfeas.jobs.queue.JobQueue` like the local
+:class:`~orfeas.jobs.worker.WorkerPool`, so the service does not know which one it talks to: the
+job row is stored, then the job id is published; if the broker refuses it the row is deleted again
+and the client gets 503 — nothing accepted is lost. The workers
 change jobs in the shared store; the API process watches the jobs it accepted there and tells its
 listeners (event streams, metrics) as the local pool would.
 
-The worker side is the task :func:`run_job`: it runs the job through the *same* code the local pool
-uses (:meth:`WorkerPool._run_one`), reporting stage and progress to the shared store. Task settings for
-long GPU jobs: acks late, prefetch 1, reject on worker lost, a visibility timeout just above
-``job_timeout_s`` (a job of a worker that died as a whole is handed out again after it), and retries
-only for infrastructure faults (database or broker connection errors), never for a job's own failure,
-which is recorded as the job's outcome.
+The worker side is :class:`CeleryWorker`, whose task :meth:`CeleryWorker.run_job` runs the job through
+the *same* code the local pool uses (:class:`~orfeas.jobs.execute.JobExecutor`), reporting stage and
+progress to the shared store. Task settings for long GPU jobs: acks late, prefetch 1, reject on worker
+lost, a visibility timeout just above ``job_timeout_s`` (a job of a worker that died as a whole is
+handed out again after it), and retries only for infrastructure faults (database or broker connection
+errors), never for a job's own failure, which is recorded as the job's outcome.
 
 Process model and metrics. ``orfeas worker`` is one Celery worker process with a *threads* pool of
 ``settings.workers`` threads; each thread hands its jobs to its own runner process (``worker_mode``,
@@ -31,20 +31,22 @@ processes with it (they die with their parent); the broker then redelivers the j
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
 import time
 from typing import Any
 
-from celery import Celery, signals
+from celery import Celery
 
 from orfeas.jobs.db import open_database
+from orfeas.jobs.execute import JobExecutor
+from orfeas.jobs.queue import EventKind, Listener, QueueFull, notify
 from orfeas.jobs.runner import Runner, preload_process_runners
 from orfeas.jobs.states import TERMINAL, FailureReason, Job, JobState
 from orfeas.jobs.store import JobStore, Recovery
-from orfeas.jobs.worker import JobEvent, QueueFull, WorkerPool
-from orfeas.settings import Settings, get_settings
+from orfeas.settings import Settings
 
 log = logging.getLogger("orfeas.jobs.distributed")
 
@@ -65,8 +67,9 @@ def visibility_timeout(settings: Settings) -> int:
     return math.ceil(settings.job_timeout_s * 1.25 + 15)
 
 
-def make_celery(settings: Settings) -> Celery:
-    """The Celery app for ``settings`` (the same configuration on the API and on the workers)."""
+def make_celery(settings: Settings, run_job: Any = None) -> Celery:
+    """The Celery app for ``settings`` (the same configuration on the API and on the workers);
+    a worker passes ``run_job``, the task it serves."""
     app = Celery("orfeas", broker=settings.broker_url, set_as_current=False)
     app.conf.update(
         task_acks_late=True,
@@ -91,7 +94,8 @@ def make_celery(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=False,
     )
-    app.task(name=TASK_NAME, bind=True, acks_late=True, max_retries=3)(run_job)
+    if run_job is not None:
+        app.task(name=TASK_NAME, bind=True, acks_late=True, max_retries=3)(run_job)
     return app
 
 
@@ -105,7 +109,7 @@ class CeleryQueue:
         self.store = store
         self.settings = settings
         self.app = make_celery(settings)
-        self._listeners: list[Any] = []
+        self._listeners: list[Listener] = []
         self.started_at: float | None = None
         self._avg_job_s = 5.0
         self._watch_interval_s = watch_interval_s
@@ -116,18 +120,11 @@ class CeleryQueue:
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
 
-    def add_listener(self, listener: Any) -> None:
+    def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
-    def _emit(self, kind: str, job_id: str, job: Job | None = None) -> None:
-        job = job or self.store.get(job_id)
-        if job is None:
-            return
-        for listener in list(self._listeners):
-            try:
-                listener(JobEvent(kind, job, time.time()))  # type: ignore[arg-type]
-            except Exception:
-                log.exception("job listener %r failed", listener)
+    def _emit(self, kind: EventKind, job_id: str, job: Job | None = None) -> None:
+        notify(self._listeners, kind, job or self.store.get(job_id))
 
     def start(self) -> Recovery:
         """No local recovery: an interrupted job is redelivered by the broker to another worker."""
@@ -161,11 +158,7 @@ class CeleryQueue:
                 continue
             try:
                 # one small query for all of them; the full job only for those that changed
-                ids = list(watched)
-                rows = self.store.db.query(
-                    f"SELECT id, state, progress FROM jobs WHERE id IN ({', '.join('?' * len(ids))})", ids
-                )
-                now = {row[0]: (JobState(row[1]), float(row[2] or 0.0)) for row in rows}
+                now = self.store.progress_of(list(watched))
                 for job_id, seen in watched.items():
                     if now.get(job_id) != seen:
                         self.store.get(job_id)  # observed: see _observe
@@ -218,7 +211,7 @@ class CeleryQueue:
             elif job.state in TERMINAL:
                 if job.started_at is not None and job.finished_at is not None:
                     self._avg_job_s = 0.8 * self._avg_job_s + 0.2 * (job.finished_at - job.started_at)
-                self._emit(job.state.value, job_id, job)
+                self._emit(job.state.value, job_id, job)  # type: ignore[arg-type]
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         return True
@@ -253,11 +246,11 @@ class CeleryQueue:
     def retry_after(self) -> int:
         return max(1, min(300, math.ceil(self._avg_job_s * (self.waiting + 1) / self.settings.workers)))
 
-    def submit(self, job: Job, input_png: bytes | None = None) -> Job:
+    def submit(self, job: Job, input_data: bytes | None = None) -> Job:
         """Store the job, then publish it; when the broker refuses, remove the row and raise 503."""
         if self.waiting >= self.settings.queue_size:
             raise QueueFull("The job queue is full; try again later.", retry_after=self.retry_after())
-        created = self.store.create(job, input_png)
+        created = self.store.create(job, input_data)
         try:
             self.app.send_task(
                 TASK_NAME,
@@ -274,9 +267,9 @@ class CeleryQueue:
                 "The job queue (message broker) is unreachable; the job was not accepted. Try again later.",
                 retry_after=5,
             ) from exc
-        with self._watched_lock:
+        with self._watched_lock:  # under the lock: "submitted" is always heard before "started"
             self._watched[created.id] = (JobState.QUEUED, 0.0)
-        self._emit("submitted", created.id)
+            self._emit("submitted", created.id, created)
         return created
 
     def cancel(self, job_id: str) -> Job | None:
@@ -291,127 +284,104 @@ class CeleryQueue:
 
 
 # --- worker side --------------------------------------------------------------------------------
-_worker: dict[str, Any] = {}
-_worker_lock = threading.Lock()
-_runners = threading.local()
+class CeleryWorker:
+    """One ``orfeas worker`` process: its store, its executor (the local pool's single-job code) and
+    its metrics. Celery calls :meth:`run_job` on ``settings.workers`` pool threads; each thread keeps
+    its own runner process warm across jobs."""
 
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = JobStore(
+            settings.data_dir,
+            open_database(settings.database_url, settings.data_dir),
+            jobs_dir=settings.jobs_dir(),
+        )
+        self._listeners: list[Listener] = []
+        self.executor = JobExecutor(self.store, settings, settings.worker_mode, self._emit)
+        self._runners = threading.local()
 
-def _worker_pool() -> WorkerPool:
-    """This worker process's store, pool (its single-job code path) and metrics, made once."""
-    with _worker_lock:
-        pool = _worker.get("pool")
-        if pool is None:
-            settings = get_settings()
-            db = open_database(settings.database_url, settings.data_dir)
-            store = JobStore(settings.data_dir, db, jobs_dir=settings.jobs_dir())
-            pool = WorkerPool(store, settings)
-            if settings.metrics_enabled:
-                metrics = _worker_metrics(settings)
-                metrics.instrument_pool(pool)  # started/succeeded/failed/cancelled → this registry
-                pool.add_listener(_model_load_recorder(metrics))
-                _worker["metrics"] = metrics
-            _worker["pool"] = pool
-        return pool
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
 
+    @property
+    def running(self) -> int:
+        return self.executor.running
 
-def _worker_metrics(settings: Settings) -> Any:
-    from orfeas.engines import all_engines
-    from orfeas.metrics import Metrics
+    def _emit(self, kind: EventKind, job_id: str) -> None:
+        notify(self._listeners, kind, self.store.get(job_id))
 
-    engines = all_engines()
-    metrics = Metrics.from_settings(settings, engines=[engine.name for engine in engines])
-    for engine in engines:
-        metrics.set_engine_available(engine.name, engine.availability(settings).available)
-    return metrics
+    def run_job(self, task: Any, job_id: str) -> str:
+        """The Celery task: run one job to its end state and return that state. A redelivery (its
+        worker was lost) finds the job running and runs it again, within ``max_attempts``."""
+        store = self.store
+        try:
+            job = store.get(job_id)
+            if job is None or job.state in TERMINAL:
+                return job.state.value if job else "missing"
+            if job.state is JobState.RUNNING:
+                # only a redelivery finds it running: the worker that had it died (kill -9, lost node)
+                log.warning("job %s was running on a lost worker: running it again", job_id)
+                if job.attempts >= self.settings.max_attempts:
+                    self.executor.fail(
+                        job_id, FailureReason.INTERRUPTED, "The job's workers were lost too many times."
+                    )
+                    return JobState.FAILED.value
+                store.requeue_lost(job_id)
+            claimed = store.claim(job_id)
+            if claimed is None:  # cancelled while queued, or another delivery took it
+                return "skipped"
+            log.info("job %s: running (attempt %d)", job_id, claimed.attempts)
+        except Exception as exc:  # the database is unreachable: an infrastructure fault, retry
+            raise task.retry(exc=exc, countdown=5) from exc
+        done = threading.Event()
+        watcher = threading.Thread(target=self._forward_cancel, args=(job_id, done), daemon=True)
+        watcher.start()
+        try:
+            # as the local supervisor threads do: a failure fails the job, never leaves it running
+            runner: Runner | None = getattr(self._runners, "runner", None)
+            self._runners.runner = self.executor.run(claimed, runner or self.executor.new_runner())
+        finally:
+            done.set()
+        final = store.get(job_id)
+        state = final.state.value if final else "missing"
+        log.info("job %s finished: %s", job_id, state)
+        return state
 
+    def _forward_cancel(self, job_id: str, done: threading.Event) -> None:
+        """Forward a cancel request made on the API (a flag in the shared store) to the runner."""
+        while not done.wait(0.5):
+            job = self.store.get(job_id)
+            if job is not None and job.cancel_requested:
+                self.executor.request_cancel(job_id)
+                return
 
-def _model_load_recorder(metrics: Any) -> Any:
-    """A listener: weights loaded in a runner process report their load time in the job's report."""
-
-    def record(event: JobEvent) -> None:
-        if event.kind != "succeeded":
-            return
-        engine = (event.job.report or {}).get("engine") or {}
-        seconds = engine.get("model_load_s") if isinstance(engine, dict) else None
-        if isinstance(seconds, int | float):
-            metrics.observe_model_load(str(engine.get("name") or event.job.engine), float(seconds))
-
-    return record
-
-
-def _thread_runner(pool: WorkerPool) -> Runner:
-    """This pool thread's runner, kept across jobs (a process stays warm)."""
-    runner: Runner | None = getattr(_runners, "runner", None)
-    return runner if runner is not None else pool._new_runner()
-
-
-@signals.worker_shutdown.connect
-def _close_store(**_: Any) -> None:
-    pool = _worker.pop("pool", None)
-    if pool is not None:
-        pool.store.close()
-
-
-def _watch_cancel(pool: WorkerPool, job_id: str, done: threading.Event) -> None:
-    """Forward a cancel request made on the API (a flag in the shared store) to the runner."""
-    while not done.wait(0.5):
-        job = pool.store.get(job_id)
-        if job is not None and job.cancel_requested:
-            pool._cancel.add(job_id)
-            return
-
-
-def run_job(task: Any, job_id: str) -> str:
-    """Run one job to its end state; returns that state. Redelivered after a lost worker: re-run it."""
-    pool = _worker_pool()
-    store = pool.store
-    try:
-        job = store.get(job_id)
-        if job is None or job.state in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED):
-            return job.state.value if job else "missing"
-        if job.state is JobState.RUNNING:
-            # only a redelivery finds it running: the worker that had it died (kill -9, lost node)
-            log.warning("job %s was running on a lost worker: running it again", job_id)
-            if job.attempts >= pool.settings.max_attempts:
-                pool._finish_failed(
-                    job_id, FailureReason.INTERRUPTED, "The job's workers were lost too many times."
-                )
-                return JobState.FAILED.value
-            # release() gives the lost run's attempt back and claim() takes one: count it again
-            store.release(job_id)
-            store.db.execute("UPDATE jobs SET attempts = attempts + 1 WHERE id = ?", (job_id,))
-        claimed = store.claim(job_id)
-        if claimed is None:  # cancelled while queued, or another delivery took it
-            return "skipped"
-        log.info("job %s: running (attempt %d)", job_id, claimed.attempts)
-    except Exception as exc:  # the database is unreachable: an infrastructure fault, retry
-        raise task.retry(exc=exc, countdown=5) from exc
-    done = threading.Event()
-    watcher = threading.Thread(target=_watch_cancel, args=(pool, job_id, done), daemon=True)
-    watcher.start()
-    try:
-        # as the local supervisor threads do: a failure fails the job, never leaves it running
-        _runners.runner = pool.run_claimed(claimed, _thread_runner(pool))
-    finally:
-        done.set()
-    final = store.get(job_id)
-    state = final.state.value if final else "missing"
-    log.info("job %s finished: %s", job_id, state)
-    return state
+    def close(self) -> None:
+        self.store.close()
 
 
 def worker_main(settings: Settings, extra: list[str] | None = None) -> int:
-    """``orfeas worker``: a Celery worker running ``settings.workers`` jobs at once, and its /metrics."""
+    """``orfeas worker``: a Celery worker running ``settings.workers`` jobs at once, recording the
+    jobs it runs in its own metrics, served on ``worker_metrics_port``."""
     if settings.worker_mode == "process":
         preload_process_runners()
-    pool = _worker_pool()  # connect to the store (and build the metrics) before taking jobs
-    metrics = _worker.get("metrics")
-    if settings.worker_metrics_port and metrics is not None:
+    worker = CeleryWorker(settings)  # connect to the store before taking jobs
+    log.info("worker store ready (%s)", type(worker.store.db).__name__)
+    if settings.metrics_enabled:
         from prometheus_client import start_http_server
 
-        start_http_server(settings.worker_metrics_port, addr=settings.host, registry=metrics.registry)
-    log.info("worker store ready (%s)", type(pool.store.db).__name__)
-    app = make_celery(settings)
+        from orfeas.jobs.observe import recorders, service_metrics, vocabulary
+
+        metrics = service_metrics(settings, vocabulary())
+        for listener in recorders(metrics):
+            worker.add_listener(listener)
+        metrics.track_job_counts(queued=lambda: 0, running=lambda: worker.running)
+        if settings.worker_metrics_port:
+            start_http_server(settings.worker_metrics_port, addr=settings.host, registry=metrics.registry)
+
+    def run_job(task: Any, job_id: str) -> str:  # a plain function: Celery binds the task to it
+        return worker.run_job(task, job_id)
+
+    app = make_celery(settings, run_job)
     argv = [
         "worker",
         "--loglevel=INFO",
@@ -423,5 +393,9 @@ def worker_main(settings: Settings, extra: list[str] | None = None) -> int:
         "--without-heartbeat",
         *(extra or []),
     ]
-    app.worker_main(argv)
+    try:
+        app.worker_main(argv)
+    finally:
+        with contextlib.suppress(Exception):
+            worker.close()
     return 0

@@ -23,13 +23,14 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from orfeas.errors import Cancelled
 from orfeas.jobs.files import JobFiles
 from orfeas.jobs.states import failure_reason
 from orfeas.settings import Settings
+from orfeas.spec import JobSpec
 
 log = logging.getLogger("orfeas.jobs.runner")
 
@@ -38,20 +39,13 @@ Mode = Literal["process", "thread"]
 
 @dataclass(frozen=True)
 class Task:
-    """Everything a runner needs to run one job, picklable."""
+    """Everything a runner needs to run one job, picklable: the job's spec and where its files are."""
 
     job_id: str
+    spec: JobSpec
     files: JobFiles
-    engine: str
-    params: dict[str, Any]
-    formats: tuple[str, ...]
     settings: Settings
-    input_name: str | None = None  # the job's stored input (a picture or a mesh); None for a text
-    task: str = "generate"  # or "analyze" / "repair" a mesh
-    text: str | None = None
-    lettering: dict[str, Any] | None = None
-    text_to_image: dict[str, Any] | None = None  # {"method": …, "options": {…}} to paint the text
-    extra: dict[str, Any] = field(default_factory=dict)
+    input_name: str | None = None  # the job's stored input (a picture or a mesh); None: nothing stored
 
 
 class ParentGone(BaseException):
@@ -84,8 +78,7 @@ def serve_tasks(conn: multiprocessing.connection.Connection, native_threads: int
 
 def _run(task: Task, conn: multiprocessing.connection.Connection) -> None:
     # Imported here so the supervisor side never needs the pipeline loaded to start.
-    from orfeas.mesh.exchange import CONTENT_TYPES
-    from orfeas.pipeline import STAGES, generate, mend
+    from orfeas.pipeline import STAGES, run
 
     cancelled = False
     last_stage = [STAGES[0]]
@@ -119,41 +112,20 @@ def _run(task: Task, conn: multiprocessing.connection.Connection) -> None:
 
     try:
         source = task.files.read(task.job_id, task.input_name) if task.input_name else None
-        if task.task == "generate":
-            model = generate(
-                source,
-                text=task.text,
-                engine=task.engine,
-                params=task.params,
-                lettering=task.lettering,
-                text_to_image=(task.text_to_image or {}).get("method", "lettering"),
-                diffusion=(task.text_to_image or {}).get("options"),
-                progress=progress,
-                settings=task.settings,
-            )
-        else:
-            assert source is not None
-            model = mend(
-                source,
-                task=task.task,  # type: ignore[arg-type]
-                params=task.params,
-                progress=progress,
-                settings=task.settings,
-            )
+        result = run(task.spec, source, progress, task.settings)
+        formats = tuple(task.spec.formats or ())
         artifacts = []
-        for i, fmt in enumerate(task.formats):
-            progress("export", i / max(1, len(task.formats)))
-            data = model.export(fmt)
-            name = f"model.{fmt}"
+        for i, (name, fmt, data, content_type) in enumerate(result.files(formats)):
+            progress("export", i / max(1, len(formats)))
             task.files.write(task.job_id, name, data)
-            artifacts.append((name, fmt, len(data), CONTENT_TYPES[fmt]))
+            artifacts.append((name, fmt, len(data), content_type))
         check_control()
-        result = {
-            "report": _jsonable(model.report),
-            "timings": {k: round(float(v), 6) for k, v in model.timings.items()},
+        done = {
+            "report": _jsonable(result.report),
+            "timings": {k: round(float(v), 6) for k, v in result.timings.items()},
             "artifacts": artifacts,
         }
-        send("done", task.job_id, result)
+        send("done", task.job_id, done)
     except ParentGone:
         raise
     except Cancelled:
@@ -238,6 +210,11 @@ class Runner:
     @property
     def pid(self) -> int | None:
         return getattr(self._proc, "pid", None)
+
+    @property
+    def exitcode(self) -> int | None:
+        """How a runner process ended (``-9``: killed); ``None`` while it runs, or for a thread."""
+        return getattr(self._proc, "exitcode", None)
 
     def alive(self) -> bool:
         return self._proc.is_alive()

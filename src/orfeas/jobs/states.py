@@ -16,12 +16,13 @@ racing on one job cannot both win.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from orfeas.errors import OrfeasError
+from orfeas.errors import InputRejected, OrfeasError
+from orfeas.spec import JobSpec
 
 
 class JobState(StrEnum):
@@ -44,6 +45,18 @@ class FailureReason(StrEnum):
     GPU_OOM = "gpu_oom"
     INTERNAL = "internal"
 
+
+#: Failures that are the server's fault, not the input's (each also counts as a server error).
+SERVER_FAULTS: frozenset[FailureReason] = frozenset(
+    {
+        FailureReason.ENGINE_UNAVAILABLE,
+        FailureReason.MESH_INVALID,
+        FailureReason.TIMEOUT,
+        FailureReason.INTERRUPTED,
+        FailureReason.GPU_OOM,
+        FailureReason.INTERNAL,
+    }
+)
 
 TERMINAL: frozenset[JobState] = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
 
@@ -68,12 +81,6 @@ def sources(target: JobState) -> frozenset[JobState]:
     return TRANSITIONS[target]
 
 
-def check_transition(current: JobState, target: JobState) -> None:
-    """Raise :class:`InvalidTransition` unless ``current → target`` is allowed."""
-    if current not in TRANSITIONS[target]:
-        raise InvalidTransition(f"A {current.value} job cannot become {target.value}.")
-
-
 def failure_reason(exc: BaseException) -> FailureReason:
     """Map an exception raised by a generation to the reason the job failed with."""
     if isinstance(exc, OrfeasError):
@@ -81,9 +88,7 @@ def failure_reason(exc: BaseException) -> FailureReason:
             return FailureReason(exc.code)
         except ValueError:
             pass
-        from orfeas.errors import InputRejected  # codes like "corrupt" all mean bad input
-
-        if isinstance(exc, InputRejected):
+        if isinstance(exc, InputRejected):  # codes like "corrupt" all mean bad input
             return FailureReason.INVALID_INPUT
     # torch.cuda.OutOfMemoryError and friends, matched by name: torch is an optional extra.
     if type(exc).__name__ == "OutOfMemoryError" or "CUDA out of memory" in str(exc):
@@ -91,15 +96,9 @@ def failure_reason(exc: BaseException) -> FailureReason:
     return FailureReason.INTERNAL
 
 
-#: What a job does: build a model from a picture or text, or analyse or repair a mesh brought to it.
-TASKS = ("generate", "analyze", "repair")
-#: The stored input of an image or text job (the normalised picture).
-INPUT_NAME = "input.png"
-
-
 @dataclass(frozen=True)
 class Artifact:
-    """A finished file of a job, named ``model.<format>``."""
+    """A finished file of a job, named ``model.<format>`` (``picture.png`` for a painting)."""
 
     name: str
     format: str
@@ -109,18 +108,14 @@ class Artifact:
 
 @dataclass(frozen=True)
 class Job:
-    """One generation request and everything known about it. Immutable: changes make copies."""
+    """One job: what it makes (its :class:`~orfeas.spec.JobSpec`) and everything known about it.
+
+    Immutable: the store makes a new one on every read; state changes happen in the store only
+    (the table above, one conditional ``UPDATE`` each).
+    """
 
     id: str
-    engine: str
-    params: dict[str, Any] = field(default_factory=dict)
-    formats: tuple[str, ...] = ()
-    input_kind: str = "image"  # "image" | "text" | "model"
-    input_text: str | None = None
-    input_filename: str | None = None
-    lettering: dict[str, Any] | None = None
-    #: a text painted by a neural step rather than typeset: {"method": "diffusion", "options": {…}}
-    text_to_image: dict[str, Any] | None = None
+    spec: JobSpec
     state: JobState = JobState.QUEUED
     stage: str | None = None
     progress: float = 0.0
@@ -136,10 +131,27 @@ class Job:
     artifacts: tuple[Artifact, ...] = ()
     has_input: bool = False
     input_size: int = 0
-    task: str = "generate"  # one of TASKS
-    input_name: str = INPUT_NAME  # the stored input file: input.png, or input.<format> for a model
+    #: the stored input file (``input.png``, ``input.<format>`` for a mesh); see ``has_input``
+    input_name: str = "input.png"
+    input_filename: str | None = None  # the name the client's file had (shown, never used as a path)
     cache_key: str | None = None  # set on a job whose result may answer later identical submissions
     cached_from: str | None = None  # the job whose result this one shares (answered from the cache)
+
+    @property
+    def engine(self) -> str:
+        return self.spec.engine or ""
+
+    @property
+    def task(self) -> str:
+        return self.spec.task
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        return tuple(self.spec.formats or ())
+
+    @property
+    def input_kind(self) -> str:
+        return self.spec.input_kind
 
     @property
     def finished(self) -> bool:
@@ -148,62 +160,6 @@ class Job:
     def artifact(self, name: str) -> Artifact | None:
         """The recorded artifact called ``name``, if any."""
         return next((a for a in self.artifacts if a.name == name), None)
-
-    # Pure transition helpers: the store applies the same rules in SQL; these keep them testable
-    # and give in-memory users (tests, the CLI) one way to move a job.
-    def start(self, now: float | None = None) -> Job:
-        check_transition(self.state, JobState.RUNNING)
-        return replace(
-            self,
-            state=JobState.RUNNING,
-            stage=None,
-            progress=0.0,
-            attempts=self.attempts + 1,
-            started_at=now if now is not None else time.time(),
-        )
-
-    def advance(self, stage: str, progress: float) -> Job:
-        if self.state is not JobState.RUNNING:
-            raise InvalidTransition(f"A {self.state.value} job has no progress to report.")
-        return replace(self, stage=stage, progress=min(1.0, max(self.progress, float(progress))))
-
-    def succeed(
-        self, report: dict[str, Any], timings: dict[str, float], artifacts: tuple[Artifact, ...]
-    ) -> Job:
-        check_transition(self.state, JobState.SUCCEEDED)
-        return replace(
-            self,
-            state=JobState.SUCCEEDED,
-            progress=1.0,
-            report=report,
-            timings=timings,
-            artifacts=artifacts,
-            finished_at=time.time(),
-        )
-
-    def fail(self, reason: FailureReason, message: str) -> Job:
-        check_transition(self.state, JobState.FAILED)
-        return replace(
-            self,
-            state=JobState.FAILED,
-            error_code=FailureReason(reason).value,
-            error_message=message,
-            finished_at=time.time(),
-        )
-
-    def cancel(self) -> Job:
-        check_transition(self.state, JobState.CANCELLED)
-        return replace(
-            self,
-            state=JobState.CANCELLED,
-            error_code=FailureReason.CANCELLED.value,
-            error_message="Cancelled on request.",
-            finished_at=time.time(),
-        )
-
-    def requeue(self) -> Job:
-        check_transition(self.state, JobState.QUEUED)
-        return replace(self, state=JobState.QUEUED, stage=None, progress=0.0, cancel_requested=False)
 
 
 def iso(ts: float | None) -> str | None:

@@ -21,18 +21,10 @@ from typing import Any
 import orjson
 
 from orfeas.files import write_atomic
-from orfeas.jobs.db import Database, Row, SQLiteDatabase, migrate
+from orfeas.jobs.db import Database, Migration, Row, SQLiteDatabase, migrate
 from orfeas.jobs.files import DirectoryFiles, JobFiles, job_files
-from orfeas.jobs.states import (
-    INPUT_NAME,
-    TERMINAL,
-    Artifact,
-    FailureReason,
-    InvalidTransition,
-    Job,
-    JobState,
-    sources,
-)
+from orfeas.jobs.states import TERMINAL, Artifact, FailureReason, InvalidTransition, Job, JobState, sources
+from orfeas.spec import JobSpec
 
 log = logging.getLogger("orfeas.jobs.store")
 
@@ -84,26 +76,63 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at REAL NOT NULL)",
 )
 
+#: Columns of schema version 2 that version 3 folds into the ``spec`` JSON column.
+_SPEC_COLUMNS = (
+    "engine",
+    "params",
+    "formats",
+    "input_kind",
+    "input_text",
+    "lettering",
+    "task",
+    "text_to_image",
+)
+
+
+def _specs_from_columns(db: Database) -> None:
+    """Migration 3: each job's ``spec`` from the columns that described it before."""
+    rows = db.query(f"SELECT id, {', '.join(_SPEC_COLUMNS)} FROM jobs")
+    for job_id, engine, params, formats, _kind, text, lettering, task, painted in rows:
+        painting = orjson.loads(painted) if painted else None
+        spec = JobSpec(
+            task=task or "generate",
+            engine=engine,
+            params=orjson.loads(params or "{}"),
+            formats=tuple(orjson.loads(formats or "[]")) or None,
+            text=text,
+            lettering=orjson.loads(lettering) if lettering else None,
+            text_to_image=painting["method"] if painting else "lettering",
+            diffusion=painting["options"] if painting else None,
+        )
+        db.execute("UPDATE jobs SET spec = ? WHERE id = ?", (spec.to_json().decode(), job_id))
+
+
 # The versioned schema (orfeas.jobs.db.migrate): append-only, version n is entry n. Version 1 is the
 # schema above (idempotent, so databases made before versioning adopt it). To add a column, append one
-# entry, e.g. "ALTER TABLE jobs ADD COLUMN cache_key TEXT", and add the column to _COLUMNS.
-MIGRATIONS: tuple[str | tuple[str, ...], ...] = (
+# entry, e.g. "ALTER TABLE jobs ADD COLUMN cache_key TEXT", and add the column to _COLUMNS. A step may
+# be a function of the database too (a data conversion). A new job option needs no migration at all:
+# it is a field of the JobSpec, stored in the spec column.
+MIGRATIONS: tuple[Migration, ...] = (
     _SCHEMA,
     (  # 2: mesh jobs (analyze, repair) and the result cache
         "ALTER TABLE jobs ADD COLUMN task TEXT NOT NULL DEFAULT 'generate'",
-        f"ALTER TABLE jobs ADD COLUMN input_name TEXT NOT NULL DEFAULT '{INPUT_NAME}'",
+        "ALTER TABLE jobs ADD COLUMN input_name TEXT NOT NULL DEFAULT 'input.png'",
         "ALTER TABLE jobs ADD COLUMN cache_key TEXT",
         "ALTER TABLE jobs ADD COLUMN cached_from TEXT",
         "CREATE INDEX IF NOT EXISTS jobs_cache_key ON jobs (cache_key)",
         "ALTER TABLE jobs ADD COLUMN text_to_image TEXT",
     ),
+    (  # 3: what a job makes is one JSON value, the JobSpec (old rows converted)
+        "ALTER TABLE jobs ADD COLUMN spec TEXT",
+        _specs_from_columns,
+        *(f"ALTER TABLE jobs DROP COLUMN {c}" for c in _SPEC_COLUMNS),
+    ),
 )
 
 _COLUMNS = (
-    "id, state, stage, progress, engine, params, formats, input_kind, input_text, input_filename, "
-    "lettering, has_input, input_size, error_code, error_message, attempts, cancel_requested, "
-    "created_at, started_at, finished_at, timings, report, task, input_name, cache_key, cached_from, "
-    "text_to_image"
+    "id, spec, state, stage, progress, input_filename, has_input, input_size, error_code, error_message, "
+    "attempts, cancel_requested, created_at, started_at, finished_at, timings, report, input_name, "
+    "cache_key, cached_from"
 )
 _COLUMN_COUNT = _COLUMNS.count(",") + 1
 
@@ -183,16 +212,11 @@ class JobStore:
             f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * _COLUMN_COUNT)})",
             (
                 job.id,
+                job.spec.to_json().decode(),
                 job.state.value,
                 job.stage,
                 job.progress,
-                job.engine,
-                _dumps(job.params),
-                _dumps(list(job.formats)),
-                job.input_kind,
-                job.input_text,
                 job.input_filename,
-                _dumps(job.lettering) if job.lettering is not None else None,
                 int(input_size is not None),
                 input_size or 0,
                 job.error_code,
@@ -204,11 +228,9 @@ class JobStore:
                 job.finished_at,
                 _dumps(job.timings),
                 _dumps(job.report) if job.report is not None else None,
-                job.task,
                 job.input_name,
                 job.cache_key,
                 job.cached_from,
-                _dumps(job.text_to_image) if job.text_to_image is not None else None,
             ),
         )
 
@@ -217,7 +239,7 @@ class JobStore:
         job = None
         if rows:
             # only a succeeded job has recorded artifacts: skip the second query for the rest
-            succeeded = rows[0][1] == JobState.SUCCEEDED
+            succeeded = rows[0][2] == JobState.SUCCEEDED
             job = _job_from_row(rows[0], self._artifacts([job_id]).get(job_id, ()) if succeeded else ())
         for observe in self.read_observers:
             observe(job_id, job)
@@ -233,6 +255,14 @@ class JobStore:
         )
         artifacts = self._artifacts([r[0] for r in rows])
         return [_job_from_row(r, artifacts.get(r[0], ())) for r in rows], total
+
+    def progress_of(self, job_ids: Sequence[str]) -> dict[str, tuple[JobState, float]]:
+        """(state, progress) of each of ``job_ids`` that exists: one small query, for watching jobs."""
+        if not job_ids:
+            return {}
+        marks = ", ".join("?" * len(job_ids))
+        rows = self.db.query(f"SELECT id, state, progress FROM jobs WHERE id IN ({marks})", list(job_ids))
+        return {row[0]: (JobState(row[1]), float(row[2] or 0.0)) for row in rows}
 
     def count(self, state: JobState) -> int:
         return int(self.db.query("SELECT COUNT(*) FROM jobs WHERE state = ?", (state.value,))[0][0])
@@ -438,6 +468,12 @@ class JobStore:
             (),
         )
 
+    def requeue_lost(self, job_id: str) -> bool:
+        """running → queued for a job whose worker was lost (a redelivery runs it again); the lost
+        run keeps counting as an attempt, and its unrecorded files are removed."""
+        self.clear_outputs(job_id)
+        return self._move(job_id, JobState.QUEUED, "stage = NULL, progress = 0, cancel_requested = 0", ())
+
     def clear_outputs(self, job_id: str) -> None:
         """Remove a job's unrecorded files (a failed or cancelled run's leftovers), keeping the input."""
         recorded = {r[0] for r in self.db.query("SELECT name FROM artifacts WHERE job_id = ?", (job_id,))}
@@ -471,9 +507,7 @@ class JobStore:
         interrupted: list[str] = []
         for job_id, attempts in running:
             if int(attempts) < max_attempts:
-                if self._move(
-                    job_id, JobState.QUEUED, "stage = NULL, progress = 0, cancel_requested = 0", ()
-                ):
+                if self.requeue_lost(job_id):
                     requeued.append(job_id)
             elif self.fail(
                 job_id,
@@ -609,16 +643,11 @@ class JobStore:
 def _job_from_row(row: Row, artifacts: tuple[Artifact, ...]) -> Job:
     (
         job_id,
+        spec,
         state,
         stage,
         progress,
-        engine,
-        params,
-        formats,
-        input_kind,
-        input_text,
         input_filename,
-        lettering,
         has_input,
         input_size,
         error_code,
@@ -630,24 +659,17 @@ def _job_from_row(row: Row, artifacts: tuple[Artifact, ...]) -> Job:
         finished_at,
         timings,
         report,
-        task,
         input_name,
         cache_key,
         cached_from,
-        text_to_image,
     ) = row
     return Job(
         id=job_id,
+        spec=JobSpec.from_json(spec),
         state=JobState(state),
         stage=stage,
         progress=float(progress),
-        engine=engine,
-        params=orjson.loads(params),
-        formats=tuple(orjson.loads(formats)),
-        input_kind=input_kind,
-        input_text=input_text,
         input_filename=input_filename,
-        lettering=orjson.loads(lettering) if lettering else None,
         has_input=bool(has_input),
         input_size=int(input_size),
         error_code=error_code,
@@ -660,9 +682,7 @@ def _job_from_row(row: Row, artifacts: tuple[Artifact, ...]) -> Job:
         timings=orjson.loads(timings) if timings else {},
         report=orjson.loads(report) if report else None,
         artifacts=artifacts,
-        task=task,
         input_name=input_name,
         cache_key=cache_key,
         cached_from=cached_from,
-        text_to_image=orjson.loads(text_to_image) if text_to_image else None,
     )

@@ -9,12 +9,11 @@ fails with the reason instead.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import manifold3d
 import numpy as np
 import trimesh
-from pydantic import BaseModel, ConfigDict, Field
 from scipy import sparse
 from scipy.sparse import csgraph
 
@@ -27,26 +26,6 @@ from orfeas.mesh.verify import check, edge_checks, signed_volume
 MERGE_TOLERANCE = 1e-6
 #: Closed pieces smaller than this share of the total volume are floating debris.
 DEBRIS_SHARE = 0.001
-
-
-#: A mesh file's unit → millimetres (files rarely say; STL never does).
-UNITS_TO_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": 25.4}
-
-
-class DoctorParameters(BaseModel):
-    """What a user may ask of an analysis or repair (the CLI's flags, the API's fields)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    units: Literal["mm", "cm", "m", "in"] | None = Field(
-        None, description="The file's units; default: as the file declares (3MF), else millimetres."
-    )
-    size_mm: float | None = Field(None, gt=0, le=10_000, description="Scale so the longest side is this.")
-    target_faces: int | None = Field(None, ge=100, le=5_000_000, description="Simplify to about this.")
-    lay_flat: bool = Field(False, description="Rest the largest flat face on the bed.")
-    max_volume_loss: float = Field(
-        0.02, ge=0, le=1, description="Fail rather than remove more than this share of the volume."
-    )
 
 
 @dataclass

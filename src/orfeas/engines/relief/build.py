@@ -1,7 +1,8 @@
 """The ``relief`` engine's work: find the subject, then hand the picture to its mode's builder.
 
-A builder is ``build(rgba, mask, params, progress) → closed mesh in mm``; adding a mode is one
-module with its builder and one entry in :data:`BUILDERS` (and its name in ``parameters.Mode``).
+A builder is ``build(rgba, mask, params, progress) → closed mesh in mm``, or an
+:class:`~orfeas.engines.base.EngineOutput` when it has notes for the report too; adding a mode is
+one module with its builder and one entry in :data:`BUILDERS` (and its name in ``parameters.Mode``).
 """
 
 from __future__ import annotations
@@ -20,10 +21,14 @@ from orfeas.engines.relief.lithophane import lithophane
 from orfeas.engines.relief.parameters import ReliefParameters
 from orfeas.engines.relief.plaque import plaque
 from orfeas.engines.relief.puffy import puffy
+from orfeas.engines.relief.revolve import revolve
 from orfeas.imaging.mask import ForegroundMask
 from orfeas.settings import Settings
 
-Builder = Callable[[np.ndarray, "ForegroundMask | None", ReliefParameters, ProgressCallback], trimesh.Trimesh]
+Builder = Callable[
+    [np.ndarray, "ForegroundMask | None", ReliefParameters, ProgressCallback],
+    "trimesh.Trimesh | EngineOutput",
+]
 
 #: mode → its builder.
 BUILDERS: dict[str, Builder] = {
@@ -31,6 +36,7 @@ BUILDERS: dict[str, Builder] = {
     "relief": plaque,
     "lithophane": lithophane,
     "heightmap": heightmap,
+    "revolve": revolve,
 }
 
 
@@ -49,6 +55,9 @@ def build(
     timings["mask"], clock = time.perf_counter() - clock, time.perf_counter()
 
     progress("height", 0.0)
-    mesh = BUILDERS[params.mode](rgba, found, params, progress)
+    built = BUILDERS[params.mode](rgba, found, params, progress)
+    if isinstance(built, EngineOutput):
+        notes.update(built.notes)
+    mesh = built.mesh if isinstance(built, EngineOutput) else built
     timings["mesh"] = time.perf_counter() - clock
     return EngineOutput(mesh=mesh, units="mm", notes=notes, timings=timings)

@@ -7,10 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-Mode = Literal["puffy", "relief", "lithophane", "heightmap"]
-#: Where the subject's outline comes from (:mod:`orfeas.imaging.mask`); kept here as a literal so
-#: this module stays light to import.
-MaskChoice = Literal["auto", "alpha", "neural", "grabcut", "none"]
+from orfeas.imaging.sources import MaskSource  # light: no numpy, no OpenCV
+
+Mode = Literal["puffy", "relief", "lithophane", "heightmap", "revolve"]
 
 
 def _for(*modes: str, unit: str | None = None, advanced: bool = False) -> dict[str, Any]:
@@ -30,18 +29,18 @@ class ReliefParameters(BaseModel):
     model_config = ConfigDict(extra="forbid", title="relief parameters")
 
     mode: Mode = Field("puffy", description="What kind of object to make from the picture.")
-    mask: MaskChoice = Field(
+    mask: MaskSource = Field(
         "auto",
         description="Where the subject's outline comes from: auto (alpha, else the neural mask, with "
         "GrabCut where it is surer), alpha, neural, grabcut, or none (the whole picture).",
-        json_schema_extra=_for("puffy", "relief", "heightmap"),
+        json_schema_extra=_for("puffy", "relief", "heightmap", "revolve"),
     )
     size_mm: float = Field(
         80.0,
         ge=5,
         le=500,
-        description="Longest side of the object.",
-        json_schema_extra=_for("puffy", "relief", "lithophane", "heightmap", unit="mm"),
+        description="Longest side of the object (for revolve: its height).",
+        json_schema_extra=_for("puffy", "relief", "lithophane", "heightmap", "revolve", unit="mm"),
     )
     inflation: float = Field(
         1.0,
@@ -119,7 +118,50 @@ class ReliefParameters(BaseModel):
         ge=1_000,
         le=1_000_000,
         description="Triangles in the finished mesh.",
-        json_schema_extra=_for("puffy", "relief", "lithophane", "heightmap", advanced=True),
+        json_schema_extra=_for("puffy", "relief", "lithophane", "heightmap", "revolve", advanced=True),
+    )
+    hollow: bool = Field(
+        False,
+        description="Make a vessel: a wall, a closed bottom and an open top.",
+        json_schema_extra=_for("revolve"),
+    )
+    wall_mm: float = Field(
+        1.6,
+        ge=0.8,
+        le=10,
+        description="Wall thickness of a hollow vessel.",
+        json_schema_extra=_for("revolve", unit="mm"),
+    )
+    bottom_mm: float = Field(
+        2.0,
+        ge=0.8,
+        le=20,
+        description="Thickness of a hollow vessel's bottom.",
+        json_schema_extra=_for("revolve", unit="mm"),
+    )
+    min_diameter_mm: float = Field(
+        3.0,
+        ge=1.0,
+        le=30,
+        description="Thinner parts (a stem, a neck) are thickened to this so they print and hold.",
+        json_schema_extra=_for("revolve", unit="mm"),
+    )
+    axis_x: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Where the axis is, as a share of the picture's width (empty: found from the outline).",
+        json_schema_extra=_for("revolve", advanced=True),
+    )
+    profile_side: Literal["average", "better", "left", "right"] = Field(
+        "average",
+        description="Which side of the outline is turned: both averaged, the steadier (better), or one side.",
+        json_schema_extra=_for("revolve", advanced=True),
+    )
+    when_not_round: Literal["refuse", "warn"] = Field(
+        "refuse",
+        description="What to do with a picture that is not a round object seen from the side.",
+        json_schema_extra=_for("revolve", advanced=True),
     )
 
     @field_validator("max_thickness_mm")

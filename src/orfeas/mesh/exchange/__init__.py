@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import trimesh
 
 from orfeas.mesh.exchange import glb, obj, ply, stl, threemf
+from orfeas.mesh.formats import CONTENT_TYPES, FORMATS, format_from_path, known_format
 
-#: Every format ORFEAS writes, in the order the studio lists them.
-FORMATS: tuple[str, ...] = ("stl", "3mf", "obj", "glb", "ply")
+__all__ = ["CONTENT_TYPES", "FORMATS", "export", "format_from_path", "load"]
 
-CONTENT_TYPES: dict[str, str] = {
-    "stl": "model/stl",
-    "3mf": "model/3mf",
-    "obj": "model/obj",
-    "glb": "model/gltf-binary",
-    "ply": "application/octet-stream",
-}
 
 _EXPORTERS: dict[str, Callable[[trimesh.Trimesh], bytes]] = {
     "stl": stl.export_stl,
@@ -39,24 +31,12 @@ _LOADERS: dict[str, Callable[[bytes], trimesh.Trimesh]] = {
 
 def export(mesh: trimesh.Trimesh, fmt: str) -> bytes:
     """``mesh`` (millimetres) as the bytes of a ``fmt`` file."""
-    return _EXPORTERS[_known(fmt)](mesh)
+    return _EXPORTERS[known_format(fmt)](mesh)
 
 
 def load(data: bytes, fmt: str) -> trimesh.Trimesh:
     """A ``fmt`` file's bytes as one mesh in millimetres (GLB's metres are converted back),
     with coincident vertices merged (STL stores every triangle's corners separately)."""
-    mesh = _LOADERS[_known(fmt)](data)
+    mesh = _LOADERS[known_format(fmt)](data)
     mesh.merge_vertices()
     return mesh
-
-
-def format_from_path(path: str | Path) -> str:
-    """The format named by a file's extension (``model.STL`` → ``"stl"``)."""
-    return _known(Path(path).suffix.lstrip(".").lower())
-
-
-def _known(fmt: str) -> str:
-    fmt = fmt.lower().lstrip(".")
-    if fmt not in _EXPORTERS:
-        raise ValueError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")
-    return fmt

@@ -22,6 +22,7 @@ const KNOWN_CHOICES = {
   relief: "A bas-relief: the subject raised from a flat plate.",
   lithophane: "The whole picture as thickness: print in white, hold up to light.",
   heightmap: "The picture is a height map: brighter is higher.",
+  revolve: "A round thing seen from the side (a chess piece, a bottle, a vase) turned into a solid or a vessel.",
 };
 
 let uid = 0;
@@ -118,8 +119,9 @@ class Field {
     const labels = this.prop.enum_labels ?? {};
     const labelFor = (option) => labels[option] ?? humanise(option);
     this.describeChoice = (v) => descriptions[v] ?? (this.key === "mode" ? KNOWN_CHOICES[v] : "") ?? "";
-    if (options.length <= 4) {
-      // A row of buttons (radios): fewer clicks than a menu and every choice visible.
+    if (options.length <= 4 || this.key === "mode") {
+      // A row of buttons (radios): fewer clicks than a menu and every choice visible. The mode
+      // always gets one: it decides which other fields there are.
       this.kind = "segmented";
       const fieldset = element("fieldset", { className: "segmented-field" });
       fieldset.append(element("legend", { text: labelOf(this.key, this.prop) }));

@@ -14,20 +14,14 @@ const ACCEPTED_TYPES = ["image/png", "image/jpeg", "image/webp", "image/bmp", "i
 const ACCEPTED_EXTENSIONS = /\.(png|jpe?g|webp|bmp|tiff?|gif)$/i;
 /** Codes of errors about the input itself (orfeas.errors.InputRejected). */
 const INPUT_CODES = new Set(["empty", "too_large", "too_many_pixels", "unsupported_type", "corrupt", "no_subject"]);
-/** Lettering options (orfeas.imaging.lettering.LetteringOptions) when the server does not list them. */
-const LETTERING_SCHEMA = {
-  properties: {
-    outline_px: { type: "integer", minimum: 0, maximum: 32, default: 0, title: "Outline", description: "Thicken the letters.", unit: "px" },
-    border_px: { type: "integer", minimum: 0, maximum: 64, default: 0, title: "Border", description: "A frame around the text (0: none).", unit: "px" },
-    align: { type: "string", enum: ["left", "center", "right"], default: "center", title: "Alignment", description: "For text on several lines." },
-  },
-};
-/** The mode text starts in (the pipeline makes a name plate from text unless told otherwise). */
-const TEXT_MODE = "relief";
+/** What a typeset text makes with an engine unless the person says otherwise (a name plate): the
+ * server's own rule, from GET /api/v1/engines (`rules.text`), never a copy kept here. */
+const textMode = (engine) => state.rules.text?.[engine]?.mode;
 
 const state = {
   engines: [],
   textToImage: [],
+  rules: { text: {} },
   defaultEngine: null,
   limits: {
     max_upload_bytes: 25 * 1024 * 1024,
@@ -207,8 +201,9 @@ const isNameplate = () => state.source === "text" && state.textStyle === "letter
  * own default mode, as the pipeline does. A mode the person chose stays. */
 function switchDefaultMode(nameplate) {
   const modeProp = state.form && engineByName(state.engine)?.parameters?.properties?.mode;
-  if (!modeProp?.enum) return;
-  const [from, to] = nameplate ? [modeProp.default, TEXT_MODE] : [TEXT_MODE, modeProp.default];
+  const plate = textMode(state.engine);
+  if (!modeProp?.enum || !plate) return;
+  const [from, to] = nameplate ? [modeProp.default, plate] : [plate, modeProp.default];
   if (state.form.mode === from) state.form.setMode(to);
 }
 
@@ -361,7 +356,7 @@ function chooseEngine(name) {
   if (state.form && state.engine) state.saved[state.engine] = state.form.snapshot();
   state.engine = name;
   const saved = state.saved[name] ?? {};
-  const mode = saved.mode ?? (state.source === "text" ? TEXT_MODE : undefined);
+  const mode = saved.mode ?? (state.source === "text" ? textMode(name) : undefined);
   state.form = new SchemaForm($("#params"), engine.parameters, { values: saved, mode, onChange: () => formError(null) });
   fieldError("engine", null);
   for (const input of document.querySelectorAll('input[name="engine"]')) input.checked = input.value === name;
@@ -414,7 +409,7 @@ function updateLettering() {
   details.hidden = state.source !== "text";
   if (details.hidden) return;
   const generator = state.textStyle !== "lettering" ? textToImage(state.textStyle) : null;
-  const schema = generator ? generator.parameters : (state.serverLettering ?? LETTERING_SCHEMA);
+  const schema = generator ? generator.parameters : (state.serverLettering ?? { properties: {} });
   details.querySelector("summary").textContent = generator ? `${generator.name} options` : "Lettering";
   if (details.dataset.schemaFor !== (generator?.name ?? "lettering")) {
     state.lettering = new SchemaForm($("#lettering-fields"), schema);
@@ -430,6 +425,7 @@ async function loadEngines() {
     state.engines = (answer.engines ?? []).filter((e) => !isTextToImage(e));
     state.textToImage = answer.text_to_image ?? (answer.engines ?? []).filter(isTextToImage);
     state.defaultEngine = answer.default ?? state.engines[0]?.name ?? null;
+    state.rules = { text: {}, ...(answer.rules ?? {}) };
     state.limits = { ...state.limits, ...(answer.limits ?? {}) };
     state.serverLettering = answer.lettering ?? null;
     $("#text-input").maxLength = state.limits.max_text_chars;
@@ -599,15 +595,22 @@ async function finish(job) {
     const size = await state.viewer.load(glb.url);
     if (state.job?.id !== job.id) return;
     setViewerState("loaded");
+    setTurning(job.report?.engine?.mode === "revolve");
     const dims = $("#dimensions");
-    dims.innerHTML = "";
+    // Shown as "W 60.0 D 52.1 H 14.3 mm"; read out as a sentence.
+    const spoken = document.createElement("span");
+    spoken.className = "visually-hidden";
+    spoken.textContent = `Size ${size.x.toFixed(1)} by ${size.y.toFixed(1)} by ${size.z.toFixed(1)} millimetres`;
+    const shown = document.createElement("span");
+    shown.className = "dimensions-shown";
+    shown.setAttribute("aria-hidden", "true");
     for (const [axis, value] of [["W", size.x], ["D", size.y], ["H", size.z]]) {
       const part = document.createElement("span");
       part.innerHTML = `<b>${axis}</b> ${value.toFixed(1)}`;
-      dims.append(part);
+      shown.append(part);
     }
-    dims.append(" mm");
-    dims.setAttribute("aria-label", `Size ${size.x.toFixed(1)} by ${size.y.toFixed(1)} by ${size.z.toFixed(1)} millimetres`);
+    shown.append(" mm");
+    dims.replaceChildren(spoken, shown);
     dims.hidden = false;
   } catch (error) {
     setViewerState("none");
@@ -690,12 +693,21 @@ async function startViewer() {
     state.viewer.setWireframe(on);
   };
   wire.addEventListener("click", toggleWire);
+  $("#turn").addEventListener("click", () => setTurning($("#turn").getAttribute("aria-pressed") !== "true"));
   $("#reset-view").addEventListener("click", () => state.viewer.resetView());
   $("#viewer").addEventListener("keydown", (event) => {
     if (event.target.tagName !== "CANVAS" || event.ctrlKey || event.metaKey || event.altKey) return;
     if (event.key === "r" || event.key === "R") state.viewer.resetView();
     if (event.key === "w" || event.key === "W") toggleWire();
+    if (event.key === "t" || event.key === "T") setTurning($("#turn").getAttribute("aria-pressed") !== "true");
   });
+}
+
+/** Turn the model on the bed, or stop it (a turned object starts turning when it arrives). */
+function setTurning(on) {
+  $("#turn").setAttribute("aria-pressed", String(on));
+  $("#viewer").dataset.turning = on ? "on" : "off";
+  state.viewer?.setTurning(on);
 }
 
 // --- start ---------------------------------------------------------------------------------------------

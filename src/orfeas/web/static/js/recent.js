@@ -101,8 +101,11 @@ export function renderRecent(list, jobs, { onOpen, onCancel, currentId }) {
     engine.textContent = madeBy(job);
     meta.append(pill, time);
     text.append(title, engine, meta);
-    open.append(thumbnail(job), text);
-    open.setAttribute("aria-label", `Open ${titleOf(job)} (${madeBy(job)}): ${STATE_WORDS[job.state] ?? job.state}, ${age(job.created_at)}`);
+    // Named by its visible text (WCAG 2.5.3, label in name), with "Open" for screen readers.
+    const verb = document.createElement("span");
+    verb.className = "visually-hidden";
+    verb.textContent = "Open ";
+    open.append(verb, thumbnail(job), text);
     open.addEventListener("click", () => onOpen(job));
     li.append(open);
     if (job.state === "queued" || job.state === "running") {

@@ -55,6 +55,9 @@ export function verdict(report) {
   if (typeof report.bodies === "number" && report.bodies > 1) {
     notes.push(`It is ${report.bodies} separate pieces.`);
   }
+  // What the engine itself has to say (revolve: parts left out, thin parts thickened, ...).
+  const said = Array.isArray(report.engine?.warnings) ? report.engine.warnings : [];
+  notes.push(...said.filter((w) => typeof w === "string"));
   const score = report.quality_score ?? 0;
   if (score >= 0.75 && notes.length === 0) {
     return { tone: "good", headline: "Ready to print", notes: ["A closed, watertight solid: slice it as it is."] };
@@ -197,6 +200,8 @@ export function renderReport(container, job) {
     ...row("Filament", `≈ ${number(report.filament_g, 1)} g PLA`),
     ...row("Triangles", Number.isFinite(report.faces) ? report.faces.toLocaleString("en") : "–"),
   );
+  const capacity = report.engine?.vessel?.capacity_ml;
+  if (Number.isFinite(capacity)) list.append(...row("Holds", `${number(capacity, 0)} ml`));
   const filament = [...list.querySelectorAll("dt")].find((dt) => dt.textContent === "Filament");
   if (filament && report.filament_assumption) filament.nextElementSibling.title = report.filament_assumption;
   if (!isMeshJob(job)) {
@@ -232,15 +237,14 @@ export function renderDownloads(container, job) {
     a.download = artifact.name;
     a.className = "download";
     a.dataset.format = format;
-    a.innerHTML = `<span class="badge"></span><span class="download-text"><span class="download-name"></span><span class="download-note"></span></span><span class="download-size"></span>`;
+    // Named by its visible text (WCAG 2.5.3, label in name), with "Download" for screen readers.
+    a.innerHTML = `<span class="visually-hidden">Download </span><span class="badge"></span><span class="download-text"><span class="download-name"></span><span class="download-note"></span></span><span class="download-size"></span>`;
     a.querySelector(".badge").textContent = format.toUpperCase();
     a.querySelector(".download-name").textContent = artifact.name;
     // An analysis's GLB is the mesh as it came, converted for the viewer.
     const note = artifact.note ?? (mesh && job.task === "analyze" && format === "glb" ? "The mesh as it is, for viewing" : FORMAT_NOTES[format]);
     a.querySelector(".download-note").textContent = note ?? "";
     a.querySelector(".download-size").textContent = formatBytes(artifact.size);
-    const size = formatBytes(artifact.size);
-    a.setAttribute("aria-label", `Download ${artifact.name}${size ? ` (${size})` : ""}`);
     const li = document.createElement("li");
     li.append(a);
     list.append(li);

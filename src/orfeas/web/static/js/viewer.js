@@ -1,6 +1,6 @@
 // The 3D viewer: a print bed in millimetres, the model standing on it, orbit/zoom/pan, reset view,
-// wireframe, bounding-box dimensions. Renders on demand (not every frame): the page often runs
-// on software WebGL and on small machines.
+// wireframe, turning, bounding-box dimensions. Renders on demand (not every frame, unless it is
+// turning): the page often runs on software WebGL and on small machines.
 import * as THREE from "three";
 import { OrbitControls } from "three/addons/controls/OrbitControls.js";
 import { GLTFLoader } from "three/addons/loaders/GLTFLoader.js";
@@ -139,6 +139,13 @@ export class Viewer {
     this.model?.traverse((node) => {
       if (node.isMesh) node.material.wireframe = on;
     });
+    this.render();
+  }
+
+  /** Turn the model slowly about the vertical (the camera orbits; frames run while it turns). */
+  setTurning(on) {
+    this.controls.autoRotate = on;
+    this.controls.autoRotateSpeed = 2.0; // one turn in 30 s
     this.render();
   }
 

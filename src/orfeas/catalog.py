@@ -14,6 +14,7 @@ from typing import Any
 from orfeas.engines import all_engines, get_engine, text_to_image_engines
 from orfeas.errors import OrfeasError
 from orfeas.imaging.lettering import LetteringOptions
+from orfeas.imaging.sources import mask_sources
 from orfeas.mesh.doctor_options import DoctorParameters
 from orfeas.mesh.formats import FORMATS
 from orfeas.settings import Settings
@@ -65,6 +66,10 @@ def catalog(settings: Settings) -> dict[str, Any]:
             "mesh_formats": {k: list(v) for k, v in MESH_DEFAULT_FORMATS.items()},
         },
         "lettering": _lettering_schema(),
+        "masks": [
+            {k: without_home(v) if isinstance(v, str) else v for k, v in source.items()}
+            for source in mask_sources(settings)
+        ],
         "limits": {
             "max_upload_bytes": settings.max_upload_bytes,
             "max_image_pixels": settings.max_image_pixels,

@@ -229,14 +229,21 @@ def _repair(args: argparse.Namespace) -> int:
 
 def _engines(args: argparse.Namespace) -> int:
     from orfeas.catalog import catalog
+    from orfeas.imaging.sources import mask_sources
     from orfeas.settings import get_settings
 
-    found = catalog(get_settings())
+    settings = get_settings()
+    found = catalog(settings)
     rows = [{**entry, "kind": "3d"} for entry in found["engines"]]
     rows += [{**entry, "kind": "text-to-image"} for entry in found["text_to_image"]]
+    masks = mask_sources(settings)
+    for row in rows:  # the engines with a `mask` parameter say which of its choices can run here
+        if "mask" in row["parameters"].get("properties", {}):
+            row["mask_sources"] = masks
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
+    print("mask sources: " + "; ".join(f"{m['name']} {_state(m)}" for m in masks))
     for row in rows:
         status = "available" if row["available"] else f"unavailable: {row['reason']}"
         print(f"{row['name']} {row['version']} ({row['kind']})  {status}")
@@ -247,6 +254,13 @@ def _engines(args: argparse.Namespace) -> int:
                 f"{spec.get('description', '')}"
             )
     return EXIT_OK
+
+
+def _state(row: dict[str, Any]) -> str:
+    if not row["available"]:
+        return f"unavailable: {row['reason']}"
+    said = row.get("model") or row["reason"]
+    return f"available ({said})" if said else "available"
 
 
 def _serve(args: argparse.Namespace) -> int:

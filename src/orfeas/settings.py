@@ -138,8 +138,18 @@ class Settings(BaseSettings):
     diffusion_model_dir: Path | None = Field(
         None, description="A diffusers text-to-image pipeline folder (with model_index.json)."
     )
+    models_dir: Path = Field(
+        Path("./models"),
+        description="Model files run on the CPU by default (u2netp.onnx for the subject mask), placed "
+        "by `python -m orfeas.imaging.models`; nothing is ever downloaded at run time.",
+    )
+    mask_threads: int = Field(
+        2, ge=1, le=64, description="CPU threads the subject-mask network may use in one process."
+    )
     rembg_model_path: Path | None = Field(
-        None, description="A U²-Net-style ONNX file for rembg background removal (else GrabCut)."
+        None,
+        description="A U²-Net-family ONNX file run through rembg (optional extra) for the neural mask; "
+        "empty: the neural mask runs models_dir/u2netp.onnx itself.",
     )
 
     # --- scale-out (docs: DESIGN.md §4) ----------------------------------------------------------

@@ -59,7 +59,7 @@ def test_same_seed_same_model_and_the_model_is_loaded_once(on_cpu) -> None:
     assert "model_load_s" in first.report["engine"] and "model_load_s" not in second.report["engine"]
     assert first.export("stl") == second.export("stl")
     assert first.export("stl") != other.export("stl")
-    assert first.report["engine"]["mask_method"] in ("grabcut", "rembg")  # an opaque picture is cut out
+    assert first.report["engine"]["mask_method"] in ("neural", "grabcut")  # an opaque picture is cut out
 
 
 @pytest.mark.integration
@@ -93,7 +93,7 @@ def test_a_broken_checkpoint_is_named(configure, tiny_hunyuan3d: Path, tmp_path:
 @pytest.mark.integration
 def test_without_background_removal_the_whole_picture_is_the_subject(on_cpu) -> None:
     picture = png_bytes(disc_rgba(64))
-    model = orfeas.generate(picture, engine="hunyuan3d", params={**FAST, "remove_background": False})
+    model = orfeas.generate(picture, engine="hunyuan3d", params={**FAST, "mask": "none"})
     assert model.report["engine"]["mask_method"] == "none" and model.report["printable"]
 
 

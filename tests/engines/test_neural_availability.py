@@ -185,18 +185,14 @@ def test_text_to_image_refuses_before_any_work(configure) -> None:
 
 @pytest.mark.unit
 def test_rembg_reasons(configure, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_rembg: Path) -> None:
-    settings = configure()
-    assert rembg_state(settings).reason == "ORFEAS_REMBG_MODEL_PATH is not set"
-    assert background_remover(settings) is None  # the mask step then uses GrabCut
+    settings = configure(models_dir=tmp_path / "models")
+    assert rembg_state(settings).reason == f"no rembg model at {tmp_path / 'models' / 'u2netp.onnx'}"
+    assert background_remover(settings) is None
     settings = configure(rembg_model_path=tmp_path / "u2net.onnx")
     assert rembg_state(settings).reason == f"no rembg model at {tmp_path / 'u2net.onnx'}"
-    from rembg.sessions.u2net_custom import U2netCustomSession
-
-    if hasattr(U2netCustomSession, "validate_model_path"):  # rembg's rule since 2.0.7x
-        monkeypatch.setenv("REMBG_HOME", str(tmp_path / "elsewhere"))
-        settings = configure(rembg_model_path=tiny_rembg)
-        refused = rembg_state(settings)
-        assert not refused.available and refused.reason.startswith(f"rembg refuses {tiny_rembg}")
+    monkeypatch.setenv("REMBG_HOME", str(tmp_path / "elsewhere"))  # rembg's home rule does not apply
+    settings = configure(rembg_model_path=tiny_rembg)
+    assert rembg_state(settings).available and background_remover(settings) is not None
     monkeypatch.setitem(sys.modules, "rembg", None)
     assert rembg_state(settings).reason.startswith("rembg not installed")
 
@@ -221,3 +217,16 @@ def test_without_any_neural_package_everything_imports_and_explains() -> None:
     assert reasons["relief"] == ""
     assert reasons["hunyuan3d"].startswith("hy3dgen not installed")
     assert reasons["diffusion"].startswith("torch not installed")
+    code = "\n".join(
+        [
+            "import sys",
+            "sys.modules['onnxruntime'] = None  # as if it were not installed",
+            "from orfeas.imaging import mask_sources",
+            "from orfeas.settings import Settings",
+            "print({row['name']: row['reason'] for row in mask_sources(Settings())}['neural'])",
+        ]
+    )
+    env["ORFEAS_MODELS_DIR"] = os.environ["ORFEAS_MODELS_DIR"]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    if "no model file" not in done.stdout:  # with the file placed, the missing runtime is the reason
+        assert done.stdout.startswith("onnxruntime is not installed")

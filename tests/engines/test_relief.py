@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -10,9 +11,10 @@ from orfeas.engines.base import EngineInput, parameters_schema, validate_paramet
 from orfeas.engines.relief import ReliefParameters
 from orfeas.engines.relief.puffy import solve_inflation
 from orfeas.errors import InputRejected
+from orfeas.imaging.saliency import saliency_network
 from orfeas.mesh.verify import check
 from orfeas.settings import Settings
-from tests.conftest import disc_rgba, drawing_on_white, photo_like
+from tests.conftest import disc_rgba, drawing_on_white, photo_like, require
 
 MODES = ("puffy", "relief", "lithophane", "heightmap")
 
@@ -86,12 +88,12 @@ def test_relief_plate_has_base_thickness_and_raised_subject() -> None:
 
 @pytest.mark.unit
 @pytest.mark.parametrize("picture", [drawing_on_white(160), photo_like(160)], ids=["drawing", "photo"])
-def test_pictures_without_alpha_use_grabcut_and_report_confidence(picture: np.ndarray) -> None:
+def test_pictures_without_alpha_are_cut_out_and_report_confidence(picture: np.ndarray) -> None:
     rgba = np.dstack([picture, np.full(picture.shape[:2], 255, np.uint8)])
     out = _run(rgba, mode="puffy")
     assert check(out.mesh).ok
-    assert out.notes["mask_method"] in ("grabcut", "whole")
-    assert 0.0 <= out.notes["mask_confidence"] <= 1.0
+    assert out.notes["mask_method"] in ("neural", "grabcut", "whole")
+    assert 0.0 <= out.notes["mask_confidence"] <= 1.0 and out.notes["mask_seconds"] >= 0.0
 
 
 @pytest.mark.unit
@@ -125,3 +127,56 @@ def test_schema_lists_modes_units_and_ranges() -> None:
         get_engine("nope")
     assert caught.value.code == "unknown_engine"
     assert ReliefParameters().target_faces == 50_000
+
+
+def _opaque(rgb: np.ndarray) -> np.ndarray:
+    return np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("mask", "method"), [("auto", "alpha"), ("alpha", "alpha"), ("grabcut", "grabcut"), ("none", "none")]
+)
+def test_the_mask_parameter_picks_the_source(mask: str, method: str) -> None:
+    out = _run(
+        disc_rgba(160, colour=(40, 60, 200)) if mask != "grabcut" else _opaque(drawing_on_white(160)),
+        mask=mask,
+    )
+    assert check(out.mesh).ok and out.notes["mask_method"] == method
+    assert out.notes["mask_seconds"] >= 0 and 0 <= out.notes["mask_confidence"] <= 1
+    low, high = out.mesh.bounds
+    corner = np.linalg.norm((out.mesh.vertices[:, :2] - low[:2]) / (high[:2] - low[:2]), axis=1).min()
+    # With none the whole square picture is the body (it reaches its corners); a disc does not.
+    assert (corner < 0.02) == (mask == "none")
+
+
+@pytest.mark.integration
+def test_the_neural_mask_builds_a_subject_on_a_busy_background() -> None:
+    from tests.imaging.test_mask import ball_on_gravel
+
+    settings = Settings()
+    require(saliency_network(settings).network is not None, saliency_network(settings).reason)
+    picture, _ = ball_on_gravel()
+    out = get_engine("relief").generate(
+        EngineInput(rgba=picture), ReliefParameters(mask="neural", target_faces=4000), settings
+    )
+    assert check(out.mesh).ok and out.notes["mask_method"] == "neural"
+    assert out.notes["mask_network"] == "u2netp" and out.notes["mask_coverage"] < 0.4
+    low, high = out.mesh.bounds  # a ball: as wide as deep, not the square picture
+    assert (high[0] - low[0]) / (high[1] - low[1]) == pytest.approx(1.0, abs=0.05)
+
+
+@pytest.mark.unit
+def test_a_painted_mask_edit_is_followed() -> None:
+    """A ring painted over a photo: the photo has no hole, so a body with one follows the edit."""
+    edit = np.zeros((100, 200), np.uint8)  # half the picture's size, and wider than tall
+    cv2.ellipse(edit, (100, 50), (90, 40), 0, 0, 360, 255, -1)
+    cv2.ellipse(edit, (100, 50), (40, 18), 0, 0, 360, 0, -1)
+    engine = get_engine("relief")
+    params = validate_parameters(engine, {"target_faces": 6000})
+    picture = _opaque(cv2.resize(photo_like(200), (400, 200)))  # 400 × 200, no transparency
+    out = engine.generate(EngineInput(rgba=picture, mask_edit=edit), params, Settings())
+    assert check(out.mesh).ok and out.notes["mask_method"] == "edit"
+    assert out.mesh.euler_number == 0  # one closed body with one hole through it: a ring
+    low, high = out.mesh.bounds
+    assert (high[0] - low[0]) / (high[1] - low[1]) == pytest.approx(90 / 40, rel=0.05)

@@ -347,7 +347,7 @@ def test_a_drawing_on_white_paper_works_too() -> None:
     engine = get_engine("relief")
     params = validate_parameters(engine, {"mode": "revolve", "size_mm": SIZE_MM})
     out = engine.generate(EngineInput(rgba=rp.bottle(on_white=True)), params, Settings())
-    assert out.notes["mask_method"] == "grabcut"
+    assert out.notes["mask_method"] in ("neural", "grabcut")  # neural where u2netp.onnx is placed
     assert check(out.mesh).ok and out.notes["fidelity"]["silhouette_iou"] >= 0.95
     radius, drawn = _drawn_radius("bottle", out.mesh)
     assert np.percentile(np.abs(radius - drawn), 95) <= 0.4
@@ -416,7 +416,9 @@ def revolve_fidelity_of(model: orfeas.Model) -> dict[str, Any]:
     from orfeas.engines.relief.revolve import RevolveIntent, revolve_fidelity
 
     assert model.source_rgba is not None
-    view = read_side_view(find_mask(model.source_rgba, Settings()).mask)
+    found = find_mask(model.source_rgba, "revolve", "auto", None, Settings())
+    assert found is not None
+    view = read_side_view(found.mask)
     radius = (view.left + view.right) / 2
     intent = RevolveIntent(
         view.mask, view.axis, 80.0 / view.rows, radius, np.zeros(view.rows, bool), view.outside

@@ -186,6 +186,9 @@ class EngineList(BaseModel):
     formats: list[str] = Field(description="The model formats a job may ask for.")
     rules: Rules = Field(description="The product's defaults, so clients need not copy them.")
     lettering: dict[str, Any] = Field(description="JSON schema of the lettering options of a typeset text.")
+    masks: list[dict[str, Any]] = Field(
+        description="Where a subject's mask can come from (the `mask` parameter), and why one cannot."
+    )
     limits: Limits
 
 

@@ -36,10 +36,16 @@ class Availability:
 
 @dataclass
 class EngineInput:
-    """What an engine is given: an 8-bit RGBA image (H, W, 4) and facts about its foreground."""
+    """What an engine is given: an 8-bit RGBA image (H, W, 4) and facts about its foreground.
+
+    ``mask_edit`` is a user's painted correction of the subject mask: an 8-bit (h, w) image of
+    any size (scaled to the picture's), dark = background, light = subject, mid-grey = leave it
+    to the mask source (:func:`orfeas.imaging.apply_edit`).
+    """
 
     rgba: np.ndarray
     source: Literal["image", "text"] = "image"
+    mask_edit: np.ndarray | None = None
 
 
 @dataclass

@@ -2,8 +2,9 @@
 
 Optional extra ``hunyuan3d``. Stages as the pipeline names them:
 
-* ``mask`` — the subject is cut out (alpha, rembg when set up, else GrabCut) and handed to
-  hy3dgen as an RGBA picture; its own preprocessor recentres it.
+* ``mask`` — the subject is cut out (the ``mask`` parameter: alpha, the neural mask or GrabCut,
+  see :mod:`orfeas.imaging.mask`) and handed to hy3dgen as an RGBA picture; its own
+  preprocessor recentres it.
 * ``height`` — the flow-matching diffusion steps of the shape model (progress per step), then
   the VAE's decoding of an occupancy field on an ``octree_resolution``³ grid.
 * ``mesh`` — the surface is extracted by :func:`orfeas.mesh.closing.surface_from_field` (closed by
@@ -33,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orfeas.engines import gpu
 from orfeas.engines.base import Availability, EngineInput, EngineOutput, ProgressCallback, no_progress
+from orfeas.imaging.sources import MaskSource  # light: no numpy, no OpenCV
 from orfeas.parameters import Parameters
 from orfeas.settings import Settings
 
@@ -94,8 +96,12 @@ class Hunyuan3DParameters(Parameters):
         description="Grid points decoded per batch (more: faster, more memory).",
         json_schema_extra=_p("points"),
     )
-    remove_background: bool = Field(
-        True, description="Cut the subject out first (alpha, rembg or GrabCut).", json_schema_extra=_p()
+    mask: MaskSource = Field(
+        "auto",
+        description="How the subject is cut out before the shape model sees it: auto (alpha, else "
+        "the neural mask, with GrabCut where it is surer), alpha, neural, grabcut, or none (keep the "
+        "background).",
+        json_schema_extra=_p(),
     )
     remove_floaters: bool = Field(
         True, description="Drop loose specks under 1 % of the volume.", json_schema_extra=_p()

@@ -25,8 +25,7 @@ from orfeas.engines.hunyuan3d import (
     texture_problem,
 )
 from orfeas.errors import EngineUnavailable, MeshInvalid
-from orfeas.imaging.background import background_remover
-from orfeas.imaging.mask import foreground_mask
+from orfeas.imaging.mask import subject_mask
 from orfeas.mesh.closing import close_mesh, surface_from_field
 from orfeas.settings import Settings
 
@@ -54,7 +53,7 @@ def generate_shape(
     notes: dict[str, Any] = {"device": device, "weights": str(weights.checkpoint)}
 
     progress("mask", 0.0)
-    picture = _cut_out(source.rgba, params, notes, settings)
+    picture = _cut_out(source.rgba, source.mask_edit, params, notes, settings)
     timings["mask"], clock = time.perf_counter() - clock, time.perf_counter()
 
     progress("height", 0.0)
@@ -106,7 +105,13 @@ def generate_shape(
 # --- the stages -----------------------------------------------------------------------------------
 
 
-def _cut_out(rgba: np.ndarray, params: Hunyuan3DParameters, notes: dict[str, Any], settings: Settings) -> Any:
+def _cut_out(
+    rgba: np.ndarray,
+    edit: np.ndarray | None,
+    params: Hunyuan3DParameters,
+    notes: dict[str, Any],
+    settings: Settings,
+) -> Any:
     """The picture as hy3dgen wants it: RGBA with a transparent background, at most
     :data:`PICTURE_SIDE` on its longer side (upstream works at 512 px)."""
     import cv2
@@ -117,13 +122,13 @@ def _cut_out(rgba: np.ndarray, params: Hunyuan3DParameters, notes: dict[str, Any
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     small = rgba if scale == 1.0 else cv2.resize(rgba, size, interpolation=cv2.INTER_AREA)
     picture = small.copy()
-    if params.remove_background:
-        found = foreground_mask(small, remover=background_remover(settings))
-        notes.update(mask_method=found.method, mask_confidence=round(found.confidence, 3))
-        picture[..., 3] = np.where(found.mask, 255, 0).astype(np.uint8)
-    else:
+    if params.mask == "none" and edit is None:
         picture[..., 3] = 255
         notes["mask_method"] = "none"
+    else:
+        found = subject_mask(small, params.mask, settings, edit=edit, side=max(small.shape[:2]))
+        notes.update(found.notes())
+        picture[..., 3] = np.where(found.mask, 255, 0).astype(np.uint8)
     return Image.fromarray(picture, "RGBA")
 
 

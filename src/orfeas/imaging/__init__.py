@@ -1,4 +1,5 @@
-"""Image intake: bytes → normalised 8-bit RGBA, the subject's foreground mask, and text → image.
+"""Image intake: bytes → normalised 8-bit RGBA, the subject's mask (alpha, neural saliency or
+GrabCut, see :mod:`~orfeas.imaging.mask`), and text → image.
 
 The names below are loaded from their modules on first use (``decode``, ``lettering``, ``mask``),
 so importing one of them — the lettering options, say — does not load OpenCV.
@@ -12,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from orfeas.imaging.decode import DecodedImage, decode_image, decode_png, encode_png
     from orfeas.imaging.lettering import LetteringOptions, checked_text, render_text
-    from orfeas.imaging.mask import ForegroundMask, foreground_mask
+    from orfeas.imaging.mask import ForegroundMask, apply_edit, foreground_mask, subject_mask
+    from orfeas.imaging.sources import MASK_SOURCES, MaskSource, mask_sources
 
 _HOMES = {
     "DecodedImage": "decode",
@@ -23,19 +25,29 @@ _HOMES = {
     "checked_text": "lettering",
     "render_text": "lettering",
     "ForegroundMask": "mask",
+    "apply_edit": "mask",
     "foreground_mask": "mask",
+    "subject_mask": "mask",
+    "MASK_SOURCES": "sources",
+    "MaskSource": "sources",
+    "mask_sources": "sources",
 }
 
 __all__ = [
+    "MASK_SOURCES",
     "DecodedImage",
     "ForegroundMask",
     "LetteringOptions",
+    "MaskSource",
+    "apply_edit",
     "checked_text",
     "decode_image",
     "decode_png",
     "encode_png",
     "foreground_mask",
+    "mask_sources",
     "render_text",
+    "subject_mask",
 ]
 
 

@@ -38,8 +38,6 @@ BUILDERS: dict[str, Builder] = {
     "heightmap": heightmap,
     "revolve": revolve,
 }
-#: Modes that build the whole picture, so no subject mask is needed.
-WHOLE_PICTURE = frozenset({"lithophane"})
 
 
 def build(
@@ -51,14 +49,9 @@ def build(
     notes: dict[str, Any] = {"mode": params.mode}
 
     progress("mask", 0.0)
-    found = None
-    if params.mode not in WHOLE_PICTURE:
-        found = find_mask(rgba, settings)
-        notes.update(
-            mask_method=found.method,
-            mask_confidence=round(found.confidence, 3),
-            mask_coverage=round(found.coverage, 4),
-        )
+    found = find_mask(rgba, params.mode, params.mask, source.mask_edit, settings)
+    if found is not None:
+        notes.update(found.notes())
     timings["mask"], clock = time.perf_counter() - clock, time.perf_counter()
 
     progress("height", 0.0)

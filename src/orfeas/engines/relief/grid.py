@@ -15,13 +15,12 @@ from scipy import ndimage
 from orfeas.engines.base import EngineInput
 from orfeas.engines.relief.parameters import WORKING_SIDE
 from orfeas.errors import InputRejected
-from orfeas.imaging.background import background_remover
-from orfeas.imaging.mask import ForegroundMask, foreground_mask
+from orfeas.imaging.mask import ForegroundMask, MaskSource, alpha_is_meaningful, subject_mask
 from orfeas.mesh.heightfield import fix_pinches
 from orfeas.settings import Settings
 
-#: Longest side of the copy the mask is found on.
-MASK_SIDE = WORKING_SIDE
+#: Modes that build the whole picture, so no subject mask is needed.
+WHOLE_PICTURE = frozenset({"lithophane"})
 #: Grid cells per requested face: the mesh is built at about 3× the target and simplified.
 CELLS_PER_FACE = 0.75
 
@@ -45,22 +44,20 @@ class Grid:
         return cls((0.0, 0.0, 1.0, 1.0), np.ones((gh, gw), dtype=bool))
 
 
-def find_mask(rgba: np.ndarray, settings: Settings) -> ForegroundMask:
-    """The subject's mask on a copy of at most :data:`MASK_SIDE` px; no subject is an input error."""
-    h, w = rgba.shape[:2]
-    scale = min(1.0, MASK_SIDE / max(h, w))
-    small = (
-        rgba
-        if scale == 1.0
-        else cv2.resize(
-            rgba, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
-        )
-    )
-    smooth = 1.5 if max(small.shape[:2]) >= 64 else 0.0
-    found = foreground_mask(small, smooth_px=smooth, remover=background_remover(settings))
-    if not found.mask.any():
-        raise InputRejected("No subject could be found in the picture.", code="no_subject")
-    return found
+def find_mask(
+    rgba: np.ndarray, mode: str, mask: MaskSource, edit: np.ndarray | None, settings: Settings
+) -> ForegroundMask | None:
+    """The subject's mask for a mode (``None`` where the mode builds the whole picture), on a copy
+    of at most :data:`~orfeas.engines.relief.parameters.WORKING_SIDE` px, with the user's edit
+    applied; no subject is an input error."""
+    if mode in WHOLE_PICTURE:
+        return None
+    if mode == "heightmap" and mask == "auto" and edit is None:
+        # A height image is the whole rectangle unless it has transparency or a cut-out is asked for.
+        if not alpha_is_meaningful(rgba[..., 3]):
+            return None
+        mask = "alpha"
+    return subject_mask(rgba, mask, settings, edit=edit, side=WORKING_SIDE)
 
 
 def subject_grid(

@@ -1,6 +1,7 @@
 """``heightmap``: the picture already is a height or depth image (brighter is higher).
 
-With a meaningful alpha channel only the subject is built; otherwise the whole rectangle.
+With a meaningful alpha channel, a ``mask`` other than ``auto`` or a painted mask edit only the
+subject is built; otherwise the whole rectangle.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ FLOOR_MM = 0.4
 def heightmap(
     rgba: np.ndarray, found: ForegroundMask | None, p: ReliefParameters, progress: ProgressCallback
 ) -> trimesh.Trimesh:
-    if found is not None and found.method == "alpha":
+    if found is not None and found.method != "none":
         crop = subject_grid(found, p.target_faces)
         level = luminance(rgba, crop, over_white=False)
         level = 1.0 - level if p.invert else level

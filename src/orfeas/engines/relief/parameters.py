@@ -7,11 +7,12 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
+from orfeas.imaging.sources import MaskSource  # light: no numpy, no OpenCV
 from orfeas.parameters import Parameters
 
 #: Longest side of the copy of the picture the subject's mask is found on (what a typeset text's
 #: strokes must survive: admission checks them against it).
-WORKING_SIDE = 768
+WORKING_SIDE = 1024
 
 Mode = Literal["puffy", "relief", "lithophane", "heightmap", "revolve"]
 
@@ -33,6 +34,12 @@ class ReliefParameters(Parameters):
     model_config = ConfigDict(extra="forbid", title="relief parameters")
 
     mode: Mode = Field("puffy", description="What kind of object to make from the picture.")
+    mask: MaskSource = Field(
+        "auto",
+        description="Where the subject's outline comes from: auto (alpha, else the neural mask, with "
+        "GrabCut where it is surer), alpha, neural, grabcut, or none (the whole picture).",
+        json_schema_extra=_for("puffy", "relief", "heightmap", "revolve"),
+    )
     size_mm: float = Field(
         80.0,
         ge=5,

@@ -33,8 +33,10 @@ from orfeas.imaging.lettering import LetteringOptions
 from orfeas.mesh import exchange
 from orfeas.mesh.doctor import UNITS_TO_MM, DoctorParameters, RepairOptions, analyze, repair
 from orfeas.mesh.exchange.untrusted import read_model
+from orfeas.mesh.fidelity import faithful
 from orfeas.mesh.repair import clean_mesh, place_on_bed, scale_to_size, simplify_to
 from orfeas.mesh.report import printability_report
+from orfeas.mesh.texture import PlanarTexture
 from orfeas.mesh.verify import verify
 from orfeas.settings import Settings, get_settings
 
@@ -50,10 +52,11 @@ class Model:
     report: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
     source_rgba: np.ndarray | None = None
+    texture: PlanarTexture | None = None
 
     def export(self, fmt: str) -> bytes:
         """The model as file bytes in ``fmt`` (one of :data:`orfeas.mesh.exchange.FORMATS`)."""
-        return exchange.export(self.mesh, fmt)
+        return exchange.export(self.mesh, fmt, texture=self.texture)
 
     def save(self, path: str | Path, fmt: str | None = None) -> Path:
         """Write the model to ``path`` atomically; the format comes from the extension unless given."""
@@ -100,7 +103,7 @@ def generate(
     raw_params = dict(params or {})
     typeset = text is not None and text_to_image == "lettering"
     if typeset and "mode" in chosen.parameters_model.model_fields and "mode" not in raw_params:
-        raw_params["mode"] = "relief"  # typeset text makes a name plate unless asked otherwise
+        raw_params["mode"] = "extrude"  # typeset text makes a name plate unless asked otherwise
     checked = validate_parameters(chosen, raw_params)
     require_available(chosen, settings)
     painted = text is not None and not typeset
@@ -137,19 +140,24 @@ def generate(
     mesh = clean_mesh(output.mesh)
     if output.units == "model":
         mesh = scale_to_size(mesh, float(getattr(checked, "size_mm", 100.0)))
-    mesh = simplify_to(mesh, int(getattr(checked, "target_faces", 50_000)))
+    if output.units == "model" or output.intent is None:  # an engine building in mm meets its own budget
+        mesh = simplify_to(mesh, int(getattr(checked, "target_faces", 50_000)))
+    corner = mesh.bounds[0].copy()
     mesh = place_on_bed(mesh)
+    intent = output.intent.moved(mesh.bounds[0] - corner) if output.intent is not None else None
     lap("simplify")
 
     progress("verify", 0.0)
     verification = verify(mesh)  # raises MeshInvalid: a failing mesh is never returned
-    report = printability_report(mesh, verification)
+    fidelity = faithful(mesh, intent, settings) if intent is not None else None  # raises MeshInvalid too
+    report = printability_report(mesh, verification, fidelity)
     report["engine"] = {"name": chosen.name, "version": chosen.version, **output.notes}
     report["parameters"] = checked.model_dump(mode="json")
     report.update(input_notes)
     lap("verify")
     progress("export", 0.0)
-    return Model(mesh=mesh, report=report, timings=timings, source_rgba=rgba)
+    texture = intent.texture if intent is not None else None
+    return Model(mesh=mesh, report=report, timings=timings, source_rgba=rgba, texture=texture)
 
 
 def mend(
@@ -203,9 +211,7 @@ def mend(
     return Model(mesh=mesh, report=report, timings=timings)
 
 
-def text_to_image_step(
-    method: str, options: dict[str, Any] | None, settings: Settings
-) -> Callable[..., Any]:
+def text_to_image_step(method: str, options: dict[str, Any] | None, settings: Settings) -> Callable[..., Any]:
     """The neural text → picture step ``method`` with its checked options, ready to paint."""
     step, checked = checked_text_to_image(method, options, settings)
     return partial(step.paint, params=checked)

@@ -14,7 +14,7 @@ from orfeas.mesh.verify import check
 from orfeas.settings import Settings
 from tests.conftest import disc_rgba, drawing_on_white, photo_like
 
-MODES = ("puffy", "relief", "lithophane", "heightmap")
+MODES = ("puffy", "relief", "extrude", "lithophane", "heightmap")
 
 
 def _run(rgba: np.ndarray, **params: object):

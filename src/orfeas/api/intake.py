@@ -272,7 +272,7 @@ async def text_submission(
     settings: Settings,
 ) -> Submission:
     if "mode" in get_engine(engine_name).parameters_model.model_fields and "mode" not in params:
-        params = {**params, "mode": "relief"}  # as the pipeline does: text makes a name plate
+        params = {**params, "mode": "extrude"}  # as the pipeline does: text makes a name plate
     engine, checked = _check_engine(engine_name, params, settings)
     options = _lettering(lettering)
     rgba = await run_in_threadpool(render_text, text, options, settings)  # checks length, characters

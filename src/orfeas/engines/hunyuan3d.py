@@ -40,6 +40,8 @@ from orfeas.errors import EngineUnavailable, GpuOutOfMemory, MeshInvalid
 from orfeas.imaging.background import background_remover
 from orfeas.imaging.mask import foreground_mask
 from orfeas.mesh.closing import close_mesh, surface_from_field
+from orfeas.mesh.fidelity import Intent
+from orfeas.mesh.raster import PixelGrid
 from orfeas.settings import Settings
 
 #: Checkpoint names upstream publishes, in the order we prefer them.
@@ -207,7 +209,10 @@ class Hunyuan3DEngine:
             mesh = _texture(mesh, picture, weights, device, notes)
         notes["texture"] = "painted" if params.texture else "off"
         timings["mesh"] = time.perf_counter() - clock + surface.seconds
-        return EngineOutput(mesh=mesh, units="model", notes=notes, timings=timings)
+        # All a picture says about a generated shape: its silhouette, seen from the front.
+        subject = np.asarray(picture)[..., 3] >= 128
+        intent = Intent(PixelGrid(subject.shape, 1.0, (0.0, 0.0)), subject, view="front", fit=True)
+        return EngineOutput(mesh=mesh, units="model", intent=intent, notes=notes, timings=timings)
 
 
 # --- availability ---------------------------------------------------------------------------------
@@ -325,9 +330,7 @@ def texture_problem(weights: Weights, device: str) -> str:
 # --- the stages -----------------------------------------------------------------------------------
 
 
-def _cut_out(
-    rgba: np.ndarray, params: Hunyuan3DParameters, notes: dict[str, Any], settings: Settings
-) -> Any:
+def _cut_out(rgba: np.ndarray, params: Hunyuan3DParameters, notes: dict[str, Any], settings: Settings) -> Any:
     """The picture as hy3dgen wants it: RGBA with a transparent background, at most
     :data:`PICTURE_SIDE` on its longer side (upstream works at 512 px)."""
     import cv2

@@ -15,6 +15,9 @@ from pydantic import BaseModel, Field, field_validator
 from orfeas.errors import InputRejected
 from orfeas.settings import Settings
 
+#: Two characters, backslash and n, as typed on a command line: taken as a new line.
+ESCAPED_NEWLINE = "\\n"
+
 
 class LetteringOptions(BaseModel):
     """How text is set before it becomes a relief."""
@@ -38,7 +41,11 @@ class LetteringOptions(BaseModel):
 def checked_text(text: str, settings: Settings, *, one_line: bool = False) -> str:
     """``text`` as ORFEAS takes it, or :class:`InputRejected`: not empty, at most
     ``max_text_chars`` characters, no control characters. New lines stay (``\\r\\n`` becomes
-    ``\\n``) unless ``one_line``, which joins all white space into single spaces (a prompt)."""
+    ``\\n``) unless ``one_line``, which joins all white space into single spaces (a prompt).
+
+    A backslash followed by ``n`` (what a shell passes for ``--text "AB\\nCD"``, or a form field
+    where Enter cannot be typed) is a new line too."""
+    text = text.replace(ESCAPED_NEWLINE, "\n")
     text = " ".join(text.split()) if one_line else text.replace("\r\n", "\n").strip("\n")
     if not text.strip():
         raise InputRejected("The text is empty.", code="empty", field="text")

@@ -1,7 +1,9 @@
 """The ``relief`` engine's work: find the subject, then hand the picture to its mode's builder.
 
-A builder is ``build(rgba, mask, params, progress) → closed mesh in mm``; adding a mode is one
-module with its builder and one entry in :data:`BUILDERS` (and its name in ``parameters.Mode``).
+A builder is ``build(rgba, mask, params, progress, settings) → Built``: the closed mesh in mm, the
+:class:`~orfeas.mesh.fidelity.Intent` it was built to (placed like the mesh) and notes for the
+report. Adding a mode is one module with its builder and one entry in :data:`BUILDERS` (and its
+name in ``parameters.Mode``).
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import trimesh
 
 from orfeas.engines.base import EngineInput, EngineOutput, ProgressCallback
-from orfeas.engines.relief.grid import colour_source, find_mask
+from orfeas.engines.relief.extrude import extrude
+from orfeas.engines.relief.grid import Built, colour_source, find_mask
 from orfeas.engines.relief.heightmap import heightmap
 from orfeas.engines.relief.lithophane import lithophane
 from orfeas.engines.relief.parameters import ReliefParameters
@@ -23,12 +25,13 @@ from orfeas.engines.relief.puffy import puffy
 from orfeas.imaging.mask import ForegroundMask
 from orfeas.settings import Settings
 
-Builder = Callable[[np.ndarray, "ForegroundMask | None", ReliefParameters, ProgressCallback], trimesh.Trimesh]
+Builder = Callable[[np.ndarray, "ForegroundMask | None", ReliefParameters, ProgressCallback, Settings], Built]
 
 #: mode → its builder.
 BUILDERS: dict[str, Builder] = {
     "puffy": puffy,
     "relief": plaque,
+    "extrude": extrude,
     "lithophane": lithophane,
     "heightmap": heightmap,
 }
@@ -56,6 +59,7 @@ def build(
     timings["mask"], clock = time.perf_counter() - clock, time.perf_counter()
 
     progress("height", 0.0)
-    mesh = BUILDERS[params.mode](rgba, found, params, progress)
+    built = BUILDERS[params.mode](rgba, found, params, progress, settings)
+    notes.update(built.notes)
     timings["mesh"] = time.perf_counter() - clock
-    return EngineOutput(mesh=mesh, units="mm", notes=notes, timings=timings)
+    return EngineOutput(mesh=built.mesh, units="mm", intent=built.intent, notes=notes, timings=timings)

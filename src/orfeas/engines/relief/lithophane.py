@@ -4,21 +4,29 @@
 from __future__ import annotations
 
 import numpy as np
-import trimesh
 
 from orfeas.engines.base import ProgressCallback
-from orfeas.engines.relief.grid import Grid, finish, luminance
+from orfeas.engines.relief.grid import Built, Grid, finish, luminance
 from orfeas.engines.relief.parameters import ReliefParameters
 from orfeas.imaging.mask import ForegroundMask
+from orfeas.mesh.fidelity import Intent
 from orfeas.mesh.heightfield import slab
+from orfeas.mesh.raster import PixelGrid
+from orfeas.settings import Settings
 
 #: A lithophane pixel need not be finer than this (a 0.4 mm nozzle cannot print finer).
 LITHOPHANE_PIXEL_MM = 0.1
+#: The mesh stays this close to the thickness image (mm).
+MAX_ERROR_MM = 0.03
 
 
 def lithophane(
-    rgba: np.ndarray, found: ForegroundMask | None, p: ReliefParameters, progress: ProgressCallback
-) -> trimesh.Trimesh:
+    rgba: np.ndarray,
+    found: ForegroundMask | None,
+    p: ReliefParameters,
+    progress: ProgressCallback,
+    settings: Settings,
+) -> Built:
     h, w = rgba.shape[:2]
     side = int(max(32, min(1024, max(h, w), round(p.size_mm / LITHOPHANE_PIXEL_MM))))
     crop = Grid.whole(rgba.shape[:2], side)
@@ -33,5 +41,17 @@ def lithophane(
         ring[frame:-frame, frame:-frame] = False
         thickness[ring] = p.max_thickness_mm
     progress("mesh", 0.0)
-    mesh = slab(thickness, pixel_mm, max_error_mm=0.03, max_triangles=p.target_faces)
-    return finish(mesh, rgba, crop, p.size_mm, rect=True)
+    return whole_picture(thickness, rgba, crop, p, max_error_mm=MAX_ERROR_MM)
+
+
+def whole_picture(
+    top: np.ndarray, rgba: np.ndarray, crop: Grid, p: ReliefParameters, *, max_error_mm: float
+) -> Built:
+    """The whole rectangle as a slab with ``top`` (mm per cell) over a flat back; the slab's
+    vertices stand on the cell centres, so its grid starts half a cell outside them."""
+    pixel_mm = p.size_mm / (max(top.shape) - 1)
+    mesh = slab(top, pixel_mm, max_error_mm=max_error_mm, max_triangles=p.target_faces)
+    h, w = top.shape
+    grid = PixelGrid((h, w), pixel_mm, (-pixel_mm / 2, (h - 0.5) * pixel_mm))
+    intent = Intent(grid, np.ones((h, w), dtype=bool), top.astype(np.float64))
+    return finish(mesh, intent, rgba, crop, p.size_mm, colours="picture")

@@ -8,6 +8,7 @@ from pathlib import Path
 import trimesh
 
 from orfeas.mesh.exchange import glb, obj, ply, stl, threemf
+from orfeas.mesh.texture import PlanarTexture
 
 #: Every format ORFEAS writes, in the order the studio lists them.
 FORMATS: tuple[str, ...] = ("stl", "3mf", "obj", "glb", "ply")
@@ -37,16 +38,23 @@ _LOADERS: dict[str, Callable[[bytes], trimesh.Trimesh]] = {
 }
 
 
-def export(mesh: trimesh.Trimesh, fmt: str) -> bytes:
-    """``mesh`` (millimetres) as the bytes of a ``fmt`` file."""
-    return _EXPORTERS[_known(fmt)](mesh)
+def export(mesh: trimesh.Trimesh, fmt: str, *, texture: PlanarTexture | None = None) -> bytes:
+    """``mesh`` (millimetres) as the bytes of a ``fmt`` file. ``texture``, the picture laid over
+    the model from above, goes into the formats that carry textures (GLB) when it is sharper than
+    the vertex colours."""
+    fmt = _known(fmt)
+    if fmt == "glb":
+        return glb.export_glb(mesh, texture=texture)
+    return _EXPORTERS[fmt](mesh)
 
 
 def load(data: bytes, fmt: str) -> trimesh.Trimesh:
     """A ``fmt`` file's bytes as one mesh in millimetres (GLB's metres are converted back),
     with coincident vertices merged (STL stores every triangle's corners separately)."""
     mesh = _LOADERS[_known(fmt)](data)
-    mesh.merge_vertices()
+    # A textured GLB repeats a vertex where its texture coordinates differ (a wall's edge): the
+    # solid is still one surface, so vertices merge by position alone.
+    mesh.merge_vertices(merge_tex=True, merge_norm=True)
     return mesh
 
 

@@ -1,9 +1,11 @@
-"""Binary glTF with vertex colours, following the glTF conventions so the model drops into
+"""Binary glTF with vertex colours or a texture, following the glTF conventions so the model drops into
 Blender, three.js or a game engine at its real size and the right way up:
 
 * unit: the metre — millimetres are scaled by 1/1000 on the way out and back on the way in;
 * up axis: +Y — our meshes are Z-up (the printing convention) and are turned on the way out;
-* ``COLOR_0`` is linear — our sRGB vertex colours are converted on the way out and back.
+* ``COLOR_0`` is linear — our sRGB vertex colours are converted on the way out and back;
+* a texture (the picture laid over the model from above, :mod:`orfeas.mesh.texture`) replaces
+  the vertex colours when it carries more detail than they can.
 """
 
 from __future__ import annotations
@@ -12,23 +14,63 @@ import io
 
 import numpy as np
 import trimesh
+from PIL import Image
+
+from orfeas.mesh.texture import PlanarTexture
 
 MM_PER_METRE = 1000.0
 #: Z-up millimetres → Y-up metres: (x, y, z) → (x, z, −y) / 1000.
 _TO_GLTF = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, -1, 0, 0], [0, 0, 0, MM_PER_METRE]], dtype=np.float64)
 _TO_GLTF /= MM_PER_METRE
 _TO_GLTF[3, 3] = 1.0
+#: Faces whose normal is this close to horizontal are walls (|n_z| below it).
+WALL_NZ = 1e-3
 
 
-def export_glb(mesh: trimesh.Trimesh) -> bytes:
-    out = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
+def export_glb(mesh: trimesh.Trimesh, texture: PlanarTexture | None = None) -> bytes:
+    """The mesh as binary glTF: with ``texture`` when it is sharper than the vertex colours (more
+    texels than vertices), else with the vertex colours."""
+    if texture is not None and texture.image.shape[0] * texture.image.shape[1] > len(mesh.vertices):
+        out = _textured(mesh, texture)
+    else:
+        out = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
+        colours = _vertex_colours(mesh)
+        if colours is not None:
+            linear = colours.copy()
+            linear[:, :3] = np.round(srgb_to_linear(colours[:, :3] / 255.0) * 255.0).astype(np.uint8)
+            out.visual.vertex_colors = linear
     out.apply_transform(_TO_GLTF)
-    colours = _vertex_colours(mesh)
-    if colours is not None:
-        linear = colours.copy()
-        linear[:, :3] = np.round(srgb_to_linear(colours[:, :3] / 255.0) * 255.0).astype(np.uint8)
-        out.visual.vertex_colors = linear
     return trimesh.exchange.gltf.export_glb(trimesh.Scene(out), include_normals=True)
+
+
+def _textured(mesh: trimesh.Trimesh, texture: PlanarTexture) -> trimesh.Trimesh:
+    """The mesh with the picture projected straight down onto it. Vertical walls get vertices of
+    their own whose texture coordinates sit a texel and a half inside the outline, so a wall takes
+    the colour of the shape it bounds, never the neighbour's across the edge."""
+    vertices = np.asarray(mesh.vertices, dtype=np.float64)
+    faces = np.asarray(mesh.faces, dtype=np.int64)
+    normals = np.asarray(mesh.face_normals)
+    wall = np.abs(normals[:, 2]) < WALL_NZ
+    uv = texture.uv(vertices)
+    if wall.any():
+        x0, _, x1, _ = texture.bounds_mm
+        inset = 1.5 * (x1 - x0) / texture.image.shape[1]
+        corners = faces[wall].ravel()
+        outward = np.repeat(normals[wall][:, :2], 3, axis=0)
+        outward /= np.maximum(np.linalg.norm(outward, axis=1, keepdims=True), 1e-12)
+        moved = vertices[corners].copy()
+        moved[:, :2] -= inset * outward
+        start = len(vertices)
+        vertices = np.concatenate([vertices, vertices[corners]])
+        uv = np.concatenate([uv, texture.uv(moved)])
+        faces = faces.copy()
+        faces[wall] = (start + np.arange(len(corners))).reshape(-1, 3)
+    image = Image.fromarray(np.ascontiguousarray(texture.image[..., :3]), "RGB")
+    material = trimesh.visual.material.PBRMaterial(
+        baseColorTexture=image, metallicFactor=0.0, roughnessFactor=0.8
+    )
+    visual = trimesh.visual.TextureVisuals(uv=uv, material=material)
+    return trimesh.Trimesh(vertices, faces, visual=visual, process=False)
 
 
 def load_glb(data: bytes) -> trimesh.Trimesh:

@@ -4,9 +4,9 @@
 or a binary mask, which is softened by a fraction of a pixel first so its pixel stairs do not
 become the outline). The field is enlarged with bilinear interpolation until its pixels are finer
 than the tolerance, the crossing is followed at that resolution and the result simplified
-(Ramer–Douglas–Peucker) to ``tolerance_mm``: straight edges become single segments, curves keep as
-many vertices as the tolerance needs, and corners stay corners, because the simplification keeps
-the points farthest from the chord — which a corner is.
+(Ramer–Douglas–Peucker) to ``tolerance_mm``: straight edges become single segments and curves
+keep as many vertices as the tolerance needs. Corners stay corners: where two long edges meet
+through a few short ones (all that softening leaves of a corner), they are extended to meet.
 
 The contours are filled by the even-odd rule (holes, islands in holes). :func:`cross_section`
 makes them a manifold3d :class:`~manifold3d.CrossSection` — the one step every outline-built
@@ -25,8 +25,12 @@ from orfeas.mesh.raster import PixelGrid
 #: Largest enlargement of the field before tracing, and the most pixels the enlarged copy may have.
 MAX_UPSAMPLE = 16
 MAX_TRACE_PIXELS = 6_000_000
-#: Enlarged pixels the contour is averaged over before it is simplified.
-STAIR_WINDOW = 5
+#: A corner is restored where edges longer than CORNER_LONG_PX meet through edges shorter than
+#: CORNER_SHORT_PX at more than CORNER_DEGREES, moving no point more than CORNER_CUT_PX (pixels).
+CORNER_LONG_PX = 4.0
+CORNER_SHORT_PX = 1.5
+CORNER_CUT_PX = 1.5
+CORNER_DEGREES = 45.0
 #: A contour enclosing less than this many (original) pixels is dropped as a speck.
 MIN_CONTOUR_PIXELS = 2.0
 
@@ -68,15 +72,8 @@ def trace(
         if len(contour) < 3:
             continue
         points = contour.reshape(-1, 2).astype(np.float32)
-        if len(points) > 4 * STAIR_WINDOW:
-            # The enlarged pixels' own stairs would look like detail to the simplification: average
-            # them out over a few pixels (a corner moves by about one enlarged pixel).
-            kernel = np.ones(STAIR_WINDOW, np.float32) / STAIR_WINDOW
-            wrapped = np.concatenate([points[-STAIR_WINDOW:], points, points[:STAIR_WINDOW]])
-            points = np.column_stack([np.convolve(wrapped[:, k], kernel, mode="same") for k in (0, 1)])[
-                STAIR_WINDOW:-STAIR_WINDOW
-            ]
         simple = cv2.approxPolyDP(points.reshape(-1, 1, 2), epsilon, closed=True).reshape(-1, 2)
+        simple = _sharpened(simple.astype(np.float64), factor)
         if len(simple) < 3:
             continue
         col = (simple[:, 0].astype(np.float64) + 0.5) / factor - 0.5 - 1.0  # undo the padding
@@ -136,6 +133,22 @@ def rasterize(contours: list[np.ndarray], grid: PixelGrid) -> np.ndarray:
     return out.reshape(grid.shape)
 
 
+def contains(contours: list[np.ndarray], points: np.ndarray) -> np.ndarray:
+    """Whether each point (mm) lies inside the contours (even-odd: crossings of a ray along +x)."""
+    inside = np.zeros(len(points), dtype=bool)
+    for contour in contours:
+        a, b = contour, np.roll(contour, -1, axis=0)
+        for start in range(0, len(points), 4096):  # bounded memory: points × edges at a time
+            p = points[start : start + 4096, None, :]
+            straddle = (a[None, :, 1] > p[..., 1]) != (b[None, :, 1] > p[..., 1])
+            t = (p[..., 1] - a[None, :, 1]) / np.where(straddle, b[None, :, 1] - a[None, :, 1], 1.0)
+            x = a[None, :, 0] + t * (b[None, :, 0] - a[None, :, 0])
+            inside[start : start + 4096] ^= (np.count_nonzero(straddle & (x > p[..., 0]), axis=1) % 2).astype(
+                bool
+            )
+    return inside
+
+
 def densified(contours: list[np.ndarray], max_segment_mm: float) -> list[np.ndarray]:
     """The contours with segments longer than ``max_segment_mm`` split evenly (a height field's
     rim needs vertices close enough for the slope beside it)."""
@@ -158,6 +171,45 @@ def rounded_rectangle(low: np.ndarray, high: np.ndarray, radius_mm: float) -> ma
     inner = manifold3d.CrossSection.square((float(size[0] - 2 * radius), float(size[1] - 2 * radius)))
     rounded = inner.offset(radius, manifold3d.JoinType.Round, circular_segments=_segments(radius))
     return rounded.translate((float(low[0] + radius), float(low[1] + radius)))
+
+
+def _sharpened(polygon: np.ndarray, factor: int) -> np.ndarray:
+    """Corners restored: where two long edges meet through a few short ones at an angle (what
+    softening and averaging leave of a corner), the short ones give way to the long edges' crossing.
+    Lengths in enlarged pixels, ``factor`` of them to an original pixel."""
+    n = len(polygon)
+    if n < 4:
+        return polygon
+    edges = np.roll(polygon, -1, axis=0) - polygon
+    lengths = np.linalg.norm(edges, axis=1)
+    long = np.nonzero(lengths >= CORNER_LONG_PX * factor)[0]
+    if len(long) < 2:
+        return polygon
+    out = []
+    for k, i in enumerate(long):
+        j = long[(k + 1) % len(long)]
+        run = [
+            (i + 1 + m) % n for m in range((j - i) % n or n)
+        ]  # vertices from edge i's end to edge j's start
+        crossing = _crossing(polygon[i], edges[i], polygon[j], edges[j])
+        short = sum(lengths[r] for r in run[:-1]) <= 2 * CORNER_SHORT_PX * factor
+        if crossing is not None and short and len(run) >= 1:
+            cut = max(np.linalg.norm(polygon[r] - crossing) for r in run)
+            if cut <= CORNER_CUT_PX * factor:
+                out.append(crossing)
+                continue
+        out.extend(polygon[r] for r in run)
+    return np.asarray(out)
+
+
+def _crossing(p: np.ndarray, d: np.ndarray, q: np.ndarray, e: np.ndarray) -> np.ndarray | None:
+    """Where the lines p + s·d and q + t·e cross, if they meet at more than :data:`CORNER_DEGREES`."""
+    cross = d[0] * e[1] - d[1] * e[0]
+    sine = abs(cross) / max(np.linalg.norm(d) * np.linalg.norm(e), 1e-12)
+    if sine < np.sin(np.radians(CORNER_DEGREES)):
+        return None
+    s = ((q[0] - p[0]) * e[1] - (q[1] - p[1]) * e[0]) / cross
+    return p + s * d
 
 
 def _segments(radius_mm: float, tolerance_mm: float = 0.02) -> int:

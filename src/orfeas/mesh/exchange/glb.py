@@ -40,7 +40,20 @@ def export_glb(mesh: trimesh.Trimesh, texture: PlanarTexture | None = None) -> b
             linear[:, :3] = np.round(srgb_to_linear(colours[:, :3] / 255.0) * 255.0).astype(np.uint8)
             out.visual.vertex_colors = linear
     out.apply_transform(_TO_GLTF)
+    out.vertex_normals = _unit_normals(out)
     return trimesh.exchange.gltf.export_glb(trimesh.Scene(out), include_normals=True)
+
+
+def _unit_normals(mesh: trimesh.Trimesh) -> np.ndarray:
+    """Vertex normals of unit length, as glTF requires: a vertex only slivers of no area touch
+    (they occur where a boolean met a vertex exactly) takes the normal of its neighbours' plane,
+    else up."""
+    normals = np.asarray(mesh.vertex_normals, dtype=np.float64).copy()
+    length = np.linalg.norm(normals, axis=1)
+    bad = ~(length > 1e-6)
+    if bad.any():
+        normals[bad] = [0.0, 1.0, 0.0]  # +y is up in glTF
+    return normals / np.linalg.norm(normals, axis=1, keepdims=True)
 
 
 def _textured(mesh: trimesh.Trimesh, texture: PlanarTexture) -> trimesh.Trimesh:

@@ -210,7 +210,8 @@ def test_picture_from_the_file_chooser_becomes_a_model(studio: Studio, tmp_path:
             strict=True,
         )
     )
-    assert facts["Watertight"] == "Yes"
+    assert facts["Watertight"] == "Yes" and facts["Pieces"] == "One piece"
+    assert re.fullmatch(r"\d+\.\d % alike, within \d\.\d\d mm", facts["Like the picture"])
     for label in ("Size", "Volume", "Thinnest wall", "Overhangs > 45°", "Filament"):
         assert re.search(r"\d", facts[label]), label
     job_id = page.evaluate("new URLSearchParams(location.hash.slice(1)).get('job')")

@@ -32,11 +32,16 @@ from scipy.spatial import cKDTree
 from orfeas.mesh.outline import rasterize
 from orfeas.mesh.raster import PixelGrid, height_map
 
-#: Rounds of adding vertices at the worst cells after pydelatin's first proposal.
+#: Rounds of adding vertices at the worst cells after pydelatin's first proposal (the worst cell of
+#: each triangle, or every cell still off once no more than FEW_BAD_CELLS are).
 REFINE_ROUNDS = 8
-#: By default, while any cell is off by more than this (mm), refinement may spend half as much
-#: again as the face budget.
+FEW_BAD_CELLS = 64
+#: By default, while any cell is off by more than this (mm), refinement may spend up to OVERRUN
+#: times the face budget: the budget is a target, the surface's faithfulness is the requirement.
 HARD_ERROR_MM = 0.12
+OVERRUN = 3
+#: ... and at least this many interior vertices, however small the budget.
+OVERRUN_FLOOR = 2_000
 
 
 def outline_solid(
@@ -63,7 +68,7 @@ def outline_solid(
     cells of ``refine`` (default: wherever ``front`` is finite).
 
     The top stays within ``max_error_mm`` of the field as far as ``max_faces`` allows; while some
-    cell is still more than ``hard_error_mm`` off, it may take half as many faces again.
+    cell is still more than ``hard_error_mm`` off, it may take up to :data:`OVERRUN` times as many.
     """
     w = grid.shape[1]
     refine = np.isfinite(front) if refine is None else refine & np.isfinite(front)
@@ -125,8 +130,9 @@ def outline_solid(
         worst, error = worst[fresh], error[fresh]
         # Past the budget only while something is still off by more than the hard limit: the
         # face count is a target, the surface's faithfulness is not negotiable.
-        allowed = interior_budget if judged <= hard_error_mm else 3 * interior_budget // 2
-        room = allowed - len(cells)
+        room = interior_budget - len(cells)
+        if room <= 0 and judged > hard_error_mm:
+            room = max(OVERRUN * interior_budget, OVERRUN_FLOOR) - len(cells)
         if len(worst) == 0 or room <= 0 or round_ == REFINE_ROUNDS:
             break
         worst = np.unique(worst[np.argsort(-error)][:room])
@@ -344,20 +350,28 @@ def _worst_cells(
     seen = height_map(np.column_stack([xy, z]), tri, grid)
     approx = np.where(seen.covered, seen.height, field)
     error = np.abs(approx - field)
-    support = np.where(candidates, field, -np.inf)
-    low = ndimage.minimum_filter(support, size=3, mode="constant", cval=-np.inf)
-    high = ndimage.maximum_filter(support, size=3, mode="constant", cval=-np.inf)
-    judged = float(np.max(np.maximum(np.maximum(low - approx, approx - high), 0.0)[candidates], initial=0.0))
+    judged = max(_judged(approx, field, candidates), _judged(field, approx, candidates))
     bad = candidates & (error > max_error_mm)
     if not bad.any():
         return np.zeros(0, dtype=np.int64), np.zeros(0), judged
     flat = np.nonzero(bad.ravel())[0]
     owner = seen.face.ravel()[flat]
+    if len(flat) <= FEW_BAD_CELLS:  # the last few: all of them, so the rounds end
+        return flat, error.ravel()[flat], judged
     order = np.lexsort((-error.ravel()[flat], owner))
     owner_sorted = owner[order]
     first = np.ones(len(order), dtype=bool)
     first[1:] = owner_sorted[1:] != owner_sorted[:-1]
     return flat[order[first]], error.ravel()[flat[order[first]]], judged
+
+
+def _judged(source: np.ndarray, target: np.ndarray, where: np.ndarray) -> float:
+    """The worst distance from ``source`` to the range ``target`` takes within a cell, over
+    ``where`` (the one-way deviation of :mod:`orfeas.mesh.fidelity`)."""
+    support = np.where(where, target, -np.inf)
+    low = ndimage.minimum_filter(support, size=3, mode="constant", cval=-np.inf)
+    high = ndimage.maximum_filter(support, size=3, mode="constant", cval=-np.inf)
+    return float(np.max(np.maximum(np.maximum(low - source, source - high), 0.0)[where], initial=0.0))
 
 
 def _triangulate_outline(xy: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:

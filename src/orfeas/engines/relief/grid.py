@@ -36,8 +36,10 @@ MASK_SIDE = 768
 CELLS_PER_FACE = 0.75
 #: Longest side of the colour picture laid over a model (texture and vertex colours).
 COLOUR_SIDE = 1024
-#: The plate's colour where the picture is transparent (and typeset text's plate).
+#: The plate's colour where the picture is transparent (and typeset text's plate), and the ink of
+#: typeset text.
 PLATE_GREY = 235
+INK_GREY = 40
 #: Bridges that join separate parts are this wide (mm).
 BRIDGE_MM = 2.5
 #: The longest segment of a height-field mode's outline, in cells.
@@ -124,12 +126,13 @@ def subject_grid(mask: np.ndarray, target_faces: int, *, margin: float = 0.0, pl
 
 def subject_outline(crop: Grid, grid: PixelGrid, max_faces: int) -> list[np.ndarray]:
     """The subject's outline on the grid (mm), traced to 0.15 cell (the mask is known no better, and
-    a looser outline would show in the silhouette) — looser only where a small face budget could
-    not afford it (its walls and rim take about four faces per outline vertex) — with no segment
-    longer than :data:`OUTLINE_SEGMENT_CELLS` cells."""
+    a looser outline would show in the silhouette) — up to 0.4 cell where a small face budget could
+    not afford it (its walls and rim take about four faces per outline vertex), never more: the
+    model is compared with the mask a cell at a time — with no segment longer than
+    :data:`OUTLINE_SEGMENT_CELLS` cells."""
     tolerance = 0.15 * grid.pixel_mm
     contours = trace(crop.coverage, grid, tolerance_mm=tolerance)
-    while sum(len(c) for c in contours) > max_faces / 8 and tolerance < 2 * grid.pixel_mm:
+    while sum(len(c) for c in contours) > max_faces / 8 and tolerance < 0.4 * grid.pixel_mm:
         tolerance *= 1.6
         contours = trace(crop.coverage, grid, tolerance_mm=tolerance)
     return densified(contours, OUTLINE_SEGMENT_CELLS * grid.pixel_mm)
@@ -205,24 +208,35 @@ def resample(rgba: np.ndarray, crop: Grid, shape: tuple[int, int] | None = None)
 
 
 def luminance(rgba: np.ndarray, crop: Grid, *, over_white: bool) -> np.ndarray:
-    """Luminance in [0, 1] on the grid; transparent pixels count as white when ``over_white``."""
-    cells = resample(rgba, crop).astype(np.float32) / 255.0
-    grey = cells[..., 0] * 0.299 + cells[..., 1] * 0.587 + cells[..., 2] * 0.114
+    """Luminance in [0, 1] on the grid; transparent pixels count as white when ``over_white``.
+
+    Otherwise only the subject's own pixels count: colours are averaged weighted by their alpha
+    (whatever colour a transparent pixel has is no part of the picture — at an anti-aliased edge
+    it would make a rim of false light or dark), and cells with nothing solid take the nearest
+    subject cell's."""
+    picture = rgba.astype(np.float32) / 255.0
+    grey = picture[..., 0] * 0.299 + picture[..., 1] * 0.587 + picture[..., 2] * 0.114
+    alpha = picture[..., 3]
     if over_white:
-        alpha = cells[..., 3]
-        grey = grey * alpha + (1.0 - alpha)
-    return grey
+        cells = resample(np.dstack([grey * alpha + (1.0 - alpha), alpha]), crop)
+        return cells[..., 0]
+    cells = resample(np.dstack([grey * alpha, alpha]), crop)
+    weight = cells[..., 1]
+    solid = weight > 1e-3
+    out = cells[..., 0] / np.maximum(weight, 1e-3)
+    if solid.any() and not solid.all():
+        _, (ri, ci) = ndimage.distance_transform_edt(~solid, return_indices=True)
+        out = out[ri, ci]
+    return np.clip(out, 0.0, 1.0)
 
 
 def colour_source(source: EngineInput) -> np.ndarray:
     """The picture whose colours the model takes; typeset text becomes dark glyphs on a light plate."""
     if source.source != "text":
         return source.rgba
-    alpha = source.rgba[..., 3]
     out = np.empty_like(source.rgba)
-    ink = alpha >= 128
-    out[..., :3] = np.where(ink[..., None], 40, PLATE_GREY)
-    out[..., 3] = alpha
+    out[..., :3] = INK_GREY  # the glyphs' colour; their alpha says how much of a pixel they cover
+    out[..., 3] = source.rgba[..., 3]
     return out
 
 

@@ -22,6 +22,7 @@ from orfeas.engines.relief.parameters import ReliefParameters
 from orfeas.imaging.mask import ForegroundMask
 from orfeas.mesh.fidelity import Intent
 from orfeas.mesh.heightfield import outline_solid
+from orfeas.mesh.outline import rasterize
 from orfeas.settings import Settings
 
 #: No point of the part is thinner than this (mm).
@@ -45,16 +46,17 @@ def heightmap(
         cells = np.maximum(p.base_mm + p.depth_mm * level, FLOOR_MM)
         progress("mesh", 0.0)
         outline = subject_outline(crop, grid, p.target_faces)
+        inside = rasterize(outline, grid)
         mesh = outline_solid(
             outline,
             grid,
             cells,
-            refine=crop.mask,
+            refine=inside,
             max_error_mm=MAX_ERROR_MM,
             max_faces=p.target_faces,
             hard_error_mm=hard_error_mm(cells, settings),
         )
-        intent = Intent(grid, crop.mask, np.where(crop.mask, cells, np.nan))
+        intent = Intent(grid, crop.mask, np.where(inside, cells, np.nan))
         return finish(mesh, intent, rgba, crop, p.size_mm)
     side = int(max(32, min(1024, max(rgba.shape[:2]))))
     crop = Grid.whole(rgba.shape[:2], side)

@@ -43,9 +43,12 @@ def plaque(
     mask, notes = joined_subject(found, p.size_mm, not p.separate_parts and not on_plate)
     crop = subject_grid(mask, p.target_faces, margin=plate_margin(p) if on_plate else 0.0, plate=on_plate)
     grid = crop.pixel_grid(p.size_mm / max(crop.shape))
-    raised = np.where(crop.mask, raised_profile(crop.mask, p, rgba, crop), 0.0)
-    progress("mesh", 0.0)
+    # The relief rises from the outline it is built with (so on a plate its crease is exactly
+    # where the plate ends); the silhouette is compared with the mask.
     subject = subject_outline(crop, grid, p.target_faces)
+    inside = rasterize(subject, grid)
+    raised = np.where(inside, raised_profile(inside, p, rgba, crop), 0.0)
+    progress("mesh", 0.0)
     if not on_plate:
         front = raised + p.rim_mm
         mesh = outline_solid(
@@ -53,12 +56,12 @@ def plaque(
             grid,
             front,
             front_edge=p.rim_mm,
-            refine=crop.mask,
+            refine=inside,
             max_error_mm=MAX_ERROR_MM,
             max_faces=p.target_faces,
             hard_error_mm=hard_error_mm(front, settings),
         )
-        intent = Intent(grid, crop.mask, np.where(crop.mask, front, np.nan))
+        intent = Intent(grid, crop.mask, np.where(inside, front, np.nan))
         return finish(mesh, intent, rgba, crop, p.size_mm, notes=notes)
     if notes["parts"] > 1:
         notes["joined_by"] = "the plate"
@@ -71,7 +74,7 @@ def plaque(
         front_edge=p.base_mm,
         creases=subject,
         crease_z=p.base_mm,
-        refine=crop.mask,
+        refine=inside,
         max_error_mm=MAX_ERROR_MM,
         max_faces=p.target_faces,
         hard_error_mm=hard_error_mm(top, settings),

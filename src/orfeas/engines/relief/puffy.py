@@ -26,6 +26,7 @@ from orfeas.engines.relief.parameters import ReliefParameters
 from orfeas.imaging.mask import ForegroundMask
 from orfeas.mesh.fidelity import Intent
 from orfeas.mesh.heightfield import outline_solid
+from orfeas.mesh.outline import rasterize
 from orfeas.settings import Settings
 
 #: Below this many unknowns a direct sparse solve is as fast as multigrid.
@@ -44,7 +45,11 @@ def puffy(
     mask, notes = joined_subject(found, p.size_mm, not p.separate_parts)
     crop = subject_grid(mask, p.target_faces)
     grid = crop.pixel_grid(p.size_mm / max(crop.shape))
-    u = solve_inflation(crop.mask)
+    # The body is inflated inside the outline it is built with, so its rim is where its walls are;
+    # the silhouette is compared with the mask.
+    outline = subject_outline(crop, grid, p.target_faces)
+    inside = rasterize(outline, grid)
+    u = solve_inflation(inside)
     # √u rises steeply at the outline, where the cells' stair steps would show as pleats: a light
     # blur of the field (outside counts as 0) rounds them away without moving the outline.
     height = cv2.GaussianBlur(np.sqrt(u), (0, 0), 1.2) * grid.pixel_mm * p.inflation
@@ -53,7 +58,6 @@ def puffy(
     )
     front_cells = np.maximum(front_cells, 0.0)
     progress("mesh", 0.0)
-    outline = subject_outline(crop, grid, p.target_faces)
     if p.back == "flat":
         front, back, front_edge, back_edge = front_cells + p.rim_mm, None, p.rim_mm, 0.0
     else:
@@ -66,12 +70,12 @@ def puffy(
         back=back,
         front_edge=front_edge,
         back_edge=back_edge,
-        refine=crop.mask,
+        refine=inside,
         max_error_mm=MAX_ERROR_MM,
         max_faces=p.target_faces,
         hard_error_mm=hard_error_mm(front, settings),
     )
-    intent = Intent(grid, crop.mask, np.where(crop.mask, front, np.nan))
+    intent = Intent(grid, crop.mask, np.where(inside, front, np.nan))
     return finish(mesh, intent, rgba, crop, p.size_mm, notes=notes)
 
 

@@ -52,9 +52,7 @@ def load(data: bytes, fmt: str) -> trimesh.Trimesh:
     """A ``fmt`` file's bytes as one mesh in millimetres (GLB's metres are converted back),
     with coincident vertices merged (STL stores every triangle's corners separately)."""
     mesh = _LOADERS[_known(fmt)](data)
-    # A textured GLB repeats a vertex where its texture coordinates differ (a wall's edge): the
-    # solid is still one surface, so vertices merge by position alone.
-    mesh.merge_vertices(merge_tex=True, merge_norm=True)
+    mesh.merge_vertices()
     return mesh
 
 

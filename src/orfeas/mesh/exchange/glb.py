@@ -23,8 +23,6 @@ MM_PER_METRE = 1000.0
 _TO_GLTF = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, -1, 0, 0], [0, 0, 0, MM_PER_METRE]], dtype=np.float64)
 _TO_GLTF /= MM_PER_METRE
 _TO_GLTF[3, 3] = 1.0
-#: Faces whose normal is this close to horizontal are walls (|n_z| below it).
-WALL_NZ = 1e-3
 
 
 def export_glb(mesh: trimesh.Trimesh, texture: PlanarTexture | None = None) -> bytes:
@@ -57,33 +55,15 @@ def _unit_normals(mesh: trimesh.Trimesh) -> np.ndarray:
 
 
 def _textured(mesh: trimesh.Trimesh, texture: PlanarTexture) -> trimesh.Trimesh:
-    """The mesh with the picture projected straight down onto it. Vertical walls get vertices of
-    their own whose texture coordinates sit a texel and a half inside the outline, so a wall takes
-    the colour of the shape it bounds, never the neighbour's across the edge."""
-    vertices = np.asarray(mesh.vertices, dtype=np.float64)
-    faces = np.asarray(mesh.faces, dtype=np.int64)
-    normals = np.asarray(mesh.face_normals)
-    wall = np.abs(normals[:, 2]) < WALL_NZ
-    uv = texture.uv(vertices)
-    if wall.any():
-        x0, _, x1, _ = texture.bounds_mm
-        inset = 1.5 * (x1 - x0) / texture.image.shape[1]
-        corners = faces[wall].ravel()
-        outward = np.repeat(normals[wall][:, :2], 3, axis=0)
-        outward /= np.maximum(np.linalg.norm(outward, axis=1, keepdims=True), 1e-12)
-        moved = vertices[corners].copy()
-        moved[:, :2] -= inset * outward
-        start = len(vertices)
-        vertices = np.concatenate([vertices, vertices[corners]])
-        uv = np.concatenate([uv, texture.uv(moved)])
-        faces = faces.copy()
-        faces[wall] = (start + np.arange(len(corners))).reshape(-1, 3)
+    """The mesh with the picture projected straight down onto it. A wall's top and bottom share
+    their (x, y), so it takes the colour under its outline — the picture's colours reach a few
+    texels past every outline (:mod:`orfeas.mesh.texture`), so that is the shape's own colour."""
     image = Image.fromarray(np.ascontiguousarray(texture.image[..., :3]), "RGB")
     material = trimesh.visual.material.PBRMaterial(
         baseColorTexture=image, metallicFactor=0.0, roughnessFactor=0.8
     )
-    visual = trimesh.visual.TextureVisuals(uv=uv, material=material)
-    return trimesh.Trimesh(vertices, faces, visual=visual, process=False)
+    visual = trimesh.visual.TextureVisuals(uv=texture.uv(np.asarray(mesh.vertices)), material=material)
+    return trimesh.Trimesh(mesh.vertices, mesh.faces, visual=visual, process=False)
 
 
 def load_glb(data: bytes) -> trimesh.Trimesh:

@@ -20,6 +20,7 @@ const AUTO_UNITS = { mm: "mm", px: "px", deg: "°", s: "s", pct: "%" };
 const KNOWN_CHOICES = {
   puffy: "The outline inflated into a rounded body, like a cushion or a keychain.",
   relief: "A bas-relief: the subject raised from a flat plate.",
+  extrude: "The outline cut out with straight walls and a flat top: signs, name plates, logos.",
   lithophane: "The whole picture as thickness: print in white, hold up to light.",
   heightmap: "The picture is a height map: brighter is higher.",
 };
@@ -118,8 +119,8 @@ class Field {
     const labels = this.prop.enum_labels ?? {};
     const labelFor = (option) => labels[option] ?? humanise(option);
     this.describeChoice = (v) => descriptions[v] ?? (this.key === "mode" ? KNOWN_CHOICES[v] : "") ?? "";
-    if (options.length <= 4) {
-      // A row of buttons (radios): fewer clicks than a menu and every choice visible.
+    // A row of buttons (radios) while they fit: modes are worth seeing side by side.
+    if (options.length <= (this.key === "mode" ? 6 : 4)) {
       this.kind = "segmented";
       const fieldset = element("fieldset", { className: "segmented-field" });
       fieldset.append(element("legend", { text: labelOf(this.key, this.prop) }));

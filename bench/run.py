@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHMARKS = ("core.py", "load.py", "metrics_bench.py", "scale.py")
+BENCHMARKS = ("core.py", "fidelity.py", "load.py", "metrics_bench.py", "scale.py")
 
 
 def main() -> int:

@@ -36,6 +36,9 @@ from orfeas.mesh.raster import PixelGrid, height_map
 #: each triangle, or every cell still off once no more than FEW_BAD_CELLS are).
 REFINE_ROUNDS = 8
 FEW_BAD_CELLS = 64
+#: Refinement is settled when no more than this many cells, or this share of them, are still off.
+SETTLED_CELLS = 16
+SETTLED_SHARE = 0.002
 #: By default, while any cell is off by more than this (mm), refinement may spend up to OVERRUN
 #: times the face budget: the budget is a target, the surface's faithfulness is the requirement.
 HARD_ERROR_MM = 0.12
@@ -113,6 +116,7 @@ def outline_solid(
         front_filled, candidates & ~ring, max_error_mm, max(8, int(0.5 * interior_budget))
     )
     cells = np.concatenate([ring_cells, proposed])
+    n_candidates = int(candidates.sum())
 
     for round_ in range(REFINE_ROUNDS + 1):
         xy, tri = _triangulate(edge_xy, edges, _cell_centres(grid, cells), holes=not crease_list)
@@ -130,10 +134,14 @@ def outline_solid(
         worst, error = worst[fresh], error[fresh]
         # Past the budget only while something is still off by more than the hard limit: the
         # face count is a target, the surface's faithfulness is not negotiable.
+        # Done when nothing is off, or when what is left is a few cells and well inside the bound
+        # verification holds the model to: more rounds would polish what nobody sees.
+        few = len(worst) <= max(SETTLED_CELLS, SETTLED_SHARE * n_candidates)
+        settled = few and judged <= hard_error_mm / 2
         room = interior_budget - len(cells)
         if room <= 0 and judged > hard_error_mm:
             room = max(OVERRUN * interior_budget, OVERRUN_FLOOR) - len(cells)
-        if len(worst) == 0 or room <= 0 or round_ == REFINE_ROUNDS:
+        if len(worst) == 0 or settled or room <= 0 or round_ == REFINE_ROUNDS:
             break
         worst = np.unique(worst[np.argsort(-error)][:room])
         cells = np.concatenate([cells, np.column_stack([worst // w, worst % w])])
@@ -397,7 +405,13 @@ def _signed_area_sum(xy: np.ndarray, faces: np.ndarray) -> float:
 def _boundary_edges(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Directed edges (u → v) of a triangulated region that belong to one triangle only."""
     edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
-    key = np.sort(edges, axis=1)
-    _, inverse, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
-    single = counts[inverse.ravel()] == 1
+    n = int(faces.max()) + 1 if len(faces) else 1
+    key = np.minimum(edges[:, 0], edges[:, 1]) * n + np.maximum(edges[:, 0], edges[:, 1])
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    alone = np.ones(len(key), dtype=bool)
+    same = ordered[1:] == ordered[:-1]
+    alone[1:] &= ~same
+    alone[:-1] &= ~same
+    single = order[alone]
     return edges[single, 0], edges[single, 1]

@@ -35,7 +35,7 @@ MASK_SIDE = 768
 #: compared with, so it is as fine as the face budget can follow.
 CELLS_PER_FACE = 0.75
 #: Longest side of the colour picture laid over a model (texture and vertex colours).
-COLOUR_SIDE = 1024
+COLOUR_SIDE = 768
 #: The plate's colour where the picture is transparent (and typeset text's plate), and the ink of
 #: typeset text.
 PLATE_GREY = 235
@@ -292,11 +292,7 @@ def colour_pictures(rgba: np.ndarray, crop: Grid, colours: str) -> tuple[np.ndar
     over_plate = (picture[..., :3] * alpha + PLATE_GREY * (1 - alpha)).astype(np.uint8)
     if colours == "picture" or not solid.any():
         return over_plate, None
-    filled = picture[..., :3]
-    if not solid.all():
-        _, (ri, ci) = ndimage.distance_transform_edt(~solid, return_indices=True)
-        filled = filled[ri, ci]
-    return np.ascontiguousarray(filled), (over_plate if colours == "plate" else None)
+    return _spread(picture[..., :3], solid), (over_plate if colours == "plate" else None)
 
 
 def vertex_colours(
@@ -329,6 +325,21 @@ def luminance_detail(rgba: np.ndarray, crop: Grid, amount_mm: float, fade: np.nd
     if spread < 1e-4:
         return np.zeros(crop.shape)
     return np.clip(band / (3 * spread), -1.0, 1.0) * amount_mm * fade
+
+
+def _spread(rgb: np.ndarray, solid: np.ndarray) -> np.ndarray:
+    """``rgb`` with every pixel outside the subject taking its nearest subject pixel's colour, so
+    walls and outline vertices, which sample at the outline, get the subject's colour and the
+    picture's own background never shows on the model."""
+    if solid.all() or not solid.any():
+        return np.ascontiguousarray(rgb)
+    # OpenCV labels each pixel with its nearest zero pixel: make the subject the zeros.
+    _, labels = cv2.distanceTransformWithLabels(
+        (~solid).astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    palette = np.zeros((int(labels.max()) + 1, 3), np.uint8)
+    palette[labels[solid]] = rgb[solid]
+    return palette[labels]
 
 
 def _merged(subject: np.ndarray, plate: np.ndarray | None, crop: Grid) -> np.ndarray:

@@ -29,10 +29,12 @@ from orfeas.mesh.heightfield import outline_solid
 from orfeas.mesh.outline import rasterize
 from orfeas.settings import Settings
 
-#: Below this many unknowns a direct sparse solve is as fast as multigrid.
+#: Below this many unknowns a direct sparse solve is as fast as multigrid; above HALF_RESOLUTION_ABOVE
+#: the system is solved at half the resolution.
 SMALL_SYSTEM = 4_000
+HALF_RESOLUTION_ABOVE = 20_000
 #: The mesh stays this close to the inflated surface (mm).
-MAX_ERROR_MM = 0.04
+MAX_ERROR_MM = 0.05
 
 
 def puffy(
@@ -82,8 +84,15 @@ def puffy(
 def solve_inflation(mask: np.ndarray) -> np.ndarray:
     """Solve −Δu = 4 on the mask's cells with u = 0 outside (unit grid spacing).
 
-    For a disc of radius R the solution is u = R² − r², so √u is an exact hemisphere.
+    For a disc of radius R the solution is u = R² − r², so √u is an exact hemisphere. Large masks
+    are solved at half the resolution and u brought back bilinearly (u is smooth inside, and near
+    the outline it grows linearly, which the interpolation keeps): a quarter of the unknowns.
     """
+    if mask.sum() > HALF_RESOLUTION_ABOVE and min(mask.shape) >= 16:
+        h, w = mask.shape
+        coarse = cv2.resize(mask.astype(np.float32), (w // 2, h // 2), interpolation=cv2.INTER_AREA) >= 0.5
+        u = cv2.resize(solve_inflation(coarse).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+        return np.where(mask, 4.0 * u, 0.0)  # u scales with the square of the cell size
     h, w = mask.shape
     index = np.full((h, w), -1, dtype=np.int64)
     n = int(mask.sum())
@@ -107,7 +116,7 @@ def solve_inflation(mask: np.ndarray) -> np.ndarray:
         values = spsolve(matrix.tocsc(), rhs)
     else:
         # Classical AMG with CG: 3× faster than a direct solve at 30k unknowns, and it scales.
-        values = pyamg.ruge_stuben_solver(matrix).solve(rhs, tol=1e-9, accel="cg")
+        values = pyamg.ruge_stuben_solver(matrix).solve(rhs, tol=1e-7, accel="cg")  # u ~ R²: ample
     u = np.zeros((h, w))
     u[mask] = np.maximum(values, 0.0)
     return u

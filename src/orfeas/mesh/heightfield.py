@@ -171,18 +171,27 @@ def outline_solid(
     return trimesh.Trimesh(vertices[used], (np.cumsum(used) - 1)[faces], process=False)
 
 
-def slab(top: np.ndarray, pixel_mm: float, *, max_error_mm: float, max_triangles: int) -> trimesh.Trimesh:
+def slab(
+    top: np.ndarray,
+    pixel_mm: float,
+    *,
+    max_error_mm: float,
+    max_triangles: int,
+    hard_error_mm: float = HARD_ERROR_MM,
+) -> trimesh.Trimesh:
     """A closed rectangular solid: adaptive triangulation of ``top`` (mm, row 0 = +y) over z = 0.
 
     ``max_triangles`` counts the whole solid: the walls and the back along the border take their
-    share of it first."""
+    share of it first. When that many cannot bring the top within ``hard_error_mm`` of ``top``,
+    up to :data:`OVERRUN` times as many may be used; ``mesh.metadata["max_error_mm"]`` says how
+    close it came."""
     h, w = top.shape
     border = 2 * (h + w)
-    tin = Delatin(
-        np.ascontiguousarray(top, dtype=np.float32),
-        max_error=max_error_mm,
-        max_triangles=max(2_000, max_triangles - 3 * border),
-    )
+    field = np.ascontiguousarray(top, dtype=np.float32)
+    budget = max(2_000, max_triangles - 3 * border)
+    tin = Delatin(field, max_error=max_error_mm, max_triangles=budget)
+    if tin.error > hard_error_mm:
+        tin = Delatin(field, max_error=hard_error_mm, max_triangles=OVERRUN * budget)
     points = np.asarray(tin.vertices, dtype=np.float64)
     faces = np.asarray(tin.triangles, dtype=np.int64)
     # pydelatin's y runs up the picture (its y = h − 1 − row), as ours does.
@@ -209,7 +218,9 @@ def slab(top: np.ndarray, pixel_mm: float, *, max_error_mm: float, max_triangles
         ]
     )
     vertices[:, :2] *= pixel_mm
-    return trimesh.Trimesh(vertices, np.concatenate([faces, walls, back]), process=False)
+    mesh = trimesh.Trimesh(vertices, np.concatenate([faces, walls, back]), process=False)
+    mesh.metadata["max_error_mm"] = float(tin.error)  # how far the top is from ``top`` at worst
+    return mesh
 
 
 def distance_inside(mask: np.ndarray) -> np.ndarray:

@@ -343,13 +343,13 @@ def _spread(rgb: np.ndarray, solid: np.ndarray) -> np.ndarray:
 
 
 def _merged(subject: np.ndarray, plate: np.ndarray | None, crop: Grid) -> np.ndarray:
-    """The subject's colours over the subject (grown by two texels, so its walls take them), the
+    """The subject's colours over the subject (grown by a texel, so its walls take them), the
     plate's elsewhere."""
     if plate is None:
         return subject
     ch, cw = subject.shape[:2]
     inside = cv2.resize(crop.coverage, (cw, ch), interpolation=cv2.INTER_LINEAR) >= 0.5
-    inside = cv2.dilate(inside.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    inside = cv2.dilate(inside.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     return np.where(inside[..., None], subject, plate)
 
 

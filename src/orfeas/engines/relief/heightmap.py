@@ -64,4 +64,4 @@ def heightmap(
     level = 1.0 - level if p.invert else level
     top = np.maximum(p.base_mm + p.depth_mm * level, FLOOR_MM)
     progress("mesh", 0.0)
-    return whole_picture(top, rgba, crop, p, max_error_mm=MAX_ERROR_MM)
+    return whole_picture(top, rgba, crop, p, settings, max_error_mm=MAX_ERROR_MM)

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from orfeas.engines.base import ProgressCallback
-from orfeas.engines.relief.grid import Built, Grid, finish, luminance
+from orfeas.engines.relief.grid import Built, Grid, finish, hard_error_mm, luminance
 from orfeas.engines.relief.parameters import ReliefParameters
 from orfeas.imaging.mask import ForegroundMask
 from orfeas.mesh.fidelity import Intent
@@ -18,6 +19,8 @@ from orfeas.settings import Settings
 LITHOPHANE_PIXEL_MM = 0.1
 #: The mesh stays this close to the thickness image (mm).
 MAX_ERROR_MM = 0.03
+#: Smoothing of the picture before it becomes thickness (pixels of LITHOPHANE_PIXEL_MM).
+NOZZLE_BLUR_PX = 1.0
 
 
 def lithophane(
@@ -33,6 +36,9 @@ def lithophane(
     grey = luminance(rgba, crop, over_white=True)
     if p.invert:
         grey = 1.0 - grey
+    # A nozzle lays lines wider than a lithophane pixel: detail finer than a pixel or two cannot
+    # print, and smoothing it away lets the mesh follow what can.
+    grey = cv2.GaussianBlur(grey, (0, 0), NOZZLE_BLUR_PX)
     thickness = p.max_thickness_mm - (p.max_thickness_mm - p.min_thickness_mm) * grey
     pixel_mm = p.size_mm / (max(thickness.shape) - 1)
     frame = round(p.frame_mm / pixel_mm)
@@ -41,17 +47,38 @@ def lithophane(
         ring[frame:-frame, frame:-frame] = False
         thickness[ring] = p.max_thickness_mm
     progress("mesh", 0.0)
-    return whole_picture(thickness, rgba, crop, p, max_error_mm=MAX_ERROR_MM)
+    return whole_picture(thickness, rgba, crop, p, settings, max_error_mm=MAX_ERROR_MM)
 
 
 def whole_picture(
-    top: np.ndarray, rgba: np.ndarray, crop: Grid, p: ReliefParameters, *, max_error_mm: float
+    top: np.ndarray,
+    rgba: np.ndarray,
+    crop: Grid,
+    p: ReliefParameters,
+    settings: Settings,
+    *,
+    max_error_mm: float,
 ) -> Built:
     """The whole rectangle as a slab with ``top`` (mm per cell) over a flat back; the slab's
-    vertices stand on the cell centres, so its grid starts half a cell outside them."""
+    vertices stand on the cell centres, so its grid starts half a cell outside them.
+
+    A busy picture (a photo's grain) may need more triangles than even the overrun allows: then
+    the engine means a smoother surface — ``top`` blurred a little more each time, noted as
+    ``smoothed_px`` — rather than one its mesh cannot follow."""
     pixel_mm = p.size_mm / (max(top.shape) - 1)
-    mesh = slab(top, pixel_mm, max_error_mm=max_error_mm, max_triangles=p.target_faces)
+    limit = hard_error_mm(top, settings)
+    notes: dict[str, object] = {}
+    sigma = 0.5
+    for _ in range(4):
+        mesh = slab(
+            top, pixel_mm, max_error_mm=max_error_mm, max_triangles=p.target_faces, hard_error_mm=limit
+        )
+        if mesh.metadata["max_error_mm"] <= limit:
+            break
+        top = cv2.GaussianBlur(top.astype(np.float32), (0, 0), sigma)
+        notes["smoothed_px"] = sigma
+        sigma *= 2
     h, w = top.shape
     grid = PixelGrid((h, w), pixel_mm, (-pixel_mm / 2, (h - 0.5) * pixel_mm))
     intent = Intent(grid, np.ones((h, w), dtype=bool), top.astype(np.float64))
-    return finish(mesh, intent, rgba, crop, p.size_mm, colours="picture")
+    return finish(mesh, intent, rgba, crop, p.size_mm, colours="picture", notes=notes)

@@ -68,16 +68,16 @@ def whole_picture(
     pixel_mm = p.size_mm / (max(top.shape) - 1)
     limit = hard_error_mm(top, settings)
     notes: dict[str, object] = {}
-    sigma = 0.5
-    for _ in range(4):
+    for attempt in range(4):
+        if attempt:
+            sigma = 0.5 * 2 ** (attempt - 1)
+            top = cv2.GaussianBlur(top.astype(np.float32), (0, 0), sigma)
+            notes["smoothed_px"] = sigma
         mesh = slab(
             top, pixel_mm, max_error_mm=max_error_mm, max_triangles=p.target_faces, hard_error_mm=limit
         )
         if mesh.metadata["max_error_mm"] <= limit:
             break
-        top = cv2.GaussianBlur(top.astype(np.float32), (0, 0), sigma)
-        notes["smoothed_px"] = sigma
-        sigma *= 2
     h, w = top.shape
     grid = PixelGrid((h, w), pixel_mm, (-pixel_mm / 2, (h - 0.5) * pixel_mm))
     intent = Intent(grid, np.ones((h, w), dtype=bool), top.astype(np.float64))

@@ -15,7 +15,7 @@ if not hasattr(numpy, "bool"):  # Debian's Blender 3.4 glTF importer still says 
     numpy.bool = bool
 
 source, target = sys.argv[sys.argv.index("--") + 1 :][:2]
-size = 900
+size = 640
 
 bpy.ops.wm.read_factory_settings(use_empty=True)
 bpy.ops.import_scene.gltf(filepath=source)

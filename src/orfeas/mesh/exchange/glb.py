@@ -23,6 +23,8 @@ MM_PER_METRE = 1000.0
 _TO_GLTF = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, -1, 0, 0], [0, 0, 0, MM_PER_METRE]], dtype=np.float64)
 _TO_GLTF /= MM_PER_METRE
 _TO_GLTF[3, 3] = 1.0
+#: Faces meeting at more than this angle keep a crisp edge in the shading.
+CREASE_DEGREES = 50.0
 
 
 def export_glb(mesh: trimesh.Trimesh, texture: PlanarTexture | None = None) -> bytes:
@@ -43,14 +45,28 @@ def export_glb(mesh: trimesh.Trimesh, texture: PlanarTexture | None = None) -> b
 
 
 def _unit_normals(mesh: trimesh.Trimesh) -> np.ndarray:
-    """Vertex normals of unit length, as glTF requires: a vertex only slivers of no area touch
-    (they occur where a boolean met a vertex exactly) takes the normal of its neighbours' plane,
-    else up."""
-    normals = np.asarray(mesh.vertex_normals, dtype=np.float64).copy()
+    """Vertex normals of unit length, as glTF requires, that keep creases crisp: each vertex
+    averages (by area) only the faces within :data:`CREASE_DEGREES` of its largest face, so a
+    flat plate stays flat up to its edge instead of shading toward its walls. A vertex only
+    slivers of no area touch takes +y (up in glTF)."""
+    faces = np.asarray(mesh.faces, dtype=np.int64)
+    face_normals = np.asarray(mesh.face_normals, dtype=np.float64)
+    areas = np.asarray(mesh.area_faces, dtype=np.float64)
+    corner = faces.ravel()
+    corner_area = np.repeat(areas, 3)
+    largest = np.zeros(len(mesh.vertices))
+    np.maximum.at(largest, corner, corner_area)
+    owner = np.full(len(mesh.vertices), -1, dtype=np.int64)
+    is_largest = corner_area >= largest[corner]
+    owner[corner[is_largest]] = np.repeat(np.arange(len(faces)), 3)[is_largest]
+    primary = face_normals[np.maximum(owner, 0)]
+    corner_normal = np.repeat(face_normals, 3, axis=0)
+    near = np.einsum("ij,ij->i", corner_normal, primary[corner]) >= np.cos(np.radians(CREASE_DEGREES))
+    normals = np.zeros((len(mesh.vertices), 3))
+    np.add.at(normals, corner[near], corner_normal[near] * corner_area[near, None])
     length = np.linalg.norm(normals, axis=1)
-    bad = ~(length > 1e-6)
-    if bad.any():
-        normals[bad] = [0.0, 1.0, 0.0]  # +y is up in glTF
+    bad = ~(length > 1e-12)
+    normals[bad] = [0.0, 1.0, 0.0]
     return normals / np.linalg.norm(normals, axis=1, keepdims=True)
 
 

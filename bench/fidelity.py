@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
+sys.path.insert(0, str(Path(__file__).parent))
 
 MODES = ("puffy", "relief", "extrude")
 SIDE = 1024
@@ -72,33 +73,9 @@ def check_ms(data: bytes, mode: str) -> tuple[float, int]:
 
 
 def run_case(name: str, data: bytes, mode: str, repeat: int) -> dict:
-    import orfeas
-    from orfeas.imaging import decode_image
-    from orfeas.settings import Settings
+    from core import timed
 
-    settings = Settings()
-    runs, floors = [], []
-    for i in range(repeat + 1):
-        start = time.perf_counter()
-        model = orfeas.generate(data, params={"mode": mode})
-        engine_done = time.perf_counter()
-        model.export("stl")
-        model.export("glb")
-        end = time.perf_counter()
-        floor_start = time.perf_counter()
-        decode_image(data, settings=settings)
-        model.export("stl")
-        model.export("glb")
-        floor = time.perf_counter() - floor_start
-        if i == 0:
-            continue  # warm-up
-        stages = dict(model.timings)
-        stages["export"] = end - engine_done
-        stages["total"] = end - start
-        runs.append(stages)
-        floors.append(floor)
-    median = {k: statistics.median(r.get(k, 0.0) for r in runs) for k in runs[0]}
-    floor = statistics.median(floors)
+    median, floor, model = timed(data, {"mode": mode}, repeat)
     check, faces = check_ms(data, mode)
     fidelity = model.report["fidelity"]
     deviation = fidelity["deviation_mm"]
@@ -132,7 +109,8 @@ def main() -> int:
     names = args.pictures.split(",") if args.pictures else list(PICTURES)
     rows = []
     print(
-        f"{'picture':20s} {'mode':8s} {'faces':>6s} {'IoU':>6s} {'stray':>6s} {'dev mm':>7s} {'total s':>8s} {'goal':>5s} {'× floor':>8s} {'check ms/50k':>12s}  stages"
+        f"{'picture':20s} {'mode':8s} {'faces':>6s} {'IoU':>6s} {'stray':>6s} {'dev mm':>7s} "
+        f"{'total s':>8s} {'goal':>5s} {'× floor':>8s} {'check ms/50k':>12s}  stages"
     )
     for name in names:
         data = large(PICTURES[name]())
@@ -143,7 +121,8 @@ def main() -> int:
             print(
                 f"{name:20s} {mode:8s} {row['faces']:6d} {row['silhouette_iou']:6.3f} "
                 f"{row['stray_share']:6.3f} {row['max_deviation_mm']:7.3f} {row['total_s']:8.3f} "
-                f"{row['goal_s']:5.2f} {row['ratio_to_io_floor']:7.1f}× {row['check_ms_per_50k_faces']:12.1f}  {stages}",
+                f"{row['goal_s']:5.2f} {row['ratio_to_io_floor']:7.1f}× "
+                f"{row['check_ms_per_50k_faces']:12.1f}  {stages}",
                 flush=True,
             )
     summary = {}

@@ -20,6 +20,7 @@ from orfeas.settings import Settings
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 OUTPUT_DIR = Path(__file__).parent / "output"
+GLTF_VALIDATOR = Path(__file__).parents[1] / "tools" / "gltf-validator"
 
 
 def require(condition: bool, why: str) -> None:
@@ -37,6 +38,27 @@ def require_tool(name: str) -> str:
     require(path is not None, f"`{name}` is not installed")
     assert path is not None
     return path
+
+
+def gltf_validation(paths: list[Path] | list[str]) -> list[dict]:
+    """The Khronos glTF validator's report for each GLB (one dict per file: path, numErrors,
+    numWarnings, errors); skips (fails in CI) when node or the validator is missing."""
+    import json
+    import subprocess
+
+    node = require_tool("node")
+    require(
+        (GLTF_VALIDATOR / "node_modules" / "gltf-validator").is_dir(),
+        "the glTF validator is not installed (make test runs npm ci in tools/gltf-validator)",
+    )
+    done = subprocess.run(
+        [node, str(GLTF_VALIDATOR / "validate.mjs"), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    return [json.loads(line) for line in done.stdout.splitlines()]
 
 
 def png_bytes(array: np.ndarray, mode: str | None = None) -> bytes:

@@ -4,7 +4,6 @@ calls the STL manifold and slices it, and the Khronos validator finds no error i
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from pathlib import Path
@@ -18,10 +17,9 @@ from orfeas.imaging import LetteringOptions, render_text
 from orfeas.mesh import exchange
 from orfeas.mesh.verify import check
 from orfeas.settings import Settings
-from tests.conftest import disc_rgba, drawing_on_white, photo_like, png_bytes, require, require_tool
+from tests.conftest import disc_rgba, drawing_on_white, gltf_validation, photo_like, png_bytes, require_tool
 
 MODES = ("puffy", "relief", "lithophane", "heightmap")
-VALIDATOR = Path(__file__).parents[1] / "tools" / "gltf-validator"
 
 DEFAULTS = Settings()
 
@@ -110,19 +108,7 @@ def test_prusaslicer_slices_each_mode(corpus_models: dict[str, Path], mode: str,
 
 @pytest.mark.integration
 def test_khronos_validator_finds_no_errors_in_glb(corpus_models: dict[str, Path]) -> None:
-    node = require_tool("node")
-    require(
-        (VALIDATOR / "node_modules" / "gltf-validator").is_dir(),
-        "the glTF validator is not installed (make test runs npm ci in tools/gltf-validator)",
-    )
-    paths = [str(folder / "model.glb") for folder in corpus_models.values()]
-    done = subprocess.run(
-        [node, str(VALIDATOR / "validate.mjs"), *paths],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    reports = [json.loads(line) for line in done.stdout.splitlines()]
+    paths = [folder / "model.glb" for folder in corpus_models.values()]
+    reports = gltf_validation(paths)
     assert len(reports) == len(paths)
     assert all(r["numErrors"] == 0 for r in reports), [r for r in reports if r["numErrors"]]

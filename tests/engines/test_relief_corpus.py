@@ -4,7 +4,6 @@ STL without repairing anything, and the Khronos validator finds no error in the 
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from pathlib import Path
@@ -15,11 +14,10 @@ import pytest
 import orfeas
 from orfeas.mesh import exchange
 from orfeas.mesh.verify import check
-from tests.conftest import require, require_tool
+from tests.conftest import gltf_validation, require, require_tool
 from tests.pictures import PICTURES, TEXTS
 
 MODES = ("puffy", "relief", "extrude")
-VALIDATOR = Path(__file__).parents[2] / "tools" / "gltf-validator"
 #: The figures every model of the corpus must reach.
 MAX_STRAY_SHARE = 0.01
 MIN_IOU = 0.98
@@ -124,21 +122,9 @@ def test_files_reload_and_prusaslicer_repairs_nothing(corpus: dict[str, tuple[di
 def test_khronos_validator_finds_no_errors_in_textured_glb(
     corpus: dict[str, tuple[dict[str, Any], Path]],
 ) -> None:
-    node = require_tool("node")
-    require(
-        (VALIDATOR / "node_modules" / "gltf-validator").is_dir(),
-        "the glTF validator is not installed (make tools)",
-    )
-    paths = [str(folder / "model.glb") for _, folder in corpus.values()]
-    done = subprocess.run(
-        [node, str(VALIDATOR / "validate.mjs"), *paths],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
-    reports = [json.loads(line) for line in done.stdout.splitlines()]
+    paths = [folder / "model.glb" for _, folder in corpus.values()]
+    reports = gltf_validation(paths)
     assert len(reports) == len(paths)
     assert all(r["numErrors"] == 0 for r in reports), [r for r in reports if r["numErrors"]]
-    textured = [p for p in paths if b"image/png" in Path(p).read_bytes()[:200_000]]
+    textured = [p for p in paths if b"image/png" in p.read_bytes()[:200_000]]
     assert len(textured) >= len(paths) // 2  # most carry the picture as a texture

@@ -36,7 +36,7 @@ from orfeas.settings import Settings
 TOLERANCE_MM = 0.025
 #: Longest side of the coverage the outline is traced from.
 TRACE_SIDE = 2048
-#: Finest and coarsest pixel the fidelity check compares the model on (mm, and per longest side).
+#: Pixels along the longest side of the grid the model is compared with what was meant on.
 CHECK_PIXELS = 640
 #: Corners sharper than this keep a miter no longer than this many times the edge size.
 MITER_LIMIT = 4.0
@@ -90,11 +90,9 @@ def extrude(
         low, high = low - p.margin_mm, high + p.margin_mm
     mesh = to_trimesh(body)
 
-    check = PixelGrid.around(
-        low,
-        high,
-        max(float(np.ptp(np.column_stack([low, high]), axis=1).max()) / CHECK_PIXELS, traced.pixel_mm),
-    )
+    # What was meant, on a grid no finer than the picture: the outline's coverage, the flat top
+    # lowered by the edge, the plate around it.
+    check = PixelGrid.around(low, high, max(float(np.max(high - low)) / CHECK_PIXELS, traced.pixel_mm))
     subject = sample(field, traced, check) >= 0.5
     height = designed_top(subject, check.pixel_mm, top, edge, edge_mm)
     if plate_section is not None:

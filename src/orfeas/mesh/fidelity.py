@@ -214,25 +214,32 @@ def faithful(mesh: trimesh.Trimesh, intent: Intent, settings: Settings) -> Fidel
     return fidelity
 
 
-def _distances(source: np.ndarray, present: np.ndarray, target: np.ndarray, pixel_mm: float) -> np.ndarray:
-    """For each ``present`` pixel of ``source``: its distance to ``target`` (see the module doc)."""
+def within_a_pixel(
+    source: np.ndarray, present: np.ndarray, target: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each ``present`` pixel of ``source``: the vertical distance to the range ``target``
+    takes within one pixel of it, and whether ``target`` has any surface there at all."""
     has_target = np.isfinite(target)
     # A neighbour without surface means the target's wall is within a pixel: it reaches down from
     # the neighbours' tops, so the range has no lower end there.
     filled = np.where(has_target, target, -np.inf)
-    low = ndimage.minimum_filter(filled, size=3, mode="constant", cval=-np.inf)
-    high = ndimage.maximum_filter(filled, size=3, mode="constant", cval=-np.inf)
+    low = ndimage.minimum_filter(filled, size=3, mode="constant", cval=-np.inf)[present]
+    high = ndimage.maximum_filter(filled, size=3, mode="constant", cval=-np.inf)[present]
     z = source[present]
-    lo, hi = low[present], high[present]
-    near = np.isfinite(hi)
-    vertical = np.maximum(np.maximum(lo - z, z - hi), 0.0)
-    out = np.where(near, vertical, 0.0)
+    near = np.isfinite(high)
+    return np.where(near, np.maximum(np.maximum(low - z, z - high), 0.0), 0.0), near
+
+
+def _distances(source: np.ndarray, present: np.ndarray, target: np.ndarray, pixel_mm: float) -> np.ndarray:
+    """For each ``present`` pixel of ``source``: its distance to ``target`` (see the module doc)."""
+    out, near = within_a_pixel(source, present, target)
     if not near.all():
+        has_target = np.isfinite(target)
         if has_target.any():
             away = ndimage.distance_transform_edt(~has_target) * pixel_mm
             out[~near] = away[present][~near]
-        else:
-            out[~near] = np.inf
+        else:  # nothing at all to compare with: as far as the grid reaches
+            out[~near] = float(np.hypot(*target.shape)) * pixel_mm
     return out
 
 

@@ -29,8 +29,9 @@ from pydelatin import Delatin
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from orfeas.mesh.fidelity import within_a_pixel
 from orfeas.mesh.outline import rasterize
-from orfeas.mesh.raster import PixelGrid, height_map
+from orfeas.mesh.raster import HeightMap, PixelGrid, height_map
 
 #: Rounds of adding vertices at the worst cells after pydelatin's first proposal (the worst cell of
 #: each triangle, or every cell still off once no more than FEW_BAD_CELLS are).
@@ -121,27 +122,34 @@ def outline_solid(
     for round_ in range(REFINE_ROUNDS + 1):
         xy, tri = _triangulate(edge_xy, edges, _cell_centres(grid, cells), holes=not crease_list)
         top_z = _heights(edge_z, front_filled, cells, grid, xy)
-        worst, error, judged = _worst_cells(xy, top_z, tri, grid, front_filled, candidates, max_error_mm)
+        sides = [(_surface(xy, top_z, tri, grid, front_filled), front_filled)]
         if back_filled is not None:
             back_z = _heights(back_edge_z, back_filled, cells, grid, xy)
-            more, more_error, judged_back = _worst_cells(
-                xy, back_z, tri, grid, back_filled, candidates, max_error_mm
-            )
-            worst, error = np.concatenate([worst, more]), np.concatenate([error, more_error])
-            judged = max(judged, judged_back)
-        known = cells[:, 0] * w + cells[:, 1]
-        fresh = ~np.isin(worst, known)
+            sides.append((_surface(xy, back_z, tri, grid, back_filled), back_filled))
+        found = [
+            _worst_cells(seen, approx, field, candidates, max_error_mm) for (seen, approx), field in sides
+        ]
+        worst = np.concatenate([f[0] for f in found])
+        error = np.concatenate([f[1] for f in found])
+        fresh = ~np.isin(worst, cells[:, 0] * w + cells[:, 1])
         worst, error = worst[fresh], error[fresh]
-        # Past the budget only while something is still off by more than the hard limit: the
-        # face count is a target, the surface's faithfulness is not negotiable.
         # Done when nothing is off, or when what is left is a few cells and well inside the bound
-        # verification holds the model to: more rounds would polish what nobody sees.
-        few = len(worst) <= max(SETTLED_CELLS, SETTLED_SHARE * n_candidates)
-        settled = few and judged <= hard_error_mm / 2
+        # verification holds the model to: more rounds would polish what nobody sees. Past the
+        # budget only while something is still off by more than the hard limit: the face count is
+        # a target, the surface's faithfulness is the requirement. (Judging as fidelity does
+        # costs two filters per surface, so it is done only when it decides something.)
         room = interior_budget - len(cells)
-        if room <= 0 and judged > hard_error_mm:
-            room = max(OVERRUN * interior_budget, OVERRUN_FLOOR) - len(cells)
-        if len(worst) == 0 or settled or room <= 0 or round_ == REFINE_ROUNDS:
+        few = len(worst) <= max(SETTLED_CELLS, SETTLED_SHARE * n_candidates)
+        if few or room <= 0:
+            judged = max(
+                max(_judged(approx, field, candidates), _judged(field, approx, candidates))
+                for (_, approx), field in sides
+            )
+            if few and judged <= hard_error_mm / 2:
+                break
+            if room <= 0 and judged > hard_error_mm:
+                room = max(OVERRUN * interior_budget, OVERRUN_FLOOR) - len(cells)
+        if len(worst) == 0 or room <= 0 or round_ == REFINE_ROUNDS:
             break
         worst = np.unique(worst[np.argsort(-error)][:room])
         cells = np.concatenate([cells, np.column_stack([worst // w, worst % w])])
@@ -354,43 +362,39 @@ def _heights(
     return z
 
 
-def _worst_cells(
-    xy: np.ndarray,
-    z: np.ndarray,
-    tri: np.ndarray,
-    grid: PixelGrid,
-    field: np.ndarray,
-    candidates: np.ndarray,
-    max_error_mm: float,
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """The worst cell of each triangle that is off the field by more than the bound: (flat indices,
-    their errors), and the worst deviation as fidelity will judge it — from the range the field
-    takes within a cell of each point (see :mod:`orfeas.mesh.fidelity`)."""
+def _surface(
+    xy: np.ndarray, z: np.ndarray, tri: np.ndarray, grid: PixelGrid, field: np.ndarray
+) -> tuple[HeightMap, np.ndarray]:
+    """The triangulated surface seen on the grid, and its height per cell (the field's own where
+    no triangle is)."""
     seen = height_map(np.column_stack([xy, z]), tri, grid)
-    approx = np.where(seen.covered, seen.height, field)
+    return seen, np.where(seen.covered, seen.height, field)
+
+
+def _worst_cells(
+    seen: HeightMap, approx: np.ndarray, field: np.ndarray, candidates: np.ndarray, max_error_mm: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The worst cell of each triangle that is off the field by more than the bound (all of them
+    once few are left): (flat indices, their errors)."""
     error = np.abs(approx - field)
-    judged = max(_judged(approx, field, candidates), _judged(field, approx, candidates))
     bad = candidates & (error > max_error_mm)
     if not bad.any():
-        return np.zeros(0, dtype=np.int64), np.zeros(0), judged
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
     flat = np.nonzero(bad.ravel())[0]
-    owner = seen.face.ravel()[flat]
     if len(flat) <= FEW_BAD_CELLS:  # the last few: all of them, so the rounds end
-        return flat, error.ravel()[flat], judged
+        return flat, error.ravel()[flat]
+    owner = seen.face.ravel()[flat]
     order = np.lexsort((-error.ravel()[flat], owner))
     owner_sorted = owner[order]
     first = np.ones(len(order), dtype=bool)
     first[1:] = owner_sorted[1:] != owner_sorted[:-1]
-    return flat[order[first]], error.ravel()[flat[order[first]]], judged
+    return flat[order[first]], error.ravel()[flat[order[first]]]
 
 
 def _judged(source: np.ndarray, target: np.ndarray, where: np.ndarray) -> float:
-    """The worst distance from ``source`` to the range ``target`` takes within a cell, over
-    ``where`` (the one-way deviation of :mod:`orfeas.mesh.fidelity`)."""
-    support = np.where(where, target, -np.inf)
-    low = ndimage.minimum_filter(support, size=3, mode="constant", cval=-np.inf)
-    high = ndimage.maximum_filter(support, size=3, mode="constant", cval=-np.inf)
-    return float(np.max(np.maximum(np.maximum(low - source, source - high), 0.0)[where], initial=0.0))
+    """The worst one-way deviation, as :mod:`orfeas.mesh.fidelity` measures it, over ``where``."""
+    distance, _ = within_a_pixel(source, where, np.where(where, target, np.nan))
+    return float(distance.max(initial=0.0))
 
 
 def _triangulate_outline(xy: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -179,27 +179,15 @@ def outline_solid(
     return trimesh.Trimesh(vertices[used], (np.cumsum(used) - 1)[faces], process=False)
 
 
-def slab(
-    top: np.ndarray,
-    pixel_mm: float,
-    *,
-    max_error_mm: float,
-    max_triangles: int,
-    hard_error_mm: float = HARD_ERROR_MM,
-) -> trimesh.Trimesh:
+def slab(top: np.ndarray, pixel_mm: float, *, max_error_mm: float, max_triangles: int) -> trimesh.Trimesh:
     """A closed rectangular solid: adaptive triangulation of ``top`` (mm, row 0 = +y) over z = 0.
 
     ``max_triangles`` counts the whole solid: the walls and the back along the border take their
-    share of it first. When that many cannot bring the top within ``hard_error_mm`` of ``top``,
-    up to :data:`OVERRUN` times as many may be used; ``mesh.metadata["max_error_mm"]`` says how
-    close it came."""
+    share of it first. ``mesh.metadata["max_error_mm"]`` says how close the top came to ``top``."""
     h, w = top.shape
     border = 2 * (h + w)
     field = np.ascontiguousarray(top, dtype=np.float32)
-    budget = max(2_000, max_triangles - 3 * border)
-    tin = Delatin(field, max_error=max_error_mm, max_triangles=budget)
-    if tin.error > hard_error_mm:
-        tin = Delatin(field, max_error=hard_error_mm, max_triangles=OVERRUN * budget)
+    tin = Delatin(field, max_error=max_error_mm, max_triangles=max(2_000, max_triangles - 3 * border))
     points = np.asarray(tin.vertices, dtype=np.float64)
     faces = np.asarray(tin.triangles, dtype=np.int64)
     # pydelatin's y runs up the picture (its y = h − 1 − row), as ours does.

@@ -11,7 +11,7 @@ from orfeas.engines.relief.grid import Built, Grid, finish, hard_error_mm, lumin
 from orfeas.engines.relief.parameters import ReliefParameters
 from orfeas.imaging.mask import ForegroundMask
 from orfeas.mesh.fidelity import Intent
-from orfeas.mesh.heightfield import slab
+from orfeas.mesh.heightfield import OVERRUN, slab
 from orfeas.mesh.raster import PixelGrid
 from orfeas.settings import Settings
 
@@ -62,20 +62,23 @@ def whole_picture(
     """The whole rectangle as a slab with ``top`` (mm per cell) over a flat back; the slab's
     vertices stand on the cell centres, so its grid starts half a cell outside them.
 
-    A busy picture (a photo's grain) may need more triangles than even the overrun allows: then
-    the engine means a smoother surface — ``top`` blurred a little more each time, noted as
-    ``smoothed_px`` — rather than one its mesh cannot follow."""
+    A busy picture (a photo's grain) may need more triangles than the budget: then the engine
+    means a smoother surface — ``top`` blurred a little more each time, noted as ``smoothed_px`` —
+    and only as a last resort more triangles (up to :data:`~orfeas.mesh.heightfield.OVERRUN`
+    times the budget), rather than a surface its mesh cannot follow."""
     pixel_mm = p.size_mm / (max(top.shape) - 1)
     limit = hard_error_mm(top, settings)
     notes: dict[str, object] = {}
-    for attempt in range(4):
-        if attempt:
+    budget = p.target_faces
+    for attempt in range(5):
+        if attempt in (1, 2, 3):
             sigma = 0.5 * 2 ** (attempt - 1)
             top = cv2.GaussianBlur(top.astype(np.float32), (0, 0), sigma)
             notes["smoothed_px"] = sigma
-        mesh = slab(
-            top, pixel_mm, max_error_mm=max_error_mm, max_triangles=p.target_faces, hard_error_mm=limit
-        )
+        elif attempt == 4:
+            budget = OVERRUN * p.target_faces
+            notes["faces_over_target"] = True
+        mesh = slab(top, pixel_mm, max_error_mm=max_error_mm, max_triangles=budget)
         if mesh.metadata["max_error_mm"] <= limit:
             break
     h, w = top.shape

@@ -19,7 +19,7 @@ from orfeas.mesh.verify import check
 from orfeas.settings import Settings
 from tests.conftest import disc_rgba, drawing_on_white, gltf_validation, photo_like, png_bytes, require_tool
 
-MODES = ("puffy", "relief", "lithophane", "heightmap")
+MODES = ("puffy", "relief", "extrude", "lithophane", "heightmap")
 
 DEFAULTS = Settings()
 

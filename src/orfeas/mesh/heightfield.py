@@ -90,8 +90,8 @@ def outline_solid(
         )
     back_edge_z = np.full(len(edge_xy), back_edge)
 
-    # Interior vertices go on cells whose centres lie inside the outline (and outside the creases'
-    # region when the cell is not to be refined): an edge cell's own vertex keeps a steep rim.
+    # Interior vertices go on cells whose centres lie inside the outline (on a plate: inside the
+    # subject's crease, so the plate keeps no vertex of its own).
     candidates = refine & rasterize(contours, grid)
     if crease_list:
         candidates &= rasterize(crease_list, grid)
@@ -100,10 +100,10 @@ def outline_solid(
     candidates[rows, cols] = False
     front_filled = _filled(front, refine)
     back_filled = None if back is None else _filled(back, refine)
-    sides = 2 if back is not None else 1
+    surfaces = 2 if back is not None else 1
     # Triangles the top may have (walls take two per outline edge, a flat bottom about one), and
     # the interior vertices that buys: a triangulation has about 2 V − E triangles.
-    top_budget = max(100, (max_faces - 3 * len(edge_xy)) // sides)
+    top_budget = max(100, (max_faces - 3 * len(edge_xy)) // surfaces)
     interior_budget = max(16, (top_budget - len(edge_xy)) // 2)
     # Cells along the outline that stand off the outline's own height get a vertex: a height field
     # can rise steeply right there (a puffy body's rim, a relief's shoulder), and only the cell

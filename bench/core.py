@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 SIZES = (512, 1024, 2048)
-MODES = ("puffy", "relief", "lithophane", "heightmap")
+MODES = ("puffy", "relief", "extrude", "lithophane", "heightmap")
 #: (size, mode, kind) → target seconds on a 2-core machine, from the issues.
 TARGETS = {
     (1024, "puffy", "alpha"): 0.35,
@@ -98,15 +98,15 @@ def picture(size: int, kind: str) -> bytes:
     return buffer.getvalue()
 
 
-def run_case(picture_path: Path, size: int, mode: str, kind: str, repeat: int) -> dict:
-    """Time one case in this process and return its figures."""
+def timed(data: bytes, params: dict, repeat: int) -> tuple[dict[str, float], float, object]:
+    """picture → STL + GLB, one warm-up then ``repeat`` timed runs: (median seconds per stage and
+    in total, the median I/O floor, the last model). The I/O floor is decoding the same bytes and
+    writing the same files, nothing else."""
     import orfeas
     from orfeas.imaging import decode_image
     from orfeas.settings import Settings
 
     settings = Settings()
-    data = picture_path.read_bytes()
-    params = {"mode": mode}
     runs, floors = [], []
     for i in range(repeat + 1):
         start = time.perf_counter()
@@ -115,7 +115,6 @@ def run_case(picture_path: Path, size: int, mode: str, kind: str, repeat: int) -
         model.export("stl")
         model.export("glb")
         end = time.perf_counter()
-        # The I/O floor: decode the same bytes and write the same mesh, nothing else.
         floor_start = time.perf_counter()
         decode_image(data, settings=settings)
         model.export("stl")
@@ -129,7 +128,12 @@ def run_case(picture_path: Path, size: int, mode: str, kind: str, repeat: int) -
         runs.append(stages)
         floors.append(floor)
     median = {k: statistics.median(r.get(k, 0.0) for r in runs) for k in runs[0]}
-    floor = statistics.median(floors)
+    return median, statistics.median(floors), model
+
+
+def run_case(picture_path: Path, size: int, mode: str, kind: str, repeat: int) -> dict:
+    """Time one case in this process and return its figures."""
+    median, floor, model = timed(picture_path.read_bytes(), {"mode": mode}, repeat)
     return {
         "size": size,
         "mode": mode,

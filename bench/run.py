@@ -11,7 +11,16 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHMARKS = ("core.py", "mask.py", "startup.py", "load.py", "metrics_bench.py", "scale.py", "admission.py")
+BENCHMARKS = (
+    "core.py",
+    "fidelity.py",
+    "mask.py",
+    "startup.py",
+    "load.py",
+    "metrics_bench.py",
+    "scale.py",
+    "admission.py",
+)
 
 
 def main() -> int:

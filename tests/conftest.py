@@ -29,6 +29,7 @@ os.environ.setdefault("ORFEAS_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1,::
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 os.environ.setdefault("ORFEAS_MODELS_DIR", str(MODELS_DIR))
 OUTPUT_DIR = Path(__file__).parent / "output"
+GLTF_VALIDATOR = Path(__file__).parents[1] / "tools" / "gltf-validator"
 
 
 def require(condition: bool, why: str) -> None:
@@ -48,23 +49,20 @@ def require_tool(name: str) -> str:
     return path
 
 
-#: The Khronos glTF validator, installed by ``make tools``.
-GLTF_VALIDATOR = Path(__file__).parents[1] / "tools" / "gltf-validator"
+def gltf_validation(paths: list[Path] | list[str]) -> list[dict]:
+    """The Khronos glTF validator's report for each GLB (one dict per file: path, numErrors,
+    numWarnings, errors); skips (fails in CI) when node or the validator is missing."""
 
-
-def gltf_validation(paths: list[str]) -> list[dict]:
-    """The Khronos glTF validator's report on each file (skip/fail as :func:`require` when it is
-    not installed)."""
     node = require_tool("node")
     require(
         (GLTF_VALIDATOR / "node_modules" / "gltf-validator").is_dir(),
         "the glTF validator is not installed (make test runs npm ci in tools/gltf-validator)",
     )
     done = subprocess.run(
-        [node, str(GLTF_VALIDATOR / "validate.mjs"), *paths],
+        [node, str(GLTF_VALIDATOR / "validate.mjs"), *map(str, paths)],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         check=True,
     )
     return [json.loads(line) for line in done.stdout.splitlines()]

@@ -19,7 +19,7 @@ from orfeas.mesh.verify import check
 from orfeas.settings import Settings
 from tests.conftest import disc_rgba, drawing_on_white, gltf_validation, photo_like, png_bytes, require_tool
 
-MODES = ("puffy", "relief", "lithophane", "heightmap")
+MODES = ("puffy", "relief", "extrude", "lithophane", "heightmap")
 
 DEFAULTS = Settings()
 
@@ -108,7 +108,7 @@ def test_prusaslicer_slices_each_mode(corpus_models: dict[str, Path], mode: str,
 
 @pytest.mark.integration
 def test_khronos_validator_finds_no_errors_in_glb(corpus_models: dict[str, Path]) -> None:
-    paths = [str(folder / "model.glb") for folder in corpus_models.values()]
+    paths = [folder / "model.glb" for folder in corpus_models.values()]
     reports = gltf_validation(paths)
     assert len(reports) == len(paths)
     assert all(r["numErrors"] == 0 for r in reports), [r for r in reports if r["numErrors"]]

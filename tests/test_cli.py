@@ -148,3 +148,47 @@ def test_engines_lists_relief_with_parameters(capsys) -> None:
     assert "mode" in rows[0]["parameters"]["properties"]
     assert main(["engines"]) == 0
     assert "--size-mm" in capsys.readouterr().out
+
+
+@pytest.mark.integration
+def test_text_new_lines_typed_as_backslash_n(tmp_path: Path) -> None:
+    shapes = {}
+    for name, text in (("one", "AB CD"), ("two", "AB\\nCD")):  # what the shell hands over for "AB\nCD"
+        report = tmp_path / f"{name}.json"
+        done = _orfeas(
+            "generate", "--text", text, "-o", str(tmp_path / f"{name}.stl"), "--report", str(report)
+        )
+        assert done.returncode == 0, done.stderr
+        x, y, _ = json.loads(report.read_text())["bbox_mm"]
+        shapes[name] = y / x
+    assert shapes["two"] > 2 * shapes["one"]  # two lines, not one line with an "n" in it
+
+
+@pytest.mark.unit
+def test_summary_says_how_alike_and_when_a_model_is_in_pieces(tmp_path: Path, capsys) -> None:
+    import cv2
+    import numpy as np
+
+    image = np.zeros((160, 160, 4), np.uint8)
+    cv2.circle(image, (45, 80), 30, (200, 40, 40, 255), -1)
+    cv2.circle(image, (120, 80), 25, (40, 40, 200, 255), -1)
+    path = tmp_path / "parts.png"
+    path.write_bytes(png_bytes(image))
+    assert main(["generate", str(path), "-o", str(tmp_path / "a.stl"), "--target-faces", "4000"]) == 0
+    joined = capsys.readouterr().out
+    assert "looks like the picture: silhouette" in joined and "separate pieces" not in joined
+    assert (
+        main(
+            [
+                "generate",
+                str(path),
+                "-o",
+                str(tmp_path / "b.stl"),
+                "--target-faces",
+                "4000",
+                "--separate-parts",
+            ]
+        )
+        == 0
+    )
+    assert "2 separate pieces: it will fall apart when printed" in capsys.readouterr().out

@@ -40,11 +40,23 @@ def test_same_input_gives_byte_identical_stl() -> None:
 
 
 @pytest.mark.unit
-def test_text_makes_a_name_plate() -> None:
+def test_text_makes_a_crisp_name_plate() -> None:
     model = orfeas.generate(text="HELLO", params=SMALL)
-    assert model.report["parameters"]["mode"] == "relief"
+    params = model.report["parameters"]
+    assert params["mode"] == "extrude" and params["depth_mm"] == 1.5  # the name-plate rule
     x, y, z = model.report["bbox_mm"]
-    assert x == pytest.approx(80, abs=0.01) and y < x and z > 2
+    assert x == pytest.approx(80, abs=0.01) and y < x and z == pytest.approx(2.0 + 1.5)
+    fidelity = model.report["fidelity"]
+    assert fidelity["silhouette_iou"] > 0.98 and fidelity["stray_share"] == 0.0
+    assert model.report["bodies"] == 1 and model.report["faces"] < 5_000
+
+
+@pytest.mark.unit
+def test_escaped_new_line_starts_a_new_line() -> None:
+    one = orfeas.generate(text="AB CD", params=SMALL).report["bbox_mm"]
+    two = orfeas.generate(text="AB\\nCD", params=SMALL).report["bbox_mm"]
+    assert orfeas.generate(text="AB\nCD", params=SMALL).report["bbox_mm"] == pytest.approx(two)
+    assert two[1] / two[0] > 2 * one[1] / one[0]  # two lines: a taller plate
 
 
 @pytest.mark.unit

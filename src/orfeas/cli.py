@@ -139,6 +139,17 @@ def _summary(report: dict[str, Any], outputs: list[Path]) -> str:
         f"thinnest wall ≈ {report['thinnest_wall_mm']:.2f} mm, "
         f"overhangs {report['overhang_share'] * 100:.0f} %, quality {report['quality_score']:.2f}",
     ]
+    bodies = report.get("bodies", 1)
+    if bodies > 1:
+        lines.append(f"  {bodies} separate pieces: it will fall apart when printed")
+    fidelity = report.get("fidelity")
+    if fidelity:
+        line = f"  looks like the picture: silhouette {fidelity['silhouette_iou'] * 100:.1f} % alike"
+        deviation = fidelity["deviation_mm"]["mesh_to_intent"]["max"]
+        if deviation is not None:
+            worst = max(deviation, fidelity["deviation_mm"]["intent_to_mesh"]["max"])
+            line += f", surface within {worst:.2f} mm, {fidelity['stray_share'] * 100:.1f} % stray"
+        lines.append(line)
     engine = report.get("engine", {})
     if "vessel" in engine:
         lines.append(f"  holds {engine['vessel']['capacity_ml']:.0f} ml")

@@ -27,9 +27,11 @@ from orfeas.mesh import exchange
 from orfeas.mesh.doctor import RepairOptions, analyze, repair
 from orfeas.mesh.doctor_options import UNITS_TO_MM, DoctorParameters
 from orfeas.mesh.exchange.untrusted import read_model
+from orfeas.mesh.fidelity import faithful
 from orfeas.mesh.formats import CONTENT_TYPES
 from orfeas.mesh.repair import clean_mesh, place_on_bed, scale_to_size, simplify_to
 from orfeas.mesh.report import printability_report
+from orfeas.mesh.texture import PlanarTexture
 from orfeas.mesh.verify import verify
 from orfeas.settings import Settings, get_settings
 from orfeas.spec import MESH_TASKS, JobSpec
@@ -49,10 +51,11 @@ class Model:
     report: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
     source_rgba: np.ndarray | None = None
+    texture: PlanarTexture | None = None
 
     def export(self, fmt: str) -> bytes:
         """The model as file bytes in ``fmt`` (one of :data:`orfeas.mesh.formats.FORMATS`)."""
-        return exchange.export(self.mesh, fmt)
+        return exchange.export(self.mesh, fmt, texture=self.texture)
 
     def save(self, path: str | Path, fmt: str | None = None) -> Path:
         """Write the model to ``path`` atomically; the format comes from the extension unless given."""
@@ -191,24 +194,29 @@ def build(spec: JobSpec, rgba: np.ndarray | None, progress: ProgressCallback, se
     timings.update(output.timings)
     clock = time.perf_counter()
 
-    # 3. One post-processing path for every engine: clean → scale → simplify → verify.
+    # 3. One post-processing path for every engine: clean → scale → simplify → verify → fidelity.
     progress("simplify", 0.0)
     mesh = clean_mesh(output.mesh)
     if output.units == "model":
         mesh = scale_to_size(mesh, float(getattr(params, "size_mm", 100.0)))
-    mesh = simplify_to(mesh, int(getattr(params, "target_faces", 50_000)))
+    if output.units == "model" or output.intent is None:  # an engine building in mm meets its own budget
+        mesh = simplify_to(mesh, int(getattr(params, "target_faces", 50_000)))
+    corner = mesh.bounds[0].copy()
     mesh = place_on_bed(mesh)
+    intent = output.intent.moved(mesh.bounds[0] - corner) if output.intent is not None else None
     lap("simplify")
 
     progress("verify", 0.0)
     verification = verify(mesh)  # raises MeshInvalid: a failing mesh is never returned
-    report = printability_report(mesh, verification)
+    fidelity = faithful(mesh, intent, settings) if intent is not None else None  # raises MeshInvalid too
+    report = printability_report(mesh, verification, fidelity)
     report["engine"] = {"name": chosen.name, "version": chosen.version, **output.notes}
     report["parameters"] = params.model_dump(mode="json")
     report.update(input_notes)
     lap("verify")
     progress("export", 0.0)
-    return Model(mesh=mesh, report=report, timings=timings, source_rgba=rgba)
+    texture = intent.texture if intent is not None else None
+    return Model(mesh=mesh, report=report, timings=timings, source_rgba=rgba, texture=texture)
 
 
 def paint(spec: JobSpec, progress: ProgressCallback, settings: Settings) -> Painting:

@@ -152,6 +152,17 @@ class Settings(BaseSettings):
         "empty: the neural mask runs models_dir/u2netp.onnx itself.",
     )
 
+    # --- fidelity (docs: README "The printability report") ------------------------------------
+    fidelity_bound_mm: float = Field(
+        0.2,
+        gt=0,
+        description="A model whose surface strays from what the engine meant to build by more than "
+        "max(this, fidelity_bound_depth_share × its relief depth) fails verification and is not written.",
+    )
+    fidelity_bound_depth_share: float = Field(
+        0.02, ge=0, le=1, description="The share of the relief depth the fidelity bound grows with."
+    )
+
     # --- scale-out (docs: DESIGN.md §4) ----------------------------------------------------------
     queue: Literal["local", "celery"] = Field(
         "local",

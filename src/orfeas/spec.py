@@ -36,7 +36,7 @@ TextToImage = Literal["lettering", "diffusion"]
 #: Product rules, in one place: what a typeset text makes with each engine unless the client says
 #: otherwise (a name plate), and what a mesh job writes by default. The studio reads these from
 #: ``GET /api/v1/engines`` (``rules``) instead of keeping its own copy.
-TEXT_DEFAULTS: dict[str, dict[str, Any]] = {"relief": {"mode": "relief"}}
+TEXT_DEFAULTS: dict[str, dict[str, Any]] = {"relief": {"mode": "extrude", "depth_mm": 1.5}}
 MESH_DEFAULT_FORMATS: dict[str, tuple[str, ...]] = {
     "analyze": ("glb",),  # an analysis keeps the mesh as it is, for viewing
     "repair": FORMATS,  # a repair gives every printable format

@@ -67,7 +67,7 @@ def test_submit_text_as_json(client: TestClient) -> None:
     assert response.status_code == 202, response.text
     job = response.json()
     assert job["input"] == {"kind": "text", "text": "HI", "filename": None, "text_to_image": None}
-    assert job["params"].items() >= {"target_faces": 2000, "mode": "relief"}.items()  # a name plate
+    assert job["params"].items() >= {"target_faces": 2000, "mode": "extrude"}.items()  # a name plate
     done = wait_job(client.get, job["id"])
     assert done["state"] == "succeeded", done["error"]
     assert [a["format"] for a in done["artifacts"]] == ["stl"]
@@ -254,6 +254,7 @@ def test_engines(client: TestClient) -> None:
     assert relief["parameters"]["properties"]["mode"]["enum"] == [
         "puffy",
         "relief",
+        "extrude",
         "lithophane",
         "heightmap",
         "revolve",

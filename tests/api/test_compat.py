@@ -191,7 +191,8 @@ def test_text_to_image_without_a_model_is_typeset_and_says_so(client: TestClient
         json={"job_id": job_id, "quality": 1, "dimensions": {"width": 60, "height": 20, "depth": 3}},
     )
     assert started.status_code == 200, started.text
-    wanted = {"mode": "relief", "target_faces": 2000, "size_mm": 60, "depth_mm": 3}
+    # Typeset text makes an extruded name plate (v1's rule).
+    wanted = {"mode": "extrude", "target_faces": 2000, "size_mm": 60, "depth_mm": 3}
     assert started.json()["params"].items() >= wanted.items()
     assert wait_status(client, job_id)["status"] == "completed"
     v1 = client.get(f"/api/v1/jobs/{job_id}").json()

@@ -94,10 +94,10 @@ def test_text_job_round_trip(shared_server: LiveServer) -> None:
 
 def test_cancel_running_and_queued_jobs(shared_server: LiveServer) -> None:
     big = png_bytes(disc_rgba(1024))
+    # a job of a second or two (the finest puffy shape), so that the cancel meets it running
+    slow = {"mode": "puffy", "detail_mm": "0.1", "size_mm": "200", "target_faces": "1000000"}
     with shared_server.client() as http:
-        first = http.post(
-            "/api/v1/jobs", files={"image": ("big.png", big, "image/png")}, data={"mode": "puffy"}
-        ).json()
+        first = http.post("/api/v1/jobs", files={"image": ("big.png", big, "image/png")}, data=slow).json()
         second = http.post(
             "/api/v1/jobs", files={"image": ("big.png", big, "image/png")}, data={"mode": "puffy"}
         ).json()

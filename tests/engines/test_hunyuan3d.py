@@ -39,6 +39,10 @@ def test_a_picture_becomes_a_verified_model(on_cpu, disc_png: bytes) -> None:
     assert engine["name"] == "hunyuan3d" and engine["device"] == "cpu" and engine["texture"] == "off"
     assert engine["mask_method"] == "alpha" and engine["weights"].endswith("model.fp16.safetensors")
     assert engine["closing"]["closed"] and engine["raw_faces"] > 0
+    # What a picture can say about a generated shape: its silhouette from the front, nothing more.
+    fidelity = report["fidelity"]
+    assert fidelity["view"] == "front" and 0.0 <= fidelity["silhouette_iou"] <= 1.0
+    assert fidelity["deviation_mm"]["mesh_to_intent"]["max"] is None and fidelity["within_bound"]
     assert seen[:4] == ["decode", "mask", "height", "height"] and {"mesh", "verify", "export"} <= set(seen)
     assert seen.count("height") == 1 + FAST["steps"]  # one report per diffusion step
 

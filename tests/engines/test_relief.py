@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from orfeas.engines import all_engines, get_engine
 from orfeas.engines.base import EngineInput, parameters_schema, validate_parameters
@@ -12,11 +13,13 @@ from orfeas.engines.relief import ReliefParameters
 from orfeas.engines.relief.puffy import solve_inflation
 from orfeas.errors import InputRejected
 from orfeas.imaging.saliency import saliency_network
+from orfeas.mesh.fidelity import deviation_bound_mm, measure
+from orfeas.mesh.raster import height_map
 from orfeas.mesh.verify import check
 from orfeas.settings import Settings
 from tests.conftest import disc_rgba, drawing_on_white, photo_like, require
 
-MODES = ("puffy", "relief", "lithophane", "heightmap")
+MODES = ("puffy", "relief", "extrude", "lithophane", "heightmap")
 
 
 def _run(rgba: np.ndarray, **params: object):
@@ -131,6 +134,58 @@ def test_schema_lists_modes_units_and_ranges() -> None:
 
 def _opaque(rgb: np.ndarray) -> np.ndarray:
     return np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+
+
+def _two_parts(size: int = 200) -> np.ndarray:
+    image = np.zeros((size, size, 4), np.uint8)
+    cv2.circle(image, (60, 100), 40, (200, 40, 40, 255), -1)
+    cv2.circle(image, (150, 100), 30, (40, 40, 200, 255), -1)
+    return image
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("mode", "extra"), [("puffy", {}), ("relief", {"base_mm": 0}), ("extrude", {"base_mm": 0})]
+)
+def test_separate_parts_become_one_piece_unless_asked(mode: str, extra: dict) -> None:
+    joined = _run(_two_parts(), mode=mode, **extra)
+    assert check(joined.mesh).bodies == 1 and joined.notes["parts"] == 2
+    assert joined.notes["joined_by"] == "1 bridge"
+    apart = _run(_two_parts(), mode=mode, separate_parts=True, **extra)
+    assert check(apart.mesh).bodies == 2 and "joined_by" not in apart.notes
+
+
+@pytest.mark.unit
+def test_the_relief_plate_is_exactly_flat_outside_the_subject() -> None:
+    out = _run(_two_parts(), mode="relief", base_mm=1.5, depth_mm=3.0, target_faces=20_000)
+    intent = out.intent
+    seen = height_map(out.mesh.vertices, out.mesh.faces, intent.grid)
+    plate = np.isfinite(intent.height) & ~ndimage.binary_dilation(intent.mask, iterations=2)
+    assert np.all(seen.height[plate] == 1.5)  # not near 1.5: exactly, with no vertex of its own
+    fidelity = measure(out.mesh.vertices, out.mesh.faces, intent, deviation_bound_mm(intent))
+    assert fidelity.silhouette_iou > 0.98 and fidelity.stray_share == 0.0 and fidelity.within_bound
+
+
+@pytest.mark.unit
+def test_walls_take_the_colour_of_the_outline() -> None:
+    # A red disc with a thick black outline: every wall vertex must be black, none smeared red.
+    image = np.zeros((200, 200, 4), np.uint8)
+    cv2.circle(image, (100, 100), 80, (10, 10, 10, 255), -1)
+    cv2.circle(image, (100, 100), 66, (220, 30, 30, 255), -1)
+    out = _run(image, mode="puffy", back="flat")
+    mesh = out.mesh
+    walls = np.abs(mesh.face_normals[:, 2]) < 1e-6
+    colours = mesh.visual.vertex_colors[np.unique(mesh.faces[walls])][:, :3].astype(int)
+    assert len(colours) and np.all(colours.max(axis=1) < 60)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("mode", ["puffy", "relief", "heightmap"])
+def test_height_fields_are_meshed_within_the_bound_with_fewer_faces(mode: str) -> None:
+    out = _run(disc_rgba(200), mode=mode, target_faces=50_000)
+    fidelity = measure(out.mesh.vertices, out.mesh.faces, out.intent, deviation_bound_mm(out.intent))
+    assert fidelity.within_bound and fidelity.stray_share < 0.01 and fidelity.silhouette_iou > 0.99
+    assert len(out.mesh.faces) < 50_000
 
 
 @pytest.mark.unit

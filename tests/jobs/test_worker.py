@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -135,6 +136,35 @@ def test_a_dead_runner_fails_its_job_and_is_replaced(start_pool: StartPool, smal
     done = wait_finished(store, job.id)
     assert done.state is JobState.FAILED and done.error_code == "internal"
     assert "died" in (done.error_message or "")
+    after = pool.submit(make_job(), small_png)
+    assert wait_finished(store, after.id).state is JobState.SUCCEEDED
+
+
+def _full_disk_for(calls: int, method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method``, failing as a full disk does for its first ``calls`` calls."""
+    left = [calls]
+
+    def full(*args: Any, **kwargs: Any) -> Any:
+        if left[0] > 0:
+            left[0] -= 1
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return method(*args, **kwargs)
+
+    return full
+
+
+def test_a_failure_the_full_disk_would_not_take_is_recorded_once_there_is_room(
+    start_pool: StartPool, small_png: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool, store, _ = start_pool()
+    monkeypatch.setattr(store, "claim", _full_disk_for(1, store.claim))
+    monkeypatch.setattr(store, "fail", _full_disk_for(2, store.fail))
+    job = pool.submit(make_job(), small_png)
+    # the claim hit a full disk, and so did recording that: it is kept and tried again between jobs
+    done = wait_finished(store, job.id)
+    assert done.state is JobState.FAILED and done.error_code == "storage_full", done
+    assert "disk space" in (done.error_message or "")
+    assert pool.executor.record_unrecorded() == 0
     after = pool.submit(make_job(), small_png)
     assert wait_finished(store, after.id).state is JobState.SUCCEEDED
 

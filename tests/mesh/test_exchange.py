@@ -59,3 +59,37 @@ def test_format_names(coloured_sphere: trimesh.Trimesh) -> None:
     assert exchange.format_from_path("a/b/Model.STL") == "stl"
     with pytest.raises(ValueError, match="unknown format"):
         exchange.format_from_path("model.dwg")
+
+
+@pytest.mark.unit
+def test_glb_carries_the_picture_as_a_texture_laid_from_above() -> None:
+    from orfeas.mesh.texture import PlanarTexture
+
+    box = trimesh.creation.box((40, 20, 4))
+    box.apply_translation([20, 10, 2])
+    image = np.zeros((64, 128, 3), np.uint8)
+    image[:, :64] = (250, 0, 0)  # left half red, right half blue
+    image[:, 64:] = (0, 0, 250)
+    texture = PlanarTexture(image, (0.0, 0.0, 40.0, 20.0))
+    data = exchange.export(box, "glb", texture=texture)
+    scene = trimesh.load(io.BytesIO(data), file_type="glb")
+    (mesh,) = scene.geometry.values()
+    assert mesh.visual.kind == "texture" and mesh.visual.material.baseColorTexture.size == (128, 64)
+    uv = mesh.visual.uv
+    assert uv.min() >= 0.0 and uv.max() <= 1.0
+    # Left vertices (x < 20 mm, in metres after the glTF turn) map to the red half.
+    left = mesh.vertices[:, 0] < 0.02
+    assert np.all(uv[left, 0] <= 0.5) and np.all(uv[~left, 0] >= 0.5)
+    again = exchange.load(data, "glb")
+    assert check(again).ok and again.volume == pytest.approx(box.volume, rel=1e-4)
+
+
+@pytest.mark.unit
+def test_glb_keeps_vertex_colours_when_the_texture_is_not_sharper() -> None:
+    from orfeas.mesh.texture import PlanarTexture
+
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=15)
+    sphere.visual.vertex_colors = np.tile([200, 30, 30, 255], (len(sphere.vertices), 1))
+    tiny = PlanarTexture(np.zeros((4, 4, 3), np.uint8), (-15.0, -15.0, 15.0, 15.0))
+    again = exchange.load(exchange.export(sphere, "glb", texture=tiny), "glb")
+    assert np.all(again.visual.vertex_colors[:, 0] == 200)

@@ -68,3 +68,35 @@ def test_broken_mesh_scores_zero() -> None:
     box = trimesh.creation.box()
     report = printability_report(trimesh.Trimesh(box.vertices, box.faces[:-2], process=False))
     assert report["quality_score"] == 0.0 and not report["printable"] and report["problems"]
+
+
+@pytest.mark.unit
+def test_loose_parts_are_listed_and_halve_the_score() -> None:
+    one = trimesh.creation.box((20, 20, 5))
+    one.apply_translation([0, 0, 2.5])
+    two = one.copy()
+    two.apply_translation([40, 0, 0])
+    single, split = printability_report(one), printability_report(trimesh.util.concatenate([one, two]))
+    assert single["bodies"] == 1 and single["loose_parts"] == []
+    assert split["bodies"] == 2 and len(split["loose_parts"]) == 2
+    assert [part["volume_cm3"] for part in split["loose_parts"]] == pytest.approx([2.0, 2.0])
+    assert sorted(part["center_mm"][0] for part in split["loose_parts"]) == pytest.approx([0.0, 40.0])
+    assert split["quality_score"] == pytest.approx(single["quality_score"] * 0.5, abs=0.02)
+    assert split["quality_parts"]["pieces"] == 0.5
+
+
+@pytest.mark.unit
+def test_fidelity_is_part_of_the_report_and_the_score() -> None:
+    from orfeas.mesh.fidelity import Fidelity
+
+    cube = trimesh.creation.box((20, 20, 20))
+    cube.apply_translation([0, 0, 10])
+    faithful = Fidelity(1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.2, 0.25, "top")
+    strayed = Fidelity(0.9, 0.1, 0.01, 0.1, 0.01, 50.0, 0.2, 0.2, 0.25, "top")
+    good, bad = printability_report(cube, fidelity=faithful), printability_report(cube, fidelity=strayed)
+    assert good["fidelity"]["silhouette_iou"] == 1.0 and good["fidelity"]["within_bound"]
+    assert bad["fidelity"]["stray_share"] == 0.2 and bad["quality_parts"]["fidelity"] == pytest.approx(
+        0.8 * 0.2
+    )
+    assert bad["quality_score"] < good["quality_score"] - 0.3
+    assert "fidelity" not in printability_report(cube)  # nothing to compare a mesh from elsewhere with

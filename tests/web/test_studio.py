@@ -210,7 +210,8 @@ def test_picture_from_the_file_chooser_becomes_a_model(studio: Studio, tmp_path:
             strict=True,
         )
     )
-    assert facts["Watertight"] == "Yes"
+    assert facts["Watertight"] == "Yes" and facts["Pieces"] == "One piece"
+    assert re.fullmatch(r"\d+\.\d % alike, within \d\.\d\d mm", facts["Like the picture"])
     for label in ("Size", "Volume", "Thinnest wall", "Overhangs > 45°", "Filament"):
         assert re.search(r"\d", facts[label]), label
     job_id = page.evaluate("new URLSearchParams(location.hash.slice(1)).get('job')")
@@ -279,7 +280,7 @@ def test_text_flow_by_keyboard_on_a_phone(studio: Studio) -> None:
     assert page.evaluate("document.activeElement.id") == "text-input"
     page.keyboard.type("ORFEAS")
     # Text makes a name plate unless told otherwise.
-    assert page.is_checked("#params [data-field='mode'] input[value='relief']")
+    assert page.is_checked("#params [data-field='mode'] input[value='extrude']")
     studio.set_param("target_faces", 4000)
     page.focus("#text-input")
     page.keyboard.press("Enter")
@@ -493,13 +494,13 @@ def test_unavailable_engines_are_greyed_with_the_server_reason(studio: Studio) -
     page.reload()
     page.wait_for_selector("#engines .engine-option input:checked", state="attached")
     page.click("label[for='source-text']")
-    assert page.is_checked("#params [data-field='mode'] input[value='relief']")  # a name plate
+    assert page.is_checked("#params [data-field='mode'] input[value='extrude']")  # a name plate
     page.click("label[for='text-style-diffusion']")
     assert page.is_visible("#lettering-fields [data-field='steps']")
     # a painted picture is built like any picture: the engine's own default mode, as the pipeline does
     assert page.is_checked("#params [data-field='mode'] input[value='puffy']")
     page.click("label[for='text-style-lettering']")
-    assert page.is_checked("#params [data-field='mode'] input[value='relief']")
+    assert page.is_checked("#params [data-field='mode'] input[value='extrude']")
     page.click("label[for='text-style-diffusion']")
     # A slider lands on the schema's multiples (a picture width in eights); a typed value that is
     # not one is refused next to the box, before anything is sent.

@@ -436,7 +436,9 @@ def engine_params(fields: dict[str, Any], mode: str | None, req: Generate3DReque
     if req.dimensions is not None:
         if "size_mm" in fields:
             params["size_mm"] = max(req.dimensions.width, req.dimensions.height)
-        if "depth_mm" in fields and mode in ("relief", "heightmap") and req.dimensions.depth is not None:
+        depth = fields.get("depth_mm")
+        # only where the engine's schema says the mode uses a depth (a puffy shape has none)
+        if depth is not None and mode in depth.get("modes", [mode]) and req.dimensions.depth is not None:
             params["depth_mm"] = req.dimensions.depth
     return params
 

@@ -15,6 +15,8 @@ if TYPE_CHECKING:  # numpy and trimesh are loaded by the engines' work, not by t
     import numpy as np
     import trimesh
 
+    from orfeas.mesh.fidelity import Intent
+
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 #: ``progress(stage, fraction)``: called at stage boundaries (fraction in [0, 1] within the stage).
@@ -54,11 +56,14 @@ class EngineOutput:
 
     ``units`` is ``"mm"`` when the engine already built the mesh at its final size (the pipeline
     then leaves the scale alone) or ``"model"`` when the pipeline must scale it to ``size_mm``.
-    Vertex colours, when known, are in ``mesh.visual.vertex_colors``.
+    Vertex colours, when known, are in ``mesh.visual.vertex_colors``. ``intent`` is what the engine
+    meant to build (:class:`orfeas.mesh.fidelity.Intent`), placed like ``mesh``: the pipeline
+    measures the final mesh against it.
     """
 
     mesh: trimesh.Trimesh
     units: Literal["mm", "model"] = "mm"
+    intent: Intent | None = None
     notes: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 

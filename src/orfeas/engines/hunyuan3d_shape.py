@@ -27,6 +27,8 @@ from orfeas.engines.hunyuan3d import (
 from orfeas.errors import EngineUnavailable, MeshInvalid
 from orfeas.imaging.mask import subject_mask
 from orfeas.mesh.closing import close_mesh, surface_from_field
+from orfeas.mesh.fidelity import Intent
+from orfeas.mesh.raster import PixelGrid
 from orfeas.settings import Settings
 
 NAME = "hunyuan3d"
@@ -99,7 +101,10 @@ def generate_shape(
         mesh = _texture(mesh, picture, weights, device, notes)
     notes["texture"] = "painted" if params.texture else "off"
     timings["mesh"] = time.perf_counter() - clock + surface.seconds
-    return EngineOutput(mesh=mesh, units="model", notes=notes, timings=timings)
+    # All a picture says about a generated shape: its silhouette, seen from the front.
+    subject = np.asarray(picture)[..., 3] >= 128
+    intent = Intent(PixelGrid(subject.shape, 1.0, (0.0, 0.0)), subject, view="front", fit=True)
+    return EngineOutput(mesh=mesh, units="model", intent=intent, notes=notes, timings=timings)
 
 
 # --- the stages -----------------------------------------------------------------------------------

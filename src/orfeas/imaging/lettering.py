@@ -30,6 +30,10 @@ if TYPE_CHECKING:  # numpy, Pillow and OpenCV load where text is drawn, not wher
     import numpy as np
     from PIL import ImageFont
 
+#: Two characters, backslash and n, as typed on a command line: taken as a new line.
+ESCAPED_NEWLINE = "\\n"
+
+
 #: Categories never drawn: controls, line and paragraph separators, surrogates, private use,
 #: unassigned code points.
 _NEVER = {"Cc", "Zl", "Zp", "Cs", "Co", "Cn"}
@@ -98,7 +102,11 @@ def checked_text(text: str, settings: Settings, *, one_line: bool = False) -> st
     most ``max_text_chars`` characters, no control, separator, private-use or unassigned
     characters and no bidi controls (by Unicode category), something visible. New lines stay
     (``\\r\\n`` becomes ``\\n``) unless ``one_line``, which joins all white space into single
-    spaces (a prompt)."""
+    spaces (a prompt).
+
+    A backslash followed by ``n`` (what a shell passes for ``--text "AB\\nCD"``, or a form field
+    where Enter cannot be typed) is a new line too."""
+    text = text.replace(ESCAPED_NEWLINE, "\n")
     text = " ".join(text.split()) if one_line else text.replace("\r\n", "\n").strip("\n")
     if not text.strip():
         raise InputRejected("The text is empty.", code="empty", field="text")

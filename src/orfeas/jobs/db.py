@@ -30,6 +30,10 @@ class Database(Protocol):
 
     def transaction(self) -> Any: ...
 
+    def make_room(self) -> bool:
+        """Give disk space the database holds but does not need back to the disk; whether any was."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -62,6 +66,9 @@ class SQLiteDatabase:
             self.path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False
         )
         conn.execute("PRAGMA synchronous=NORMAL")
+        # A checkpoint every 1 MiB of log (SQLite's default is 4 MiB): the log is reused from its
+        # start after each, so it stays small and a nearly full disk still has room for writes.
+        conn.execute("PRAGMA wal_autocheckpoint=256")
         conn.execute("PRAGMA foreign_keys=ON")
         return conn
 
@@ -96,6 +103,15 @@ class SQLiteDatabase:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    def make_room(self) -> bool:
+        """Copy the write-ahead log into the database and start it again from its beginning, so the
+        next writes reuse the log's space on the disk instead of growing it (a full disk has none)."""
+        try:
+            busy, _, _ = self._conn().execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+        except sqlite3.Error:
+            return False
+        return not busy
 
     def close(self) -> None:
         with self._lock:
@@ -177,6 +193,10 @@ class PostgresDatabase:
                 yield self
         finally:
             self._local.depth = 0
+
+    def make_room(self) -> bool:
+        """Nothing: the PostgreSQL server manages its own disk."""
+        return False
 
     def lock_for_migration(self) -> None:
         """Serialise schema migration between processes starting together (held to the commit)."""

@@ -314,6 +314,7 @@ class CeleryWorker:
         """The Celery task: run one job to its end state and return that state. A redelivery (its
         worker was lost) finds the job running and runs it again, within ``max_attempts``."""
         store = self.store
+        self.executor.record_unrecorded()  # failures a full disk kept from being written down
         try:
             job = store.get(job_id)
             if job is None or job.state in TERMINAL:
@@ -349,7 +350,7 @@ class CeleryWorker:
 
     def _forward_cancel(self, job_id: str, done: threading.Event) -> None:
         """Forward a cancel request made on the API (a flag in the shared store) to the runner."""
-        while not done.wait(0.5):
+        while not done.wait(0.1):
             job = self.store.get(job_id)
             if job is not None and job.cancel_requested:
                 self.executor.request_cancel(job_id)

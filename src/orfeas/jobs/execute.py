@@ -10,7 +10,6 @@ fails the job, and the caller carries on with a fresh runner.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -43,6 +42,8 @@ class JobExecutor:
         self.stopping = threading.Event()
         self._running: dict[str, float] = {}  # job id → monotonic start
         self._cancel: set[str] = set()
+        self._lock = threading.Lock()
+        self._unrecorded: dict[str, tuple[FailureReason, str]] = {}  # job id → its failure
         self.average_job_s = 5.0  # a first guess for Retry-After until jobs have run
 
     @property
@@ -68,16 +69,46 @@ class JobExecutor:
         except Exception as exc:
             if out_of_space(exc):  # recording the result needs room the disk does not have
                 log.error("no room to record job %s: %s", job.id, exc)
-                return self.abandon(job.id, runner, FailureReason.STORAGE_FULL, NO_ROOM)
-            log.exception("worker failed while handling job %s", job.id)
-            return self.abandon(job.id, runner, FailureReason.INTERNAL, WORKER_FAILED)
+            else:
+                log.exception("worker failed while handling job %s", job.id)
+            runner.stop(kill=True)
+            self.give_up(job.id, exc)
+            return self.new_runner()
+
+    def give_up(self, job_id: str, exc: BaseException) -> None:
+        """Fail ``job_id`` after ``exc`` broke its handling: as storage_full when the disk is full."""
+        if out_of_space(exc):
+            self._fail_quietly(job_id, FailureReason.STORAGE_FULL, NO_ROOM)
+        else:
+            self._fail_quietly(job_id, FailureReason.INTERNAL, WORKER_FAILED)
 
     def abandon(self, job_id: str, runner: Runner, reason: FailureReason, message: str) -> Runner:
         """Kill ``runner`` mid-job, fail the job with ``reason``, and return a fresh runner."""
         runner.stop(kill=True)
-        with contextlib.suppress(Exception):
-            self.fail(job_id, reason, message)
+        self._fail_quietly(job_id, reason, message)
         return self.new_runner()
+
+    def _fail_quietly(self, job_id: str, reason: FailureReason, message: str) -> None:
+        try:
+            self.fail(job_id, reason, message)
+        except Exception:  # the store cannot write (a full disk): kept, and tried again later
+            log.exception("could not record the failure of job %s; will try again", job_id)
+            with self._lock:
+                self._unrecorded[job_id] = (reason, message)
+
+    def record_unrecorded(self) -> int:
+        """Try again to record the failures the store could not take; how many are still waiting.
+        Called between jobs, so a job never stays running once there is room to say it failed."""
+        with self._lock:
+            waiting = list(self._unrecorded.items())
+        for job_id, (reason, message) in waiting:
+            try:
+                self.fail(job_id, reason, message)
+            except Exception:
+                continue
+            with self._lock:
+                self._unrecorded.pop(job_id, None)
+        return len(self._unrecorded)
 
     def fail(
         self, job_id: str, reason: FailureReason, message: str, timings: dict[str, float] | None = None

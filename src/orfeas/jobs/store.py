@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -35,6 +35,8 @@ from orfeas.jobs.states import (
     sources,
 )
 from orfeas.spec import JobSpec
+
+T = TypeVar("T")
 
 log = logging.getLogger("orfeas.jobs.store")
 
@@ -179,6 +181,7 @@ class JobStore:
         #: workers made to a job before anyone in this process acts on them.
         self.read_observers: list[Callable[[str, Job | None], None]] = []
         migrate(self.db, MIGRATIONS)
+        self._keep_reserve()
 
     def close(self) -> None:
         self.db.close()
@@ -403,18 +406,22 @@ class JobStore:
     ) -> bool:
         """running → succeeded, recording the artifacts (already renamed into place) atomically."""
         artifacts = list(artifacts)
-        with self.db.transaction():
-            if not self._move(
-                job_id,
-                JobState.SUCCEEDED,
-                "progress = 1, finished_at = ?, report = ?, timings = ?, error_code = NULL, "
-                "error_message = NULL",
-                (time.time(), _dumps(report), _dumps(timings)),
-            ):
-                return False
-            self.db.execute("DELETE FROM artifacts WHERE job_id = ?", (job_id,))
-            self._record_artifacts(job_id, artifacts)
-        return True
+
+        def record() -> bool:
+            with self.db.transaction():
+                if not self._move(
+                    job_id,
+                    JobState.SUCCEEDED,
+                    "progress = 1, finished_at = ?, report = ?, timings = ?, error_code = NULL, "
+                    "error_message = NULL",
+                    (time.time(), _dumps(report), _dumps(timings)),
+                ):
+                    return False
+                self.db.execute("DELETE FROM artifacts WHERE job_id = ?", (job_id,))
+                self._record_artifacts(job_id, artifacts)
+            return True
+
+        return self._with_room(record)  # the files are written: keeping them beats failing the job
 
     def _record_artifacts(self, job_id: str, artifacts: Iterable[Artifact]) -> None:
         for a in artifacts:
@@ -426,12 +433,15 @@ class JobStore:
     def fail(
         self, job_id: str, reason: FailureReason, message: str, timings: dict[str, float] | None = None
     ) -> bool:
-        """queued/running → failed(reason)."""
-        return self._move(
-            job_id,
-            JobState.FAILED,
-            "error_code = ?, error_message = ?, finished_at = ?, timings = ?",
-            (FailureReason(reason).value, message, time.time(), _dumps(timings or {})),
+        """queued/running → failed(reason); on a full disk too (the reserve is given up for it), so
+        no job is left running because its failure could not be written down."""
+        return self._with_room(
+            lambda: self._move(
+                job_id,
+                JobState.FAILED,
+                "error_code = ?, error_message = ?, finished_at = ?, timings = ?",
+                (FailureReason(reason).value, message, time.time(), _dumps(timings or {})),
+            )
         )
 
     def cancel(self, job_id: str) -> bool:
@@ -506,22 +516,66 @@ class JobStore:
         if not finished:
             return False
         # Files first: on a full disk the database needs room to record the delete, and removing
-        # the files is what gives it that room. A row whose files are gone is then deleted.
+        # the files is what gives it that room. A job with no files frees nothing, so then the
+        # reserve is given up for it (and taken again once there is room).
         self.files.remove_job(job_id)
-        try:
+
+        def forget() -> int:
             with self.db.transaction():
                 self.db.execute("DELETE FROM artifacts WHERE job_id = ?", (job_id,))
-                gone = self.db.execute(
+                return self.db.execute(
                     f"DELETE FROM jobs WHERE id = ? AND state IN ({', '.join('?' * len(terminal))})",
                     (job_id, *terminal),
                 )
+
+        try:
+            gone = self._with_room(forget)
         except Exception as exc:
-            if out_of_space(exc):
-                raise StorageFull(
-                    "The job's files were removed, but the disk is too full to record it; try again."
-                ) from exc
-            raise
+            if not out_of_space(exc):
+                raise
+            raise StorageFull(
+                "The job's files were removed, but the disk is too full to record it; try again."
+            ) from exc
+        self._keep_reserve()
         return gone == 1
+
+    #: Bytes kept aside on the data disk so that deleting a job can always be recorded.
+    RESERVE_BYTES = 256 * 1024
+
+    def _with_room(self, write: Callable[[], T]) -> T:
+        """Run the database ``write``; when the disk is full, give up the reserve and the database's
+        spare log space, and try once more."""
+        try:
+            return write()
+        except Exception as exc:
+            if not out_of_space(exc):
+                raise
+            freed = self._release_reserve()
+            if not (self.db.make_room() or freed):
+                raise
+        return write()
+
+    def _reserve(self) -> Path:
+        return self.data_dir / ".space-reserve"
+
+    def _keep_reserve(self) -> None:
+        """Hold :attr:`RESERVE_BYTES` on the data disk (quietly nothing when there is no room)."""
+        path = self._reserve()
+        if path.is_file() and path.stat().st_size >= self.RESERVE_BYTES:
+            return
+        try:
+            with open(path, "wb") as handle:
+                handle.write(b"\0" * self.RESERVE_BYTES)
+        except OSError:
+            path.unlink(missing_ok=True)
+
+    def _release_reserve(self) -> bool:
+        """Give the reserve back to the disk; whether there was one."""
+        path = self._reserve()
+        if not path.is_file():
+            return False
+        path.unlink(missing_ok=True)
+        return True
 
     # --- start-up and housekeeping ------------------------------------------------------------
     def recover(self, max_attempts: int) -> Recovery:

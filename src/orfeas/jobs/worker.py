@@ -21,17 +21,16 @@ cap, two children on two cores ran 1.5× slower). Threads stay available (``work
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import threading
 import time
 from collections import deque
 
-from orfeas.jobs.execute import WORKER_FAILED, JobExecutor
+from orfeas.jobs.execute import JobExecutor
 from orfeas.jobs.queue import EventKind, Listener, QueueFull, notify
 from orfeas.jobs.runner import Mode, preload_process_runners
-from orfeas.jobs.states import FailureReason, Job
+from orfeas.jobs.states import Job
 from orfeas.jobs.store import JobStore, Recovery
 from orfeas.settings import Settings
 
@@ -151,11 +150,12 @@ class WorkerPool:
         return self.store.get(job_id)
 
     # --- supervisors --------------------------------------------------------------------------
-    def _next(self) -> str | None:
+    def _next(self, wait_s: float) -> str | None:
+        """The next waiting job, or ``None`` after ``wait_s`` without one (or when stopping)."""
         with self._lock:
-            while not self._waiting and not self.executor.stopping.is_set():
-                self._lock.wait(0.5)
-            if self.executor.stopping.is_set():
+            if not self._waiting and not self.executor.stopping.is_set():
+                self._lock.wait(wait_s)
+            if self.executor.stopping.is_set() or not self._waiting:
                 return None
             job_id = self._waiting.popleft()
             self._waiting_set.discard(job_id)
@@ -169,15 +169,15 @@ class WorkerPool:
                 self._ready.set()
         try:
             while not self.executor.stopping.is_set():
-                job_id = self._next()
+                self.executor.record_unrecorded()
+                job_id = self._next(wait_s=1.0)
                 if job_id is None:
-                    break
+                    continue
                 try:
                     job = self.store.claim(job_id)
-                except Exception:  # e.g. the claim landed but reading it back failed: never leave it
+                except Exception as exc:  # e.g. a full disk, or reading the claim back failed
                     log.exception("could not claim job %s", job_id)
-                    with contextlib.suppress(Exception):
-                        self.executor.fail(job_id, FailureReason.INTERNAL, WORKER_FAILED)
+                    self.executor.give_up(job_id, exc)  # never leave it queued with nobody to run it
                     continue
                 if job is not None:  # None: cancelled (or taken) while waiting
                     runner = self.executor.run(job, runner)

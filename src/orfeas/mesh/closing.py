@@ -20,11 +20,9 @@ from dataclasses import asdict, dataclass
 import manifold3d
 import numpy as np
 import trimesh
-from scipy import sparse
-from scipy.sparse import csgraph
 
 from orfeas.mesh.repair import clean_mesh
-from orfeas.mesh.verify import edge_checks, signed_volume
+from orfeas.mesh.verify import edge_checks, face_bodies, signed_volume
 
 #: A hole is capped when every point lies this close to its best-fit plane (share of its size).
 PLANAR_TOLERANCE = 1e-3
@@ -97,7 +95,7 @@ def close_mesh(mesh: trimesh.Trimesh, *, min_body_share: float = 0.0) -> ClosedM
 
     out = trimesh.Trimesh(vertices, faces, process=False)
     out = clean_mesh(out)
-    labels = _body_labels(np.asarray(out.faces), len(out.vertices))
+    labels = face_bodies(np.asarray(out.faces), len(out.vertices))
     open_loops, still_non_manifold = _boundary_loops(np.asarray(out.faces))
     report = ClosingReport(
         holes_found=len(loops),
@@ -172,17 +170,6 @@ def _cap(vertices: np.ndarray, loop: np.ndarray) -> np.ndarray | None:
 # --- bodies ---------------------------------------------------------------------------------------
 
 
-def _body_labels(faces: np.ndarray, vertex_count: int) -> np.ndarray:
-    """The connected body of each face (faces joined through shared vertices)."""
-    if len(faces) == 0:
-        return np.zeros(0, dtype=np.int64)
-    rows = np.concatenate([faces[:, 0], faces[:, 1]])
-    cols = np.concatenate([faces[:, 1], faces[:, 2]])
-    graph = sparse.coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(vertex_count,) * 2)
-    _, vertex_labels = csgraph.connected_components(graph, directed=False)
-    return vertex_labels[faces[:, 0]]
-
-
 def _orient_bodies(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, int]:
     """Consistent winding (trimesh's face-adjacency walk), then each body's volume made positive."""
     if len(faces) == 0:
@@ -192,7 +179,7 @@ def _orient_bodies(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray,
         trimesh.repair.fix_winding(mesh)
         faces = np.asarray(mesh.faces, dtype=np.int64)
     faces = faces.copy()
-    labels = _body_labels(faces, len(vertices))
+    labels = face_bodies(faces, len(vertices))
     flipped = 0
     for body in np.unique(labels):
         members = labels == body
@@ -208,7 +195,7 @@ def _drop_small_bodies(
     """Remove bodies holding less than ``min_share`` of the total volume: (faces, removed, share)."""
     if min_share <= 0 or len(faces) == 0:
         return faces, 0, 0.0
-    labels = _body_labels(faces, len(vertices))
+    labels = face_bodies(faces, len(vertices))
     bodies = np.unique(labels)
     volumes = np.array([abs(signed_volume(vertices, faces[labels == b])) for b in bodies])
     total = float(volumes.sum())

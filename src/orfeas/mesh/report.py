@@ -1,13 +1,18 @@
 """The printability report: what a maker needs to know before slicing, as plain JSON.
 
-Quality score (in [0, 1]); 0 for any mesh that fails verification, otherwise the weighted sum
+Quality score (in [0, 1]); 0 for any mesh that fails verification, otherwise
 
-    0.45 · wall   + 0.25 · overhang + 0.15 · bodies + 0.15 · detail
+    (0.40 · wall + 0.20 · overhang + 0.40 · fidelity) · pieces
 
 * wall     = min(1, thinnest_wall_mm / 0.8)        — a 0.4 mm nozzle lays two lines in 0.8 mm
 * overhang = 1 − overhang_share                     — share of area needing support (> 45°)
-* bodies   = 1 / bodies                             — one piece prints (and lands) as one piece
-* detail   = min(1, faces / 20 000)                 — enough triangles to carry the shape
+* fidelity = clip((silhouette_iou − 0.5) / 0.5, 0, 1) · clip(1 − 4 · stray_share, 0, 1)
+                                                    — does it look like the picture (the
+                                                      ``fidelity`` block, :mod:`orfeas.mesh.fidelity`);
+                                                      1 when there is nothing to compare with
+                                                      (a mesh brought from elsewhere)
+* pieces   = 1 for one body, 0.5 for more           — a model in loose parts (listed under
+                                                      ``loose_parts``) falls apart when printed
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 
-from orfeas.mesh.verify import Verification, check
+from orfeas.mesh.fidelity import Fidelity
+from orfeas.mesh.verify import Verification, check, face_bodies
 
 #: Density of PLA in g/cm³, for the filament estimate.
 PLA_DENSITY = 1.24
@@ -27,11 +33,16 @@ OVERHANG_DEGREES = 45.0
 #: Surface points sampled for the wall-thickness estimate.
 WALL_SAMPLES = 4000
 
-QUALITY_WEIGHTS = {"wall": 0.45, "overhang": 0.25, "bodies": 0.15, "detail": 0.15}
+QUALITY_WEIGHTS = {"wall": 0.40, "overhang": 0.20, "fidelity": 0.40}
+#: The score of a model in several loose pieces is multiplied by this.
+LOOSE_PIECES_FACTOR = 0.5
 
 
-def printability_report(mesh: trimesh.Trimesh, verification: Verification | None = None) -> dict[str, Any]:
-    """Measure ``mesh`` (millimetres) and return the report as a JSON-able dict."""
+def printability_report(
+    mesh: trimesh.Trimesh, verification: Verification | None = None, fidelity: Fidelity | None = None
+) -> dict[str, Any]:
+    """Measure ``mesh`` (millimetres) and return the report as a JSON-able dict; ``fidelity``
+    (how the mesh compares with what its engine meant to build) adds the ``fidelity`` block."""
     verification = verification or check(mesh)
     low, high = mesh.bounds if len(mesh.vertices) else np.zeros((2, 3))
     volume_cm3 = verification.volume_mm3 / 1000.0
@@ -40,11 +51,11 @@ def printability_report(mesh: trimesh.Trimesh, verification: Verification | None
     parts = {
         "wall": min(1.0, thinnest / 0.8),
         "overhang": 1.0 - overhang,
-        "bodies": 1.0 / max(1, verification.bodies),
-        "detail": min(1.0, len(mesh.faces) / 20_000),
+        "fidelity": fidelity.score() if fidelity is not None else 1.0,
     }
-    score = sum(QUALITY_WEIGHTS[k] * v for k, v in parts.items()) if verification.ok else 0.0
-    return {
+    pieces = 1.0 if verification.bodies <= 1 else LOOSE_PIECES_FACTOR
+    score = pieces * sum(QUALITY_WEIGHTS[k] * v for k, v in parts.items()) if verification.ok else 0.0
+    report = {
         "printable": verification.ok,
         "problems": verification.problems(),
         "watertight": verification.watertight,
@@ -61,9 +72,35 @@ def printability_report(mesh: trimesh.Trimesh, verification: Verification | None
         "overhang_share": round(overhang, 4),
         "filament_g": round(volume_cm3 * PLA_DENSITY, 2),
         "filament_assumption": f"solid PLA at {PLA_DENSITY} g/cm³ (an upper bound; infill prints lighter)",
+        "loose_parts": loose_parts(mesh) if verification.bodies > 1 else [],
         "quality_score": round(float(score), 4),
-        "quality_parts": {k: round(float(v), 4) for k, v in parts.items()},
+        "quality_parts": {**{k: round(float(v), 4) for k, v in parts.items()}, "pieces": pieces},
     }
+    if fidelity is not None:
+        report["fidelity"] = fidelity.as_dict()
+    return report
+
+
+def loose_parts(mesh: trimesh.Trimesh) -> list[dict[str, Any]]:
+    """Each separate body of the mesh, largest first: its volume, centre and size."""
+    faces = np.asarray(mesh.faces)
+    vertices = np.asarray(mesh.vertices)
+    labels = face_bodies(faces, len(vertices))
+    out = []
+    for body in np.unique(labels):
+        own = faces[labels == body]
+        points = vertices[np.unique(own)]
+        a, b, c = vertices[own[:, 0]], vertices[own[:, 1]], vertices[own[:, 2]]
+        volume = abs(float(np.einsum("ij,ij->", a, np.cross(b, c)) / 6.0))
+        low, high = points.min(axis=0), points.max(axis=0)
+        out.append(
+            {
+                "volume_cm3": round(volume / 1000.0, 4),
+                "center_mm": [round(float(x), 2) for x in (low + high) / 2],
+                "size_mm": [round(float(x), 2) for x in high - low],
+            }
+        )
+    return sorted(out, key=lambda part: -part["volume_cm3"])
 
 
 def overhang_share(mesh: trimesh.Trimesh) -> float:

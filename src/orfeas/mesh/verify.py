@@ -97,11 +97,18 @@ def edge_checks(faces: np.ndarray) -> tuple[bool, bool, int]:
 
 def count_bodies(faces: np.ndarray, vertex_count: int) -> int:
     """Connected pieces of the surface (vertices joined by edges)."""
-    rows = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2]])
-    cols = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0]])
+    return len(np.unique(face_bodies(faces, vertex_count))) if len(faces) else 0
+
+
+def face_bodies(faces: np.ndarray, vertex_count: int) -> np.ndarray:
+    """The connected piece each face belongs to (faces joined through shared vertices)."""
+    if len(faces) == 0:
+        return np.zeros(0, dtype=np.int64)
+    rows = np.concatenate([faces[:, 0], faces[:, 1]])
+    cols = np.concatenate([faces[:, 1], faces[:, 2]])
     graph = sparse.coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(vertex_count,) * 2)
     _, labels = csgraph.connected_components(graph, directed=False)
-    return len(np.unique(labels[np.unique(faces)]))
+    return labels[faces[:, 0]]
 
 
 def signed_volume(vertices: np.ndarray, faces: np.ndarray) -> float:

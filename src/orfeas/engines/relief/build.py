@@ -1,8 +1,9 @@
 """The ``relief`` engine's work: find the subject, then hand the picture to its mode's builder.
 
-A builder is ``build(rgba, mask, params, progress) → closed mesh in mm``, or an
-:class:`~orfeas.engines.base.EngineOutput` when it has notes for the report too; adding a mode is
-one module with its builder and one entry in :data:`BUILDERS` (and its name in ``parameters.Mode``).
+A builder is ``build(rgba, mask, params, progress, settings) → Built``: the closed mesh in mm, the
+:class:`~orfeas.mesh.fidelity.Intent` it was built to (placed like the mesh) and notes for the
+report. Adding a mode is one module with its builder and one entry in :data:`BUILDERS` (and its
+name in ``parameters.Mode``).
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import trimesh
 
 from orfeas.engines.base import EngineInput, EngineOutput, ProgressCallback
-from orfeas.engines.relief.grid import colour_source, find_mask
+from orfeas.engines.relief.extrude import extrude
+from orfeas.engines.relief.grid import Built, colour_source, find_mask
 from orfeas.engines.relief.heightmap import heightmap
 from orfeas.engines.relief.lithophane import lithophane
 from orfeas.engines.relief.parameters import ReliefParameters
@@ -25,15 +26,13 @@ from orfeas.engines.relief.revolve import revolve
 from orfeas.imaging.mask import ForegroundMask
 from orfeas.settings import Settings
 
-Builder = Callable[
-    [np.ndarray, "ForegroundMask | None", ReliefParameters, ProgressCallback],
-    "trimesh.Trimesh | EngineOutput",
-]
+Builder = Callable[[np.ndarray, "ForegroundMask | None", ReliefParameters, ProgressCallback, Settings], Built]
 
 #: mode → its builder.
 BUILDERS: dict[str, Builder] = {
     "puffy": puffy,
     "relief": plaque,
+    "extrude": extrude,
     "lithophane": lithophane,
     "heightmap": heightmap,
     "revolve": revolve,
@@ -55,9 +54,7 @@ def build(
     timings["mask"], clock = time.perf_counter() - clock, time.perf_counter()
 
     progress("height", 0.0)
-    built = BUILDERS[params.mode](rgba, found, params, progress)
-    if isinstance(built, EngineOutput):
-        notes.update(built.notes)
-    mesh = built.mesh if isinstance(built, EngineOutput) else built
+    built = BUILDERS[params.mode](rgba, found, params, progress, settings)
+    notes.update(built.notes)
     timings["mesh"] = time.perf_counter() - clock
-    return EngineOutput(mesh=mesh, units="mm", notes=notes, timings=timings)
+    return EngineOutput(mesh=built.mesh, units="mm", intent=built.intent, notes=notes, timings=timings)

@@ -1,47 +1,83 @@
 """The working grid of the ``relief`` engine: where it sits in the picture, the subject's mask, and
-sampling the picture onto it (luminance, surface detail, vertex colours).
+sampling the picture onto it (luminance, surface detail, colours).
 
-Every mode builds on a :class:`Grid`: a crop box in picture fractions plus a boolean mask of
-cells, sized for the face budget.
+Every mode builds on a :class:`Grid`: a box in picture fractions (it may reach past the picture,
+for a plate's margin) with the subject's coverage on its cells, sized for the face budget. A
+builder lays it out in millimetres as a :class:`~orfeas.mesh.raster.PixelGrid` and
+:func:`finish` brings the mesh, its :class:`~orfeas.mesh.fidelity.Intent` and its colours to the
+exact asked size together.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 import trimesh
 from scipy import ndimage
+from scipy.sparse import csgraph
+from scipy.spatial import cKDTree
 
 from orfeas.engines.base import EngineInput
 from orfeas.engines.relief.parameters import WORKING_SIDE
 from orfeas.errors import InputRejected
 from orfeas.imaging.mask import ForegroundMask, MaskSource, alpha_is_meaningful, subject_mask
-from orfeas.mesh.heightfield import fix_pinches
+from orfeas.mesh.fidelity import Intent, allowed_deviation_mm
+from orfeas.mesh.outline import densified, trace
+from orfeas.mesh.raster import PixelGrid
+from orfeas.mesh.texture import PlanarTexture
 from orfeas.settings import Settings
 
 #: Modes that build the whole picture, so no subject mask is needed.
 WHOLE_PICTURE = frozenset({"lithophane"})
-#: Grid cells per requested face: the mesh is built at about 3× the target and simplified.
+#: Grid cells per requested face over the subject: the grid is what the mesh is built to and
+#: compared with, so it is as fine as the face budget can follow.
 CELLS_PER_FACE = 0.75
+#: Longest side of the colour picture laid over a model (texture and vertex colours).
+COLOUR_SIDE = 768
+#: The plate's colour where the picture is transparent (and typeset text's plate), and the ink of
+#: typeset text.
+PLATE_GREY = 235
+INK_GREY = 40
+#: Bridges that join separate parts are this wide (mm).
+BRIDGE_MM = 2.5
+#: The longest segment of a height-field mode's outline, in cells.
+OUTLINE_SEGMENT_CELLS = 16
 
 
 class Grid:
-    """Where the working grid sits in the picture: a crop box (in picture pixels) and a mask."""
+    """Where the working grid sits in the picture: a box (fractions of the mask's height and
+    width; it may reach outside [0, 1]), the subject's coverage in [0, 1] and its mask."""
 
-    def __init__(self, box: tuple[float, float, float, float], mask: np.ndarray) -> None:
-        self.box = box  # top, left, bottom, right as fractions of the picture's height and width
-        self.mask = mask
+    def __init__(self, box: tuple[float, float, float, float], coverage: np.ndarray) -> None:
+        self.box = box  # top, left, bottom, right
+        self.coverage = coverage.astype(np.float32)
+        self.mask = self.coverage >= 0.5
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.mask.shape  # type: ignore[return-value]
+
+    def pixel_grid(self, pixel_mm: float) -> PixelGrid:
+        """The grid laid out in millimetres, its bottom-left corner at the origin."""
+        return PixelGrid(self.shape, pixel_mm, (0.0, self.shape[0] * pixel_mm))
 
     @classmethod
     def whole(cls, shape: tuple[int, int], side: int) -> Grid:
         h, w = shape
         scale = side / max(h, w)
         gh, gw = max(2, round(h * scale)), max(2, round(w * scale))
-        return cls((0.0, 0.0, 1.0, 1.0), np.ones((gh, gw), dtype=bool))
+        return cls((0.0, 0.0, 1.0, 1.0), np.ones((gh, gw), dtype=np.float32))
+
+
+@dataclass(frozen=True)
+class Built:
+    """What a mode's builder hands back: the closed mesh in mm, what it meant, and its notes."""
+
+    mesh: trimesh.Trimesh
+    intent: Intent
+    notes: dict[str, object]
 
 
 def find_mask(
@@ -60,19 +96,15 @@ def find_mask(
     return subject_mask(rgba, mask, settings, edit=edit, side=WORKING_SIDE)
 
 
-def subject_grid(
-    found: ForegroundMask | None, target_faces: int, *, margin: float = 0.0, plate: bool = False
-) -> Grid:
-    """The working grid over the subject's bounding box, sized for the face budget."""
-    assert found is not None
-    mask = found.mask
+def subject_grid(mask: np.ndarray, target_faces: int, *, margin: float = 0.0, plate: bool = False) -> Grid:
+    """The working grid over the subject's bounding box (grown by ``margin`` × its longest side,
+    past the picture's edge if need be), sized for the face budget."""
     mh, mw = mask.shape
     rows, cols = np.nonzero(mask)
     top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
     pad = round(margin * max(bottom - top, right - left))
-    top, left = max(0, top - pad), max(0, left - pad)
-    bottom, right = min(mh, bottom + pad), min(mw, right + pad)
-    sub = mask[top:bottom, left:right].astype(np.float32)
+    top, left, bottom, right = top - pad, left - pad, bottom + pad, right + pad
+    sub = _window(mask.astype(np.float32), top, left, bottom, right)
     bh, bw = sub.shape
     budget = max(2_000.0, CELLS_PER_FACE * target_faces)
     coverage = 1.0 if plate else max(float(sub.mean()), 0.05)
@@ -83,17 +115,81 @@ def subject_grid(
     scale = max(scale, 32 / max(bh, bw))
     gh, gw = max(2, round(bh * scale)), max(2, round(bw * scale))
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    grid = cv2.resize(sub, (gw, gh), interpolation=interpolation) >= 0.5
-    if not plate:
-        grid = fix_pinches(grid)
-    if not grid.any():
+    cells = np.clip(cv2.resize(sub, (gw, gh), interpolation=interpolation), 0.0, 1.0)
+    if not (cells >= 0.5).any():
         raise InputRejected("The subject is too small to build.", code="no_subject")
     # The mask may be a reduced copy of the picture: keep the box as fractions of its sides.
-    return Grid((top / mh, left / mw, bottom / mh, right / mw), grid)
+    return Grid((top / mh, left / mw, bottom / mh, right / mw), cells)
+
+
+def subject_outline(crop: Grid, grid: PixelGrid, max_faces: int) -> list[np.ndarray]:
+    """The subject's outline on the grid (mm), traced to 0.15 cell (the mask is known no better, and
+    a looser outline would show in the silhouette) — up to 0.4 cell where a small face budget could
+    not afford it (its walls and rim take about four faces per outline vertex), never more: the
+    model is compared with the mask a cell at a time — with no segment longer than
+    :data:`OUTLINE_SEGMENT_CELLS` cells."""
+    tolerance = 0.15 * grid.pixel_mm
+    contours = trace(crop.coverage, grid, tolerance_mm=tolerance)
+    while sum(len(c) for c in contours) > max_faces / 8 and tolerance < 0.4 * grid.pixel_mm:
+        tolerance *= 1.6
+        contours = trace(crop.coverage, grid, tolerance_mm=tolerance)
+    return densified(contours, OUTLINE_SEGMENT_CELLS * grid.pixel_mm)
+
+
+def hard_error_mm(top: np.ndarray, settings: Settings) -> float:
+    """How far off the mesher may leave a surface before it spends more than its face budget: well
+    inside the bound verification will hold the model to (see :mod:`orfeas.mesh.fidelity`)."""
+    finite = top[np.isfinite(top)]
+    depth = float(finite.max() - finite.min()) if finite.size else 0.0
+    return 0.6 * allowed_deviation_mm(depth, settings)
+
+
+def joined(mask: np.ndarray, width_px: float) -> tuple[np.ndarray, int]:
+    """``mask`` with its separate parts joined by straight bridges ``width_px`` wide, each between
+    the nearest points of two parts (a minimum spanning tree), and the number of bridges."""
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    if count <= 2:
+        return mask, 0
+    edge = mask & ~ndimage.binary_erosion(mask)
+    points = [np.column_stack(np.nonzero(edge & (labels == k))) for k in range(1, count)]
+    trees = [cKDTree(p) for p in points]
+    parts = len(points)
+    distance = np.zeros((parts, parts))
+    ends: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+    for i in range(parts):
+        for j in range(i + 1, parts):
+            gaps, nearest = trees[i].query(points[j])
+            k = int(np.argmin(gaps))
+            distance[i, j] = max(float(gaps[k]), 1e-6)
+            ends[(i, j)] = (points[i][nearest[k]], points[j][k])
+    tree = csgraph.minimum_spanning_tree(distance).tocoo()
+    out = mask.astype(np.uint8)
+    thickness = max(1, round(width_px))
+    for i, j in zip(tree.row, tree.col, strict=True):
+        a, b = ends[(min(i, j), max(i, j))]
+        cv2.line(out, (int(a[1]), int(a[0])), (int(b[1]), int(b[0])), 1, thickness, lineType=cv2.LINE_8)
+    return out.astype(bool), len(tree.row)
+
+
+def joined_subject(
+    found: ForegroundMask | None, size_mm: float, join: bool
+) -> tuple[np.ndarray, dict[str, object]]:
+    """The subject's mask, its separate parts bridged when ``join`` (bridges :data:`BRIDGE_MM`
+    wide at the final size), and notes saying how many parts there were and what joined them."""
+    assert found is not None
+    mask = found.mask
+    rows, cols = np.nonzero(mask)
+    side_px = max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1)
+    parts = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)[0] - 1
+    notes: dict[str, object] = {"parts": int(parts)}
+    if join and parts > 1:
+        mask, bridges = joined(mask, BRIDGE_MM * side_px / size_mm)
+        notes["joined_by"] = f"{bridges} bridge{'s' if bridges != 1 else ''}"
+    return mask, notes
 
 
 def picture_box(rgba: np.ndarray, crop: Grid) -> tuple[int, int, int, int]:
-    """The crop box in picture pixels, at least one pixel each way."""
+    """The crop box in picture pixels (may reach outside the picture), at least one pixel each way."""
     h, w = rgba.shape[:2]
     top, left, bottom, right = crop.box
     t, lft = int(np.floor(top * h)), int(np.floor(left * w))
@@ -101,39 +197,65 @@ def picture_box(rgba: np.ndarray, crop: Grid) -> tuple[int, int, int, int]:
 
 
 def resample(rgba: np.ndarray, crop: Grid, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """The picture under the grid's box (transparent outside the picture) at ``shape`` pixels."""
     top, left, bottom, right = picture_box(rgba, crop)
-    region = rgba[top:bottom, left:right]
+    region = _window(rgba, top, left, bottom, right)
     gh, gw = shape or crop.shape
     shrink = region.shape[0] > gh or region.shape[1] > gw
     return cv2.resize(region, (gw, gh), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 def luminance(rgba: np.ndarray, crop: Grid, *, over_white: bool) -> np.ndarray:
-    """Luminance in [0, 1] on the grid; transparent pixels count as white when ``over_white``."""
-    cells = resample(rgba, crop).astype(np.float32) / 255.0
-    grey = cells[..., 0] * 0.299 + cells[..., 1] * 0.587 + cells[..., 2] * 0.114
+    """Luminance in [0, 1] on the grid; transparent pixels count as white when ``over_white``.
+
+    Otherwise only the subject's own pixels count: colours are averaged weighted by their alpha
+    (whatever colour a transparent pixel has is no part of the picture — at an anti-aliased edge
+    it would make a rim of false light or dark), and cells with nothing solid take the nearest
+    subject cell's."""
+    picture = rgba.astype(np.float32) / 255.0
+    grey = picture[..., 0] * 0.299 + picture[..., 1] * 0.587 + picture[..., 2] * 0.114
+    alpha = picture[..., 3]
     if over_white:
-        alpha = cells[..., 3]
-        grey = grey * alpha + (1.0 - alpha)
-    return grey
+        cells = resample(np.dstack([grey * alpha + (1.0 - alpha), alpha]), crop)
+        return cells[..., 0]
+    cells = resample(np.dstack([grey * alpha, alpha]), crop)
+    weight = cells[..., 1]
+    solid = weight > 1e-3
+    out = cells[..., 0] / np.maximum(weight, 1e-3)
+    if solid.any() and not solid.all():
+        _, (ri, ci) = ndimage.distance_transform_edt(~solid, return_indices=True)
+        out = out[ri, ci]
+    return np.clip(out, 0.0, 1.0)
 
 
 def colour_source(source: EngineInput) -> np.ndarray:
     """The picture whose colours the model takes; typeset text becomes dark glyphs on a light plate."""
     if source.source != "text":
         return source.rgba
-    alpha = source.rgba[..., 3]
     out = np.empty_like(source.rgba)
-    ink = alpha >= 128
-    out[..., :3] = np.where(ink[..., None], 40, 235)
-    out[..., 3] = alpha
+    out[..., :3] = INK_GREY  # the glyphs' colour; their alpha says how much of a pixel they cover
+    out[..., 3] = source.rgba[..., 3]
     return out
 
 
 def finish(
-    mesh: trimesh.Trimesh, rgba: np.ndarray, crop: Grid, size_mm: float, rect: bool = False
-) -> trimesh.Trimesh:
-    """Scale x and y so the longest side is exactly ``size_mm`` and paint the vertex colours."""
+    mesh: trimesh.Trimesh,
+    intent: Intent,
+    rgba: np.ndarray,
+    crop: Grid,
+    size_mm: float,
+    *,
+    colours: str = "subject",
+    notes: dict[str, object] | None = None,
+) -> Built:
+    """Scale x and y so the longest side is exactly ``size_mm``, place the model's corner at the
+    origin, and colour it; the intent (and the picture laid over it) moves along.
+
+    ``colours``: ``"subject"`` (the subject's colours, spread past its outline so walls take the
+    outline's colour), ``"picture"`` (the whole picture over a light plate, for lithophanes and
+    height maps) or ``"plate"`` (the subject's colours on the subject, the picture over a light
+    plate elsewhere).
+    """
     low, high = mesh.bounds
     span = max(high[0] - low[0], high[1] - low[1])
     if span <= 0:
@@ -142,36 +264,53 @@ def finish(
     vertices = mesh.vertices.copy()
     vertices[:, 0] = (vertices[:, 0] - low[0]) * factor
     vertices[:, 1] = (vertices[:, 1] - low[1]) * factor
-    mesh = trimesh.Trimesh(vertices, mesh.faces, process=False)
-    mesh.visual.vertex_colors = vertex_colours(vertices, rgba, crop, size_mm, rect)
-    return mesh
+    grid = intent.grid
+    x0, y0 = grid.origin_mm
+    placed = PixelGrid(grid.shape, grid.pixel_mm * factor, ((x0 - low[0]) * factor, (y0 - low[1]) * factor))
+    subject_colour, plate_colour = colour_pictures(rgba, crop, colours)
+    texture = PlanarTexture(
+        subject_colour if colours != "plate" else _merged(subject_colour, plate_colour, crop), _frame(placed)
+    )
+    out = trimesh.Trimesh(vertices, mesh.faces, process=False)
+    out.visual.vertex_colors = vertex_colours(vertices, placed, subject_colour, plate_colour, intent.plate_mm)
+    intent = replace(intent, grid=placed, texture=texture)
+    return Built(out, intent, dict(notes or {}))
+
+
+def colour_pictures(rgba: np.ndarray, crop: Grid, colours: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """The colour picture(s) over the grid's box at up to :data:`COLOUR_SIDE` px, RGB: the subject's
+    colours (the background filled from the nearest subject pixel) or the picture over a light
+    plate; for ``"plate"`` both."""
+    top, left, bottom, right = picture_box(rgba, crop)
+    scale = min(1.0, COLOUR_SIDE / max(bottom - top, right - left))
+    ch, cw = max(1, round((bottom - top) * scale)), max(1, round((right - left) * scale))
+    picture = resample(rgba, crop, (ch, cw))
+    solid = picture[..., 3] >= 128
+    alpha = picture[..., 3:4].astype(np.float32) / 255.0
+    over_plate = (picture[..., :3] * alpha + PLATE_GREY * (1 - alpha)).astype(np.uint8)
+    if colours == "picture" or not solid.any():
+        return over_plate, None
+    return _spread(picture[..., :3], solid), (over_plate if colours == "plate" else None)
 
 
 def vertex_colours(
-    vertices: np.ndarray, rgba: np.ndarray, crop: Grid, size_mm: float, rect: bool
+    vertices: np.ndarray,
+    grid: PixelGrid,
+    subject: np.ndarray,
+    plate: np.ndarray | None,
+    plate_mm: float | None,
 ) -> np.ndarray:
-    """Sample the picture under each vertex (background filled from the nearest subject pixel)."""
-    top, left, bottom, right = picture_box(rgba, crop)
-    side = 512
-    scale = min(1.0, side / max(bottom - top, right - left))
-    ch, cw = max(1, round((bottom - top) * scale)), max(1, round((right - left) * scale))
-    colour = resample(rgba, crop, (ch, cw))
-    solid = colour[..., 3] >= 128
-    if not rect and solid.any() and not solid.all():
-        _, (ri, ci) = ndimage.distance_transform_edt(~solid, return_indices=True)
-        colour = colour[ri, ci]
-    elif rect:
-        alpha = colour[..., 3:4].astype(np.float32) / 255.0
-        colour = colour.copy()
-        colour[..., :3] = (colour[..., :3] * alpha + 235 * (1 - alpha)).astype(np.uint8)
-    span_x, span_y = np.ptp(vertices[:, 0]), np.ptp(vertices[:, 1])
-    fx = np.clip(vertices[:, 0] / max(span_x, 1e-9), 0, 1)
-    fy = np.clip(1.0 - vertices[:, 1] / max(span_y, 1e-9), 0, 1)
-    px = np.minimum((fx * cw).astype(int), cw - 1)
-    py = np.minimum((fy * ch).astype(int), ch - 1)
-    out = colour[py, px].copy()
-    out[:, 3] = 255
-    return out
+    """The colour picture under each vertex (RGBA); on a plate, vertices standing above it take the
+    subject's colours and the rest the plate's."""
+    x0, y0, x1, y1 = _frame(grid)
+    ch, cw = subject.shape[:2]
+    px = np.clip(((vertices[:, 0] - x0) / (x1 - x0) * cw).astype(int), 0, cw - 1)
+    py = np.clip(((y1 - vertices[:, 1]) / (y1 - y0) * ch).astype(int), 0, ch - 1)
+    rgb = subject[py, px]
+    if plate is not None and plate_mm is not None:
+        low = vertices[:, 2] <= plate_mm + 1e-6
+        rgb = np.where(low[:, None], plate[py, px], rgb)
+    return np.column_stack([rgb, np.full(len(rgb), 255, np.uint8)])
 
 
 def luminance_detail(rgba: np.ndarray, crop: Grid, amount_mm: float, fade: np.ndarray) -> np.ndarray:
@@ -184,3 +323,46 @@ def luminance_detail(rgba: np.ndarray, crop: Grid, amount_mm: float, fade: np.nd
     if spread < 1e-4:
         return np.zeros(crop.shape)
     return np.clip(band / (3 * spread), -1.0, 1.0) * amount_mm * fade
+
+
+def _spread(rgb: np.ndarray, solid: np.ndarray) -> np.ndarray:
+    """``rgb`` with every pixel outside the subject taking its nearest subject pixel's colour, so
+    walls and outline vertices, which sample at the outline, get the subject's colour and the
+    picture's own background never shows on the model."""
+    if solid.all() or not solid.any():
+        return np.ascontiguousarray(rgb)
+    # OpenCV labels each pixel with its nearest zero pixel: make the subject the zeros.
+    _, labels = cv2.distanceTransformWithLabels(
+        (~solid).astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    palette = np.zeros((int(labels.max()) + 1, 3), np.uint8)
+    palette[labels[solid]] = rgb[solid]
+    return palette[labels]
+
+
+def _merged(subject: np.ndarray, plate: np.ndarray | None, crop: Grid) -> np.ndarray:
+    """The subject's colours over the subject (grown by a texel, so its walls take them), the
+    plate's elsewhere."""
+    if plate is None:
+        return subject
+    ch, cw = subject.shape[:2]
+    inside = cv2.resize(crop.coverage, (cw, ch), interpolation=cv2.INTER_LINEAR) >= 0.5
+    inside = cv2.dilate(inside.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    return np.where(inside[..., None], subject, plate)
+
+
+def _frame(grid: PixelGrid) -> tuple[float, float, float, float]:
+    """(x_min, y_min, x_max, y_max) of a pixel grid in mm."""
+    x0, y0 = grid.origin_mm
+    h, w = grid.shape
+    return x0, y0 - h * grid.pixel_mm, x0 + w * grid.pixel_mm, y0
+
+
+def _window(image: np.ndarray, top: int, left: int, bottom: int, right: int) -> np.ndarray:
+    """``image[top:bottom, left:right]`` with zeros wherever the window leaves the image."""
+    h, w = image.shape[:2]
+    out = np.zeros((bottom - top, right - left, *image.shape[2:]), dtype=image.dtype)
+    t, lft, b, r = max(top, 0), max(left, 0), min(bottom, h), min(right, w)
+    if b > t and r > lft:
+        out[t - top : b - top, lft - left : r - left] = image[t:b, lft:r]
+    return out

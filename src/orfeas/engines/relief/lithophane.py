@@ -3,28 +3,42 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
-import trimesh
 
 from orfeas.engines.base import ProgressCallback
-from orfeas.engines.relief.grid import Grid, finish, luminance
+from orfeas.engines.relief.grid import Built, Grid, finish, hard_error_mm, luminance
 from orfeas.engines.relief.parameters import ReliefParameters
 from orfeas.imaging.mask import ForegroundMask
-from orfeas.mesh.heightfield import slab
+from orfeas.mesh.fidelity import Intent
+from orfeas.mesh.heightfield import OVERRUN, slab
+from orfeas.mesh.raster import PixelGrid
+from orfeas.settings import Settings
 
 #: A lithophane pixel need not be finer than this (a 0.4 mm nozzle cannot print finer).
 LITHOPHANE_PIXEL_MM = 0.1
+#: The mesh stays this close to the thickness image (mm).
+MAX_ERROR_MM = 0.03
+#: Smoothing of the picture before it becomes thickness (pixels of LITHOPHANE_PIXEL_MM).
+NOZZLE_BLUR_PX = 1.0
 
 
 def lithophane(
-    rgba: np.ndarray, found: ForegroundMask | None, p: ReliefParameters, progress: ProgressCallback
-) -> trimesh.Trimesh:
+    rgba: np.ndarray,
+    found: ForegroundMask | None,
+    p: ReliefParameters,
+    progress: ProgressCallback,
+    settings: Settings,
+) -> Built:
     h, w = rgba.shape[:2]
     side = int(max(32, min(1024, max(h, w), round(p.size_mm / LITHOPHANE_PIXEL_MM))))
     crop = Grid.whole(rgba.shape[:2], side)
     grey = luminance(rgba, crop, over_white=True)
     if p.invert:
         grey = 1.0 - grey
+    # A nozzle lays lines wider than a lithophane pixel: detail finer than a pixel or two cannot
+    # print, and smoothing it away lets the mesh follow what can.
+    grey = cv2.GaussianBlur(grey, (0, 0), NOZZLE_BLUR_PX)
     thickness = p.max_thickness_mm - (p.max_thickness_mm - p.min_thickness_mm) * grey
     pixel_mm = p.size_mm / (max(thickness.shape) - 1)
     frame = round(p.frame_mm / pixel_mm)
@@ -33,5 +47,41 @@ def lithophane(
         ring[frame:-frame, frame:-frame] = False
         thickness[ring] = p.max_thickness_mm
     progress("mesh", 0.0)
-    mesh = slab(thickness, pixel_mm, max_error_mm=0.03, max_triangles=p.target_faces)
-    return finish(mesh, rgba, crop, p.size_mm, rect=True)
+    return whole_picture(thickness, rgba, crop, p, settings, max_error_mm=MAX_ERROR_MM)
+
+
+def whole_picture(
+    top: np.ndarray,
+    rgba: np.ndarray,
+    crop: Grid,
+    p: ReliefParameters,
+    settings: Settings,
+    *,
+    max_error_mm: float,
+) -> Built:
+    """The whole rectangle as a slab with ``top`` (mm per cell) over a flat back; the slab's
+    vertices stand on the cell centres, so its grid starts half a cell outside them.
+
+    A busy picture (a photo's grain) may need more triangles than the budget: then the engine
+    means a smoother surface — ``top`` blurred a little more each time, noted as ``smoothed_px`` —
+    and only as a last resort more triangles (up to :data:`~orfeas.mesh.heightfield.OVERRUN`
+    times the budget), rather than a surface its mesh cannot follow."""
+    pixel_mm = p.size_mm / (max(top.shape) - 1)
+    limit = hard_error_mm(top, settings)
+    notes: dict[str, object] = {}
+    budget = p.target_faces
+    for attempt in range(5):
+        if attempt in (1, 2, 3):
+            sigma = 0.5 * 2 ** (attempt - 1)
+            top = cv2.GaussianBlur(top.astype(np.float32), (0, 0), sigma)
+            notes["smoothed_px"] = sigma
+        elif attempt == 4:
+            budget = OVERRUN * p.target_faces
+            notes["faces_over_target"] = True
+        mesh = slab(top, pixel_mm, max_error_mm=max_error_mm, max_triangles=budget)
+        if mesh.metadata["max_error_mm"] <= limit:
+            break
+    h, w = top.shape
+    grid = PixelGrid((h, w), pixel_mm, (-pixel_mm / 2, (h - 0.5) * pixel_mm))
+    intent = Intent(grid, np.ones((h, w), dtype=bool), top.astype(np.float64))
+    return finish(mesh, intent, rgba, crop, p.size_mm, colours="picture", notes=notes)

@@ -14,7 +14,7 @@ from orfeas.parameters import Parameters
 #: strokes must survive: admission checks them against it).
 WORKING_SIDE = 1024
 
-Mode = Literal["puffy", "relief", "lithophane", "heightmap", "revolve"]
+Mode = Literal["puffy", "relief", "extrude", "lithophane", "heightmap", "revolve"]
 
 
 def _for(*modes: str, unit: str | None = None, advanced: bool = False) -> dict[str, Any]:
@@ -38,14 +38,14 @@ class ReliefParameters(Parameters):
         "auto",
         description="Where the subject's outline comes from: auto (alpha, else the neural mask, with "
         "GrabCut where it is surer), alpha, neural, grabcut, or none (the whole picture).",
-        json_schema_extra=_for("puffy", "relief", "heightmap", "revolve"),
+        json_schema_extra=_for("puffy", "relief", "extrude", "heightmap", "revolve"),
     )
     size_mm: float = Field(
         80.0,
         ge=5,
         le=500,
         description="Longest side of the object (for revolve: its height).",
-        json_schema_extra=_for("puffy", "relief", "lithophane", "heightmap", "revolve", unit="mm"),
+        json_schema_extra=_for("puffy", "relief", "extrude", "lithophane", "heightmap", "revolve", unit="mm"),
     )
     inflation: float = Field(
         1.0,
@@ -71,14 +71,45 @@ class ReliefParameters(Parameters):
         ge=0.2,
         le=50,
         description="Height of the subject above the plate.",
-        json_schema_extra=_for("relief", "heightmap", unit="mm"),
+        json_schema_extra=_for("relief", "extrude", "heightmap", unit="mm"),
     )
     base_mm: float = Field(
         2.0,
         ge=0.0,
         le=20,
         description="Base plate thickness (0: no plate).",
-        json_schema_extra=_for("relief", "heightmap", unit="mm"),
+        json_schema_extra=_for("relief", "extrude", "heightmap", unit="mm"),
+    )
+    margin_mm: float = Field(
+        3.0,
+        ge=1.0,
+        le=50,
+        description="Plate margin around the subject.",
+        json_schema_extra=_for("relief", "extrude", unit="mm"),
+    )
+    corner_mm: float = Field(
+        3.0,
+        ge=0.0,
+        le=50,
+        description="Radius of the plate's corners.",
+        json_schema_extra=_for("relief", "extrude", unit="mm"),
+    )
+    top_edge: Literal["sharp", "chamfer", "fillet"] = Field(
+        "sharp",
+        description="The top edge of the extruded shape: sharp, a 45° chamfer or a rounded fillet.",
+        json_schema_extra=_for("extrude"),
+    )
+    top_edge_mm: float = Field(
+        0.6,
+        ge=0.1,
+        le=10,
+        description="Size of the chamfer or fillet.",
+        json_schema_extra=_for("extrude", unit="mm", advanced=True),
+    )
+    separate_parts: bool = Field(
+        False,
+        description="Keep separate parts of the picture as separate pieces (default: join them into one).",
+        json_schema_extra=_for("puffy", "relief", "extrude", advanced=True),
     )
     detail_mm: float = Field(
         0.4,
@@ -122,8 +153,10 @@ class ReliefParameters(Parameters):
         50_000,
         ge=1_000,
         le=1_000_000,
-        description="Triangles in the finished mesh.",
-        json_schema_extra=_for("puffy", "relief", "lithophane", "heightmap", "revolve", advanced=True),
+        description="Most triangles in the finished mesh (flat parts need far fewer).",
+        json_schema_extra=_for(
+            "puffy", "relief", "extrude", "lithophane", "heightmap", "revolve", advanced=True
+        ),
     )
     hollow: bool = Field(
         False,

@@ -1,37 +1,102 @@
-"""``relief``: a bas-relief plaque — the subject raised ``depth_mm`` from a flat back, on a base
-plate of ``base_mm`` (0: no plate, the subject alone)."""
+"""``relief``: a bas-relief plaque — the subject raised ``depth_mm`` with rounded shoulders, on a
+base plate of ``base_mm`` (0: no plate, the subject alone).
+
+On a plate, the subject's outline is a crease held in the triangulation: the plate around it is
+exactly flat (it has no vertex of its own inside), and nothing ramps from the subject to the plate.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-import trimesh
 
 from orfeas.engines.base import ProgressCallback
-from orfeas.engines.relief.grid import Grid, finish, luminance_detail, subject_grid
+from orfeas.engines.relief.grid import (
+    Built,
+    Grid,
+    finish,
+    hard_error_mm,
+    joined_subject,
+    luminance_detail,
+    subject_grid,
+    subject_outline,
+)
 from orfeas.engines.relief.parameters import ReliefParameters
 from orfeas.imaging.mask import ForegroundMask
-from orfeas.mesh.heightfield import corner_heights, distance_inside, masked_solid, slab
+from orfeas.mesh.fidelity import Intent
+from orfeas.mesh.heightfield import distance_inside, outline_solid
+from orfeas.mesh.outline import contours_of, rasterize, rounded_rectangle
+from orfeas.mesh.raster import PixelGrid
+from orfeas.settings import Settings
+
+#: The mesh stays this close to the relief (mm).
+MAX_ERROR_MM = 0.03
 
 
 def plaque(
-    rgba: np.ndarray, found: ForegroundMask | None, p: ReliefParameters, progress: ProgressCallback
-) -> trimesh.Trimesh:
-    if p.base_mm <= 0:
-        crop = subject_grid(found, p.target_faces)
-        pixel_mm = p.size_mm / max(crop.mask.shape)
-        raised = raised_profile(crop.mask, p, rgba, crop)
-        progress("mesh", 0.0)
-        front = corner_heights(raised, crop.mask) + p.rim_mm
-        mesh = masked_solid(crop.mask, front, np.zeros_like(front), pixel_mm)
-        return finish(mesh, rgba, crop, p.size_mm)
-    # On a plate: the whole (cropped) picture is the plate, the subject stands on it.
-    crop = subject_grid(found, p.target_faces, margin=0.04, plate=True)
-    pixel_mm = p.size_mm / (max(crop.mask.shape) - 1)
-    raised = np.where(crop.mask, raised_profile(crop.mask, p, rgba, crop), 0.0)
-    top = p.base_mm + raised
+    rgba: np.ndarray,
+    found: ForegroundMask | None,
+    p: ReliefParameters,
+    progress: ProgressCallback,
+    settings: Settings,
+) -> Built:
+    on_plate = p.base_mm > 0
+    mask, notes = joined_subject(found, p.size_mm, not p.separate_parts and not on_plate)
+    crop = subject_grid(mask, p.target_faces, margin=plate_margin(p) if on_plate else 0.0, plate=on_plate)
+    grid = crop.pixel_grid(p.size_mm / max(crop.shape))
+    # The relief rises from the outline it is built with (so on a plate its crease is exactly
+    # where the plate ends); the silhouette is compared with the mask.
+    subject = subject_outline(crop, grid, p.target_faces)
+    inside = rasterize(subject, grid)
+    raised = np.where(inside, raised_profile(inside, p, rgba, crop), 0.0)
     progress("mesh", 0.0)
-    mesh = slab(top, pixel_mm, max_error_mm=0.02, max_triangles=p.target_faces)
-    return finish(mesh, rgba, crop, p.size_mm, rect=True)
+    if not on_plate:
+        front = raised + p.rim_mm
+        mesh = outline_solid(
+            subject,
+            grid,
+            front,
+            front_edge=p.rim_mm,
+            refine=inside,
+            max_error_mm=MAX_ERROR_MM,
+            max_faces=p.target_faces,
+            hard_error_mm=hard_error_mm(front, settings),
+        )
+        intent = Intent(grid, crop.mask, np.where(inside, front, np.nan))
+        return finish(mesh, intent, rgba, crop, p.size_mm, notes=notes)
+    if notes["parts"] > 1:
+        notes["joined_by"] = "the plate"
+    plate = plate_outline(grid, p.corner_mm)
+    top = p.base_mm + raised
+    mesh = outline_solid(
+        plate,
+        grid,
+        top,
+        front_edge=p.base_mm,
+        creases=subject,
+        crease_z=p.base_mm,
+        refine=inside,
+        max_error_mm=MAX_ERROR_MM,
+        max_faces=p.target_faces,
+        hard_error_mm=hard_error_mm(top, settings),
+    )
+    on = rasterize(plate, grid)
+    intent = Intent(grid, crop.mask & on, np.where(on, top, np.nan), plate_mm=p.base_mm)
+    return finish(mesh, intent, rgba, crop, p.size_mm, colours="plate", notes=notes)
+
+
+def plate_margin(p: ReliefParameters) -> float:
+    """The plate's margin as a share of the subject's longest side, so that the whole plate, margin
+    included, is ``size_mm`` long."""
+    return p.margin_mm / max(p.size_mm - 2 * p.margin_mm, 1.0)
+
+
+def plate_outline(grid: PixelGrid, corner_mm: float) -> list[np.ndarray]:
+    """The plate: the grid's whole frame, its corners rounded."""
+    h, w = grid.shape
+    x0, y0 = grid.origin_mm
+    low = np.array([x0, y0 - h * grid.pixel_mm])
+    high = np.array([x0 + w * grid.pixel_mm, y0])
+    return contours_of(rounded_rectangle(low, high, corner_mm))
 
 
 def raised_profile(mask: np.ndarray, p: ReliefParameters, rgba: np.ndarray, crop: Grid) -> np.ndarray:

@@ -18,7 +18,8 @@ import numpy as np
 import trimesh
 from scipy import ndimage
 
-from orfeas.engines.base import EngineOutput, ProgressCallback
+from orfeas.engines.base import ProgressCallback
+from orfeas.engines.relief.grid import Built
 from orfeas.engines.relief.parameters import ReliefParameters
 from orfeas.engines.relief.profile import (
     SideView,
@@ -29,6 +30,8 @@ from orfeas.engines.relief.profile import (
 )
 from orfeas.errors import InputRejected
 from orfeas.imaging.mask import ForegroundMask
+from orfeas.mesh.fidelity import Intent
+from orfeas.mesh.raster import PixelGrid
 from orfeas.mesh.revolve import (
     ClosedTop,
     Profile,
@@ -39,6 +42,7 @@ from orfeas.mesh.revolve import (
     turned_solid,
     vessel,
 )
+from orfeas.settings import Settings
 
 #: Facets stay within this distance of the true circle.
 CHORD_ERROR_MM = 0.05
@@ -94,8 +98,12 @@ class RevolveIntent:
 
 
 def revolve(
-    rgba: np.ndarray, found: ForegroundMask | None, p: ReliefParameters, progress: ProgressCallback
-) -> EngineOutput:
+    rgba: np.ndarray,
+    found: ForegroundMask | None,
+    p: ReliefParameters,
+    progress: ProgressCallback,
+    settings: Settings,
+) -> Built:
     assert found is not None
     subject = found.mask
     # 1. The side view: axis, symmetry, extras, the half-width at each height. Is it round?
@@ -168,7 +176,9 @@ def revolve(
         *(vessel_warnings(notes["vessel"], p) if "vessel" in notes else []),
         *stability_warnings(base_mm, widest_mm),
     ]
-    return EngineOutput(mesh=mesh, units="mm", notes=notes)
+    # The shared fidelity block sees the front silhouette (radial figures are in notes["fidelity"]).
+    front = Intent(PixelGrid(view.mask.shape, pixel_mm, (0.0, 0.0)), view.mask, view="front", fit=True)
+    return Built(mesh, front, notes)
 
 
 def turn(profile: Profile, segments: int, p: ReliefParameters) -> tuple[trimesh.Trimesh, dict[str, Any]]:

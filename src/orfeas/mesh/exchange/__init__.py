@@ -8,6 +8,7 @@ import trimesh
 
 from orfeas.mesh.exchange import glb, obj, ply, stl, threemf
 from orfeas.mesh.formats import CONTENT_TYPES, FORMATS, format_from_path, known_format
+from orfeas.mesh.texture import PlanarTexture
 
 __all__ = ["CONTENT_TYPES", "FORMATS", "export", "format_from_path", "load"]
 
@@ -29,9 +30,14 @@ _LOADERS: dict[str, Callable[[bytes], trimesh.Trimesh]] = {
 }
 
 
-def export(mesh: trimesh.Trimesh, fmt: str) -> bytes:
-    """``mesh`` (millimetres) as the bytes of a ``fmt`` file."""
-    return _EXPORTERS[known_format(fmt)](mesh)
+def export(mesh: trimesh.Trimesh, fmt: str, *, texture: PlanarTexture | None = None) -> bytes:
+    """``mesh`` (millimetres) as the bytes of a ``fmt`` file. ``texture``, the picture laid over
+    the model from above, goes into the formats that carry textures (GLB) when it is sharper than
+    the vertex colours."""
+    fmt = known_format(fmt)
+    if fmt == "glb":
+        return glb.export_glb(mesh, texture=texture)
+    return _EXPORTERS[fmt](mesh)
 
 
 def load(data: bytes, fmt: str) -> trimesh.Trimesh:

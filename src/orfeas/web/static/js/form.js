@@ -20,6 +20,7 @@ const AUTO_UNITS = { mm: "mm", px: "px", deg: "°", s: "s", pct: "%" };
 const KNOWN_CHOICES = {
   puffy: "The outline inflated into a rounded body, like a cushion or a keychain.",
   relief: "A bas-relief: the subject raised from a flat plate.",
+  extrude: "The outline cut out with straight walls and a flat top: signs, name plates, logos.",
   lithophane: "The whole picture as thickness: print in white, hold up to light.",
   heightmap: "The picture is a height map: brighter is higher.",
   revolve: "A round thing seen from the side (a chess piece, a bottle, a vase) turned into a solid or a vessel.",

@@ -6,6 +6,8 @@ import { isMeshJob } from "./mesh.js";
 const MIN_WALL_MM = 0.8;
 /** Share of the surface overhanging more than 45° above which supports are advised. */
 const SUPPORT_SHARE = 0.1;
+/** Share of the top surface off the intended shape above which the verdict says so. */
+const STRAY_SHARE = 0.01;
 
 const FORMAT_NOTES = {
   stl: "For any slicer",
@@ -53,7 +55,11 @@ export function verdict(report) {
     notes.push(`${Math.round(report.overhang_share * 100)} % of the surface overhangs more than 45°: print with supports.`);
   }
   if (typeof report.bodies === "number" && report.bodies > 1) {
-    notes.push(`It is ${report.bodies} separate pieces.`);
+    notes.push(`It is ${report.bodies} separate pieces: it falls apart when printed. Leave “separate parts” off to join them.`);
+  }
+  const fidelity = report.fidelity;
+  if (fidelity && typeof fidelity.stray_share === "number" && fidelity.stray_share > STRAY_SHARE) {
+    notes.push(`${number(fidelity.stray_share * 100, 1)} % of its top stands off the picture's shape.`);
   }
   // What the engine itself has to say (revolve: parts left out, thin parts thickened, ...).
   const said = Array.isArray(report.engine?.warnings) ? report.engine.warnings : [];
@@ -64,6 +70,24 @@ export function verdict(report) {
   }
   if (score >= 0.5) return { tone: "warn", headline: "Printable, with care", notes };
   return { tone: "warn", headline: "Printable, but check it first", notes };
+}
+
+/** "One piece", or how many (the report lists the loose ones). */
+function pieces(report) {
+  if (typeof report.bodies !== "number") return "–";
+  return report.bodies === 1 ? "One piece" : `${report.bodies} separate pieces`;
+}
+
+/** How closely the model follows its picture: "99.6 % alike, within 0.03 mm". */
+function likeness(fidelity) {
+  const alike = `${number(fidelity.silhouette_iou * 100, 1)} % alike`;
+  const deviation = fidelity.deviation_mm ?? {};
+  const worst = Math.max(deviation.mesh_to_intent?.max ?? NaN, deviation.intent_to_mesh?.max ?? NaN);
+  return Number.isFinite(worst) ? `${alike}, within ${number(worst, 2)} mm` : `${alike} (silhouette)`;
+}
+
+function likenessTone(fidelity) {
+  return fidelity.silhouette_iou >= 0.95 && !(fidelity.stray_share > STRAY_SHARE) ? "good" : "warn";
 }
 
 function row(label, value, tone) {
@@ -199,7 +223,9 @@ export function renderReport(container, job) {
     ...row("Overhangs > 45°", `${number((report.overhang_share ?? 0) * 100, 0)} %`, overhangTone),
     ...row("Filament", `≈ ${number(report.filament_g, 1)} g PLA`),
     ...row("Triangles", Number.isFinite(report.faces) ? report.faces.toLocaleString("en") : "–"),
+    ...row("Pieces", pieces(report), report.bodies > 1 ? "warn" : "good"),
   );
+  if (report.fidelity) list.append(...row("Like the picture", likeness(report.fidelity), likenessTone(report.fidelity)));
   const capacity = report.engine?.vessel?.capacity_ml;
   if (Number.isFinite(capacity)) list.append(...row("Holds", `${number(capacity, 0)} ml`));
   const filament = [...list.querySelectorAll("dt")].find((dt) => dt.textContent === "Filament");

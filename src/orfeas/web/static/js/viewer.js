@@ -91,15 +91,19 @@ export class Viewer {
     root.traverse((node) => {
       if (!node.isMesh) return;
       const colours = node.geometry.getAttribute("color");
+      // The picture as a texture when the GLB carries one (sharper than vertex colours).
+      const picture = node.material?.map ?? null;
       node.material = new THREE.MeshStandardMaterial({
-        vertexColors: Boolean(colours),
-        color: colours ? 0xffffff : 0xc9ced8,
+        map: picture,
+        vertexColors: Boolean(colours) && !picture,
+        color: colours || picture ? 0xffffff : 0xc9ced8,
         roughness: 0.62,
         metalness: 0.0,
         side: THREE.DoubleSide,
       });
     });
-    // The GLB follows glTF: metres, +Y up, linear vertex colours — nothing to convert but the unit.
+    // The GLB follows glTF: metres, +Y up, linear vertex colours, an sRGB texture — nothing to
+    // convert but the unit.
     const holder = new THREE.Group();
     holder.add(root);
     holder.updateMatrixWorld(true);

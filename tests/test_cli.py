@@ -151,6 +151,18 @@ def test_engines_lists_relief_with_parameters(capsys) -> None:
 
 
 @pytest.mark.integration
+def test_output_closed_early_ends_quietly() -> None:
+    """``orfeas engines | head -1``: the reader goes away; no traceback, exit code 1."""
+    command = [sys.executable, "-m", "orfeas.cli", "engines", "--json"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()  # before the command (still importing) writes anything
+        stderr = process.stderr.read().decode()
+        assert process.wait(60) == 1
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+
+
+@pytest.mark.integration
 def test_text_new_lines_typed_as_backslash_n(tmp_path: Path) -> None:
     shapes = {}
     for name, text in (("one", "AB CD"), ("two", "AB\\nCD")):  # what the shell hands over for "AB\nCD"

@@ -1,6 +1,7 @@
 """The ``orfeas`` command: generate models, list engines, run the service.
 
-Exit codes: 0 success, 2 bad arguments or unusable input (the reason on stderr), 1 internal error.
+Exit codes: 0 success, 2 bad arguments or unusable input (the reason on stderr), 1 internal error
+(or the output closed early, as by ``| head``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (``orfeas engines | head``): stop quietly
+        _silence_stdout()
+        return EXIT_INTERNAL
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush does not fail again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 # --- generate ------------------------------------------------------------------------------------

@@ -93,6 +93,8 @@ def _verified(path: str, mtime: float, size: int) -> str:
     """Why the file is not u2netp.onnx (empty when it is); its MD5 is read once per file version."""
     problem = file_problem(Path(path), U2NETP)
     if problem.startswith("no model file"):
+        if not Path(path).is_absolute():  # a CLI run from another folder looks in that folder
+            problem += " (relative to the working directory; ORFEAS_MODELS_DIR names the folder)"
         return f"{problem}; {PLACE_IT}"
     if problem:
         return f"{problem}; `python -m orfeas.imaging.models` replaces it"

@@ -173,7 +173,7 @@ async def _checked(rt: Runtime, spec: dict[str, Any], data: bytes | None) -> Any
     "/api/upload-image",
     response_model=UploadOut,
     summary="Upload a picture for /api/generate-3d (original ORFEAS route)",
-    responses=error_responses(400, 401, 413, 415, 422, 429),
+    responses=error_responses(400, 401, 413, 415, 422, 429, 507),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -229,7 +229,7 @@ async def upload_image(request: Request) -> Response:
     response_model=TextToImageOut,
     summary="Make a picture from a prompt for /api/generate-3d (original ORFEAS route)",
     responses={
-        **error_responses(400, 401, 413, 415, 422, 429),
+        **error_responses(400, 401, 413, 415, 422, 429, 507),
         503: {**error_responses(503)[503], "description": "The GPU ran out of memory; see `Retry-After`."},
     },
     openapi_extra=json_body(TextToImageRequest),
@@ -354,7 +354,7 @@ async def _finished(rt: Runtime, job_id: str) -> Job:
     response_model=Generate3DOut,
     summary="Make a model from an uploaded or generated picture (original ORFEAS route)",
     responses={
-        **error_responses(400, 401, 404, 409, 413, 415, 422, 429, 503),
+        **error_responses(400, 401, 404, 409, 413, 415, 422, 429, 503, 507),
     },
     openapi_extra=json_body(Generate3DRequest),
 )

@@ -53,7 +53,7 @@ async def find_job(rt: Runtime, job_id: str) -> Job:
             "description": "Accepted; the job is queued.",
             "headers": {"Location": {"description": "The job's URL.", "schema": {"type": "string"}}},
         },
-        **error_responses(400, 401, 413, 415, 422, 429, 503),
+        **error_responses(400, 401, 413, 415, 422, 429, 503, 507),
     },
     openapi_extra={
         "requestBody": {
@@ -174,7 +174,7 @@ async def send_job_file(rt: Runtime, job: Job, name: str, *, field: str = "name"
     responses={
         202: {"model": JobOut, "description": "Cancellation accepted (a running job stops between stages)."},
         204: {"description": "The finished job and its files were deleted."},
-        **error_responses(401, 404, 422, 429),
+        **error_responses(401, 404, 422, 429, 507),
     },
     status_code=202,
     response_model=None,

@@ -320,12 +320,14 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         422: "A parameter is invalid; `error.field` names it.",
         429: "Rate limit exceeded; see `Retry-After`.",
         503: "The job queue is full; see `Retry-After`.",
+        507: "The data disk is (nearly) full (`storage_full`); see `Retry-After`. Deleting finished jobs "
+        "frees room.",
     }
     retry = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
     out: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
         entry: dict[str, Any] = {"model": ErrorBody, "description": text.get(status, "Error.")}
-        if status in (429, 503):
+        if status in (429, 503, 507):
             entry["headers"] = retry
         out[status] = entry
     return out

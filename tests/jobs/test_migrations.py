@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from orfeas.jobs.db import Database, PostgresDatabase, SQLiteDatabase, migrate, schema_version
+from orfeas.jobs.schema import MIGRATIONS, SCHEMA
 from orfeas.jobs.states import JobState
-from orfeas.jobs.store import _SCHEMA, MIGRATIONS, JobStore
+from orfeas.jobs.store import JobStore
 from tests.jobs.conftest import make_job
 from tests.jobs.servers import new_database
 
@@ -63,7 +64,7 @@ def test_newer_database_is_refused(db: Database) -> None:
 @pytest.mark.unit
 def test_database_from_before_versioning_is_adopted(tmp_path: Path) -> None:
     db = SQLiteDatabase(tmp_path / "orfeas.db")
-    for statement in _SCHEMA:  # what an older ORFEAS created, without schema_version
+    for statement in SCHEMA:  # what an older ORFEAS created, without schema_version
         db.execute(statement)
     JobStore(tmp_path, db)
     assert schema_version(db) == len(MIGRATIONS)

@@ -18,12 +18,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
-
 from orfeas.errors import StorageFull
 from orfeas.files import write_atomic
-from orfeas.jobs.db import Database, Migration, Row, SQLiteDatabase, migrate
+from orfeas.jobs.db import Database, SQLiteDatabase, migrate
 from orfeas.jobs.files import DirectoryFiles, JobFiles, job_files
+from orfeas.jobs.schema import COLUMN_COUNT, COLUMNS, MIGRATIONS, column_json, job_from_row, job_values
 from orfeas.jobs.states import (
     TERMINAL,
     Artifact,
@@ -34,119 +33,10 @@ from orfeas.jobs.states import (
     out_of_space,
     sources,
 )
-from orfeas.spec import JobSpec
 
 T = TypeVar("T")
 
 log = logging.getLogger("orfeas.jobs.store")
-
-
-def _dumps(value: Any) -> str:
-    """JSON text for a column (orjson: a status read decodes these on every request)."""
-    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS).decode()
-
-
-_SCHEMA = (
-    """
-    CREATE TABLE IF NOT EXISTS jobs (
-        id TEXT PRIMARY KEY,
-        state TEXT NOT NULL,
-        stage TEXT,
-        progress REAL NOT NULL DEFAULT 0,
-        engine TEXT NOT NULL,
-        params TEXT NOT NULL,
-        formats TEXT NOT NULL,
-        input_kind TEXT NOT NULL,
-        input_text TEXT,
-        input_filename TEXT,
-        lettering TEXT,
-        has_input INTEGER NOT NULL DEFAULT 0,
-        input_size INTEGER NOT NULL DEFAULT 0,
-        error_code TEXT,
-        error_message TEXT,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        cancel_requested INTEGER NOT NULL DEFAULT 0,
-        created_at REAL NOT NULL,
-        started_at REAL,
-        finished_at REAL,
-        timings TEXT NOT NULL DEFAULT '{}',
-        report TEXT
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS jobs_state_created ON jobs (state, created_at)",
-    "CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at)",
-    """
-    CREATE TABLE IF NOT EXISTS artifacts (
-        job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-        name TEXT NOT NULL,
-        format TEXT NOT NULL,
-        size INTEGER NOT NULL,
-        content_type TEXT NOT NULL,
-        PRIMARY KEY (job_id, name)
-    )
-    """,
-    "CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at REAL NOT NULL)",
-)
-
-#: Columns of schema version 2 that version 3 folds into the ``spec`` JSON column.
-_SPEC_COLUMNS = (
-    "engine",
-    "params",
-    "formats",
-    "input_kind",
-    "input_text",
-    "lettering",
-    "task",
-    "text_to_image",
-)
-
-
-def _specs_from_columns(db: Database) -> None:
-    """Migration 3: each job's ``spec`` from the columns that described it before."""
-    rows = db.query(f"SELECT id, {', '.join(_SPEC_COLUMNS)} FROM jobs")
-    for job_id, engine, params, formats, _kind, text, lettering, task, painted in rows:
-        painting = orjson.loads(painted) if painted else None
-        spec = JobSpec(
-            task=task or "generate",
-            engine=engine,
-            params=orjson.loads(params or "{}"),
-            formats=tuple(orjson.loads(formats or "[]")) or None,
-            text=text,
-            lettering=orjson.loads(lettering) if lettering else None,
-            text_to_image=painting["method"] if painting else "lettering",
-            diffusion=painting["options"] if painting else None,
-        )
-        db.execute("UPDATE jobs SET spec = ? WHERE id = ?", (spec.to_json().decode(), job_id))
-
-
-# The versioned schema (orfeas.jobs.db.migrate): append-only, version n is entry n. Version 1 is the
-# schema above (idempotent, so databases made before versioning adopt it). To add a column, append one
-# entry, e.g. "ALTER TABLE jobs ADD COLUMN cache_key TEXT", and add the column to _COLUMNS. A step may
-# be a function of the database too (a data conversion). A new job option needs no migration at all:
-# it is a field of the JobSpec, stored in the spec column.
-MIGRATIONS: tuple[Migration, ...] = (
-    _SCHEMA,
-    (  # 2: mesh jobs (analyze, repair) and the result cache
-        "ALTER TABLE jobs ADD COLUMN task TEXT NOT NULL DEFAULT 'generate'",
-        "ALTER TABLE jobs ADD COLUMN input_name TEXT NOT NULL DEFAULT 'input.png'",
-        "ALTER TABLE jobs ADD COLUMN cache_key TEXT",
-        "ALTER TABLE jobs ADD COLUMN cached_from TEXT",
-        "CREATE INDEX IF NOT EXISTS jobs_cache_key ON jobs (cache_key)",
-        "ALTER TABLE jobs ADD COLUMN text_to_image TEXT",
-    ),
-    (  # 3: what a job makes is one JSON value, the JobSpec (old rows converted)
-        "ALTER TABLE jobs ADD COLUMN spec TEXT",
-        _specs_from_columns,
-        *(f"ALTER TABLE jobs DROP COLUMN {c}" for c in _SPEC_COLUMNS),
-    ),
-)
-
-_COLUMNS = (
-    "id, spec, state, stage, progress, input_filename, has_input, input_size, error_code, error_message, "
-    "attempts, cancel_requested, created_at, started_at, finished_at, timings, report, input_name, "
-    "cache_key, cached_from"
-)
-_COLUMN_COUNT = _COLUMNS.count(",") + 1
 
 
 #: A job folder without a database row is removed at start-up once it is this old.
@@ -226,38 +116,17 @@ class JobStore:
 
     def _insert(self, job: Job, input_size: int | None) -> None:
         self.db.execute(
-            f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * _COLUMN_COUNT)})",
-            (
-                job.id,
-                job.spec.to_json().decode(),
-                job.state.value,
-                job.stage,
-                job.progress,
-                job.input_filename,
-                int(input_size is not None),
-                input_size or 0,
-                job.error_code,
-                job.error_message,
-                job.attempts,
-                0,
-                job.created_at,
-                job.started_at,
-                job.finished_at,
-                _dumps(job.timings),
-                _dumps(job.report) if job.report is not None else None,
-                job.input_name,
-                job.cache_key,
-                job.cached_from,
-            ),
+            f"INSERT INTO jobs ({COLUMNS}) VALUES ({', '.join('?' * COLUMN_COUNT)})",
+            job_values(job, input_size),
         )
 
     def get(self, job_id: str) -> Job | None:
-        rows = self.db.query(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+        rows = self.db.query(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,))
         job = None
         if rows:
             # only a succeeded job has recorded artifacts: skip the second query for the rest
             succeeded = rows[0][2] == JobState.SUCCEEDED
-            job = _job_from_row(rows[0], self._artifacts([job_id]).get(job_id, ()) if succeeded else ())
+            job = job_from_row(rows[0], self._artifacts([job_id]).get(job_id, ()) if succeeded else ())
         for observe in self.read_observers:
             observe(job_id, job)
         return job
@@ -267,11 +136,11 @@ class JobStore:
         where, params = ("WHERE state = ?", [state.value]) if state else ("", [])
         total = int(self.db.query(f"SELECT COUNT(*) FROM jobs {where}", params)[0][0])
         rows = self.db.query(
-            f"SELECT {_COLUMNS} FROM jobs {where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+            f"SELECT {COLUMNS} FROM jobs {where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
             [*params, int(limit), int(offset)],
         )
         artifacts = self._artifacts([r[0] for r in rows])
-        return [_job_from_row(r, artifacts.get(r[0], ())) for r in rows], total
+        return [job_from_row(r, artifacts.get(r[0], ())) for r in rows], total
 
     def progress_of(self, job_ids: Sequence[str]) -> dict[str, tuple[JobState, float]]:
         """(state, progress) of each of ``job_ids`` that exists: one small query, for watching jobs."""
@@ -302,14 +171,13 @@ class JobStore:
     def cached_result(self, key: str, formats: Iterable[str]) -> Job | None:
         """The newest succeeded job made with cache key ``key`` that has a file for every format."""
         rows = self.db.query(
-            f"SELECT {_COLUMNS} FROM jobs WHERE cache_key = ? AND state = ? "
-            "ORDER BY finished_at DESC LIMIT 8",
+            f"SELECT {COLUMNS} FROM jobs WHERE cache_key = ? AND state = ? ORDER BY finished_at DESC LIMIT 8",
             (key, JobState.SUCCEEDED.value),
         )
         artifacts = self._artifacts([r[0] for r in rows])
         wanted = set(formats)
         for row in rows:
-            job = _job_from_row(row, artifacts.get(row[0], ()))
+            job = job_from_row(row, artifacts.get(row[0], ()))
             have = set(self.files.names(job.id))
             files = [a.name for a in job.artifacts if a.format in wanted]
             if len(files) == len(wanted) and have.issuperset(files):
@@ -414,7 +282,7 @@ class JobStore:
                     JobState.SUCCEEDED,
                     "progress = 1, finished_at = ?, report = ?, timings = ?, error_code = NULL, "
                     "error_message = NULL",
-                    (time.time(), _dumps(report), _dumps(timings)),
+                    (time.time(), column_json(report), column_json(timings)),
                 ):
                     return False
                 self.db.execute("DELETE FROM artifacts WHERE job_id = ?", (job_id,))
@@ -440,7 +308,7 @@ class JobStore:
                 job_id,
                 JobState.FAILED,
                 "error_code = ?, error_message = ?, finished_at = ?, timings = ?",
-                (FailureReason(reason).value, message, time.time(), _dumps(timings or {})),
+                (FailureReason(reason).value, message, time.time(), column_json(timings or {})),
             )
         )
 
@@ -720,51 +588,3 @@ class JobStore:
         probe = self.data_dir / ".write-probe"
         write_atomic(probe, b"ok")
         probe.unlink(missing_ok=True)
-
-
-def _job_from_row(row: Row, artifacts: tuple[Artifact, ...]) -> Job:
-    (
-        job_id,
-        spec,
-        state,
-        stage,
-        progress,
-        input_filename,
-        has_input,
-        input_size,
-        error_code,
-        error_message,
-        attempts,
-        cancel_requested,
-        created_at,
-        started_at,
-        finished_at,
-        timings,
-        report,
-        input_name,
-        cache_key,
-        cached_from,
-    ) = row
-    return Job(
-        id=job_id,
-        spec=JobSpec.from_json(spec),
-        state=JobState(state),
-        stage=stage,
-        progress=float(progress),
-        input_filename=input_filename,
-        has_input=bool(has_input),
-        input_size=int(input_size),
-        error_code=error_code,
-        error_message=error_message,
-        attempts=int(attempts),
-        cancel_requested=bool(cancel_requested),
-        created_at=float(created_at),
-        started_at=started_at,
-        finished_at=finished_at,
-        timings=orjson.loads(timings) if timings else {},
-        report=orjson.loads(report) if report else None,
-        artifacts=artifacts,
-        input_name=input_name,
-        cache_key=cache_key,
-        cached_from=cached_from,
-    )

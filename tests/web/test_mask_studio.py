@@ -82,12 +82,12 @@ def test_the_cut_out_appears_on_a_drop_and_the_brush_edit_shapes_the_model(studi
     for fx in np.linspace(0.03, 0.38, 6):
         _stroke(studio, [(fx, 0.02), (fx, 0.5), (fx, 0.98)])
     # A stroke that adds gravel, then taken back: Undo.
-    page.check("#mask-brush-add")
+    page.click("label[for='mask-brush-add']")
     _stroke(studio, [(0.9, 0.1), (0.95, 0.2)])
     assert _strokes(studio) == 7
     page.click("#mask-undo")
     assert _strokes(studio) == 6
-    page.check("#mask-brush-remove")
+    page.click("label[for='mask-brush-remove']")
     assert page.evaluate(_PIXEL, [round(0.32 * SIDE), round(0.5 * SIDE)])[2] < 0.5 * ball[2]  # now dimmed
     _shot(studio, "studio-mask-brushed.png")
 
@@ -140,7 +140,7 @@ def test_touch_and_a_pen_paint_as_well(browser, studio_url: str) -> None:
         page.wait_for_function("() => document.querySelector('#mask-editor').dataset.strokes === '1'")
         assert page.evaluate("() => document.querySelector('.create').scrollTop") == scrolled
         # A pen adds a dab of gravel back, pressing lightly.
-        page.check("#mask-brush-add")
+        page.click("label[for='mask-brush-add']")
         pen = {"button": "left", "pointerType": "pen", "force": 0.4, "clickCount": 1}
         cdp.send("Input.dispatchMouseEvent", {"type": "mousePressed", **at(0.1, 0.1), **pen})
         cdp.send("Input.dispatchMouseEvent", {"type": "mouseMoved", **at(0.12, 0.12), **pen})

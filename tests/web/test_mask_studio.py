@@ -14,6 +14,7 @@ from orfeas.mesh import exchange
 from orfeas.mesh.raster import PixelGrid, mesh_height_map, shaded
 from tests.conftest import OUTPUT_DIR, ball_on_gravel, edited_mask, png_bytes, silhouette_iou
 from tests.web.conftest import JOB_TIMEOUT_MS, Studio
+from tests.web.test_accessibility import _assert_clean
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -109,7 +110,12 @@ def test_the_cut_out_appears_on_a_drop_and_the_brush_edit_shapes_the_model(studi
     wanted = edited_mask(TRUTH, edit)
     assert silhouette_iou(model, wanted) >= 0.93
     assert silhouette_iou(model, TRUTH) < 0.85  # the whole ball it would have been
+    # And on its own scale: the model's footprint has the edited mask's proportions (about half as
+    # wide as deep), not the whole ball's (as wide as deep).
+    rows, cols = np.nonzero(wanted)
     low, high = model.bounds
+    wanted_ratio = (cols.max() - cols.min() + 1) / (rows.max() - rows.min() + 1)
+    assert abs((high[0] - low[0]) / (high[1] - low[1]) - wanted_ratio) < 0.05 < 1 - wanted_ratio
     top = shaded(mesh_height_map(model, PixelGrid.around(low, high, (high[0] - low[0]) / 400)))
     Image.fromarray(top).save(OUTPUT_DIR / "studio-mask-model-top.png")
     _shot(studio, "studio-mask-model.png")
@@ -157,3 +163,36 @@ def test_touch_and_a_pen_paint_as_well(browser, studio_url: str) -> None:
     finally:
         context.close()
     assert not errors, errors
+
+
+def test_the_keyboard_paints_and_the_cut_out_has_no_violations(audited_studio: Studio) -> None:
+    """Arrow keys move the brush on the focused canvas and Space puts it down and lifts it; the
+    cut-out's states (a photo with Alpha off and why, an edit painted) pass axe-core's audit."""
+    studio = audited_studio
+    studio.open()
+    page = studio.page
+    _drop_ball(studio)
+    findings = studio.audit("a photo's cut-out")
+
+    page.focus("#mask-canvas")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Shift+Tab")  # reached by keyboard: its focus is visible
+    assert page.evaluate("() => document.activeElement.id") == "mask-canvas"
+    outline = page.eval_on_selector("#mask-canvas", "c => getComputedStyle(c).outlineWidth")
+    assert page.evaluate("() => document.activeElement.matches(':focus-visible')") and outline == "2px"
+    scrolled = page.evaluate("() => document.querySelector('.create').scrollTop")
+    # The brush starts in the middle (the ball): Space puts it down, Shift+ArrowRight drags it to
+    # the right edge, Space lifts it, so a band from the middle to the right is removed.
+    page.keyboard.press("Space")
+    for _ in range(8):
+        page.keyboard.press("Shift+ArrowRight")
+    page.keyboard.press("Space")
+    page.keyboard.press("ArrowDown")  # lifted: moving paints nothing more
+    assert _strokes(studio) == 1
+    assert page.evaluate("() => document.querySelector('.create').scrollTop") == scrolled
+    centre = page.evaluate(_PIXEL, [round(0.62 * SIDE), round(0.5 * SIDE)])
+    below = page.evaluate(_PIXEL, [round(0.62 * SIDE), round(0.68 * SIDE)])
+    assert centre[2] < 0.6 * below[2]  # the band is dimmed, the ball below it is not
+    findings += studio.audit("a photo's cut-out with a keyboard edit")
+    _shot(studio, "studio-mask-keyboard.png")
+    _assert_clean(findings)

@@ -1,7 +1,7 @@
 // The subject's cut-out before any model is built: the server's mask (POST /api/v1/mask) laid
 // over the picture, a switch of where it comes from (auto, alpha, neural, grabcut, the whole
 // picture), and a brush that removes or adds areas with a mouse, a finger or a pen (pointer
-// events). What the brush painted goes with the job as `mask_edit`: a PNG the mask's size, black
+// events) or the keyboard (arrow keys and Space on the focused canvas). What the brush painted goes with the job as `mask_edit`: a PNG the mask's size, black
 // where it removes, white where it adds, transparent where the server's mask stands.
 import { api } from "./api.js";
 
@@ -92,6 +92,8 @@ export class MaskEditor {
   async show(file) {
     this.file = file;
     this.strokes = [];
+    this.keyStroke = null;
+    this.keyAt = null;
     this.answer = null;
     this.picture = await drawable(file);
     if (this.file !== file) return;
@@ -107,6 +109,8 @@ export class MaskEditor {
     this.answer = null;
     this.picture = null;
     this.strokes = [];
+    this.keyStroke = null;
+    this.keyAt = null;
     this.asked += 1;
     this.root.hidden = true;
     this.root.dataset.state = "empty";
@@ -236,11 +240,7 @@ export class MaskEditor {
       event.preventDefault();
       view.setPointerCapture(event.pointerId);
       const pressure = event.pointerType === "pen" && event.pressure > 0 ? 0.5 + event.pressure : 1;
-      const mode = document.querySelector('input[name="mask-brush"]:checked')?.value ?? "remove";
-      this.stroke = { id: event.pointerId, mode, radius: this._radius() * pressure, points: [this._at(event)] };
-      this.strokes.push(this.stroke);
-      this._paint(this.stroke, 0);
-      this._updateButtons();
+      this.stroke = this._begin(event.pointerId, this._at(event), pressure);
       this._schedule();
     });
     view.addEventListener("pointermove", (event) => {
@@ -261,17 +261,68 @@ export class MaskEditor {
       this._schedule();
     };
     for (const type of ["pointerup", "pointercancel", "pointerleave"]) view.addEventListener(type, end);
+    view.addEventListener("keydown", (event) => this._key(event));
+    view.addEventListener("focus", () => {
+      this.keyAt ??= [this.view.width / 2, this.view.height / 2];
+      this._schedule();
+    });
+    view.addEventListener("blur", () => {
+      this.keyStroke = null;
+      this._schedule();
+    });
     $("#mask-undo").addEventListener("click", () => {
+      this.keyStroke = null;
       this.strokes.pop();
       this._rebuild();
       this._updateButtons();
     });
     $("#mask-clear").addEventListener("click", () => {
+      this.keyStroke = null;
       this.strokes = [];
       this._rebuild();
       this._updateButtons();
     });
     $("#mask-size").addEventListener("input", () => this._schedule());
+  }
+
+  /** The brush by keyboard: arrow keys move it (Shift: farther), Space or Enter puts it down or
+   * lifts it (down, it paints as it moves), Escape lifts it. */
+  _key(event) {
+    if (!this.answer) return;
+    const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+    const move = moves[event.key];
+    if (move) {
+      const step = (this.view.width / 50) * (event.shiftKey ? 4 : 1);
+      const [x, y] = this.keyAt ?? [this.view.width / 2, this.view.height / 2];
+      this.keyAt = [
+        Math.min(Math.max(x + move[0] * step, 0), this.view.width - 1),
+        Math.min(Math.max(y + move[1] * step, 0), this.view.height - 1),
+      ];
+      if (this.keyStroke) {
+        this.keyStroke.points.push(this.keyAt);
+        this._paint(this.keyStroke, this.keyStroke.points.length - 2);
+      }
+    } else if (event.key === " " || event.key === "Enter") {
+      if (this.keyStroke) this.keyStroke = null;
+      else {
+        this.keyAt ??= [this.view.width / 2, this.view.height / 2];
+        this.keyStroke = this._begin("keyboard", this.keyAt, 1);
+      }
+    } else if (event.key === "Escape" && this.keyStroke) {
+      this.keyStroke = null;
+    } else return;
+    event.preventDefault(); // the arrows and Space paint here, they do not scroll the page
+    this._schedule();
+  }
+
+  /** A new stroke at ``point`` in the brush's current mode, painted at once. */
+  _begin(id, point, scale) {
+    const mode = document.querySelector('input[name="mask-brush"]:checked')?.value ?? "remove";
+    const stroke = { id, mode, radius: this._radius() * scale, points: [point] };
+    this.strokes.push(stroke);
+    this._paint(stroke, 0);
+    this._updateButtons();
+    return stroke;
   }
 
   /** The brush's radius in mask pixels: its size is set in screen pixels. */
@@ -325,11 +376,15 @@ export class MaskEditor {
     const context = this.view.getContext("2d");
     context.clearRect(0, 0, this.view.width, this.view.height);
     context.drawImage(this.composed, 0, 0);
-    if (this.hover && this.answer) {
+    // The brush where the pointer hovers, or where the keyboard has it while the canvas has focus
+    // (in the accent colour while it is down).
+    const keyed = this.view.matches(":focus-visible") ? this.keyAt : null;
+    const at = this.hover ?? keyed;
+    if (at && this.answer) {
       context.beginPath();
-      context.arc(this.hover[0], this.hover[1], this._radius(), 0, Math.PI * 2);
-      context.lineWidth = Math.max(1, width / 300);
-      context.strokeStyle = "rgba(255, 255, 255, 0.85)";
+      context.arc(at[0], at[1], this._radius(), 0, Math.PI * 2);
+      context.lineWidth = Math.max(1, width / 300) * (this.keyStroke && at === keyed ? 2 : 1);
+      context.strokeStyle = this.keyStroke && at === keyed ? EDGE : "rgba(255, 255, 255, 0.85)";
       context.stroke();
     }
   }

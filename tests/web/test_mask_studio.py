@@ -13,7 +13,7 @@ from PIL import Image
 from orfeas.mesh import exchange
 from orfeas.mesh.raster import PixelGrid, mesh_height_map, shaded
 from tests.conftest import OUTPUT_DIR, ball_on_gravel, edited_mask, png_bytes, silhouette_iou
-from tests.web.conftest import JOB_TIMEOUT_MS, Studio
+from tests.web.conftest import JOB_TIMEOUT_MS, Studio, heart_rgba
 from tests.web.test_accessibility import _assert_clean
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -195,4 +195,19 @@ def test_the_keyboard_paints_and_the_cut_out_has_no_violations(audited_studio: S
     assert centre[2] < 0.6 * below[2]  # the band is dimmed, the ball below it is not
     findings += studio.audit("a photo's cut-out with a keyboard edit")
     _shot(studio, "studio-mask-keyboard.png")
+
+    # Alpha asked for in the form, on an opaque photo: the server's reason is shown, and the form
+    # and the switch go back to the cut-out that stands (the edit stays).
+    page.select_option("#params [data-field='mask'] select", "alpha")
+    page.wait_for_function("() => document.querySelector('#mask-status').textContent.includes('no transparent')")
+    assert page.eval_on_selector("#params [data-field='mask'] select", "s => s.value") == "auto"
+    assert page.is_checked("#mask-source-auto") and _strokes(studio) == 1
+
+    # Another picture, with a transparent background: a fresh cut-out from its alpha, the edit gone.
+    studio.drop("#dropzone", "heart.png", png_bytes(heart_rgba(240, seed=4)))
+    page.wait_for_selector("#mask-editor[data-source='alpha'][data-state='ready']", state="attached")
+    assert page.inner_text("#mask-status").startswith("Transparency")
+    assert _strokes(studio) == 0 and page.is_disabled("#mask-undo") and not page.is_disabled("#mask-source-alpha")
+    assert int(page.eval_on_selector("#mask-canvas", "c => c.width")) == 240
+    findings += studio.audit("a transparent picture's cut-out")
     _assert_clean(findings)

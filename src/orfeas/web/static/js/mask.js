@@ -91,12 +91,15 @@ export class MaskEditor {
   /** A new picture: ask for its mask and start a fresh edit. */
   async show(file) {
     this.file = file;
+    this.asked += 1; // an answer still coming for the last picture is not shown
     this.strokes = [];
     this.keyStroke = null;
     this.keyAt = null;
     this.answer = null;
     this.picture = await drawable(file);
     if (this.file !== file) return;
+    this._plain();
+    this._updateButtons();
     this.available.alpha.noTransparency = false;
     this.root.hidden = false;
     this._renderSwitch();
@@ -121,6 +124,20 @@ export class MaskEditor {
   editBlob() {
     if (!this.answer || !this.strokes.length) return Promise.resolve(null);
     return new Promise((resolve) => this.editLayer.toBlob((blob) => resolve(blob), "image/png"));
+  }
+
+  /** The new picture alone while its mask is found (nothing of the last picture's cut-out stays). */
+  _plain() {
+    this.base = this.effective = this.composed = null;
+    const context = this.view.getContext("2d");
+    if (!this.picture) {
+      context.clearRect(0, 0, this.view.width, this.view.height);
+      return;
+    }
+    const scale = Math.min(1, 1024 / Math.max(this.picture.naturalWidth, this.picture.naturalHeight));
+    this.view.width = Math.max(1, Math.round(this.picture.naturalWidth * scale));
+    this.view.height = Math.max(1, Math.round(this.picture.naturalHeight * scale));
+    context.drawImage(this.picture, 0, 0, this.view.width, this.view.height);
   }
 
   // --- the server's mask ---------------------------------------------------------------------------

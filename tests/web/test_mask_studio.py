@@ -22,12 +22,16 @@ SIDE = 420
 BALL, TRUTH = ball_on_gravel(SIDE)
 
 #: A pixel of the drawn cut-out (the canvas is the mask's size: here the picture's).
-_PIXEL = """([x, y]) => Array.from(document.querySelector('#mask-canvas').getContext('2d').getImageData(x, y, 1, 1).data)"""
+_PIXEL = """([x, y]) => Array.from(
+    document.querySelector('#mask-canvas').getContext('2d').getImageData(x, y, 1, 1).data
+)"""
 
 
 def _drop_ball(studio: Studio) -> None:
     studio.drop("#dropzone", "ball-on-gravel.png", png_bytes(BALL))
-    studio.page.wait_for_selector("#mask-editor[data-state='ready']", state="attached", timeout=JOB_TIMEOUT_MS)
+    studio.page.wait_for_selector(
+        "#mask-editor[data-state='ready']", state="attached", timeout=JOB_TIMEOUT_MS
+    )
 
 
 def _stroke(studio: Studio, points: list[tuple[float, float]]) -> None:
@@ -199,7 +203,9 @@ def test_the_keyboard_paints_and_the_cut_out_has_no_violations(audited_studio: S
     # Alpha asked for in the form, on an opaque photo: the server's reason is shown, and the form
     # and the switch go back to the cut-out that stands (the edit stays).
     page.select_option("#params [data-field='mask'] select", "alpha")
-    page.wait_for_function("() => document.querySelector('#mask-status').textContent.includes('no transparent')")
+    page.wait_for_function(
+        "() => document.querySelector('#mask-status').textContent.includes('no transparent')"
+    )
     assert page.eval_on_selector("#params [data-field='mask'] select", "s => s.value") == "auto"
     assert page.is_checked("#mask-source-auto") and _strokes(studio) == 1
 
@@ -207,7 +213,11 @@ def test_the_keyboard_paints_and_the_cut_out_has_no_violations(audited_studio: S
     studio.drop("#dropzone", "heart.png", png_bytes(heart_rgba(240, seed=4)))
     page.wait_for_selector("#mask-editor[data-source='alpha'][data-state='ready']", state="attached")
     assert page.inner_text("#mask-status").startswith("Transparency")
-    assert _strokes(studio) == 0 and page.is_disabled("#mask-undo") and not page.is_disabled("#mask-source-alpha")
+    assert (
+        _strokes(studio) == 0
+        and page.is_disabled("#mask-undo")
+        and not page.is_disabled("#mask-source-alpha")
+    )
     assert int(page.eval_on_selector("#mask-canvas", "c => c.width")) == 240
     findings += studio.audit("a transparent picture's cut-out")
     _assert_clean(findings)

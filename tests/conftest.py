@@ -118,6 +118,43 @@ def photo_like(size: int = 256, seed: int = 0) -> np.ndarray:
     return image
 
 
+def ball_on_gravel(side: int = 384) -> tuple[np.ndarray, np.ndarray]:
+    """A shaded blue ball on scikit-image's gravel photo (a busy background) as RGBA, and its true
+    outline: the mask corpus's photo-like subject with a known answer."""
+    from skimage import data
+
+    ground = cv2.resize(np.dstack([data.gravel()] * 3), (side, side), interpolation=cv2.INTER_AREA)
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32)
+    centre, radius = (0.55 * side, 0.5 * side), 0.3 * side
+    r2 = ((xx - centre[0]) ** 2 + (yy - centre[1]) ** 2) / radius**2
+    truth = r2 < 1
+    light = np.clip(0.3 + 0.7 * np.sqrt(np.clip(1 - r2, 0, 1)) - 0.3 * (xx - centre[0]) / radius, 0.2, 1)
+    ball = np.array([40, 90, 220], np.float32) * light[..., None]
+    picture = np.where(truth[..., None], ball, ground).astype(np.uint8)
+    return np.dstack([picture, np.full((side, side), 255, np.uint8)]), truth
+
+
+def edited_mask(mask: np.ndarray, edit: np.ndarray) -> np.ndarray:
+    """``mask`` with a painted ``edit`` applied as ORFEAS applies it (dark removes, light adds)."""
+    h, w = mask.shape
+    scaled = cv2.resize(edit, (w, h), interpolation=cv2.INTER_NEAREST)
+    return (mask & ~(scaled < 64)) | (scaled >= 192)
+
+
+def silhouette_iou(mesh: object, mask: np.ndarray) -> float:
+    """IoU of a model's outline seen from above against ``mask`` (a picture-sized boolean mask of
+    what the model should cover): the model's footprint is laid over the mask's bounding box at
+    the mask's resolution, so a missing or extra part costs what it would in the picture."""
+    from orfeas.mesh.raster import PixelGrid, mesh_height_map
+
+    rows, cols = np.nonzero(mask)
+    crop = mask[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    low, high = mesh.bounds  # type: ignore[attr-defined]
+    pixel_mm = float(high[0] - low[0]) / crop.shape[1]
+    seen = mesh_height_map(mesh, PixelGrid(crop.shape, pixel_mm, (float(low[0]), float(high[1])))).covered
+    return float((seen & crop).sum() / (seen | crop).sum())
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings with a private data directory and small limits that tests can reach."""

@@ -7,12 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from orfeas.cli import main
 from orfeas.mesh import exchange
 from orfeas.mesh.verify import check
-from tests.conftest import disc_rgba, png_bytes
+from tests.conftest import ball_on_gravel, disc_rgba, edited_mask, png_bytes, silhouette_iou
 
 
 @pytest.fixture
@@ -76,6 +77,8 @@ def test_unusable_input_exits_2_and_writes_nothing(tmp_path: Path) -> None:
         (["generate", "missing.png", "-o", "a.stl"], "no such file"),
         (["generate", "--text", "hi", "-o", "a.stl", "--param", "oops"], "KEY=VALUE"),
         (["generate", "--text", "hi", "-o", "a.stl", "--size-mm", "1"], "size_mm"),
+        (["generate", ".", "-o", "out", "--mask-edit", "e.png"], "one picture, not a folder"),
+        (["generate", "--text", "hi", "-o", "a.stl", "--mask-edit", "missing.png"], "no such file"),
     ],
 )
 def test_bad_arguments_exit_2_with_reason(
@@ -108,6 +111,27 @@ def test_text_and_param_flags(tmp_path: Path, capsys) -> None:
     )
     assert check(exchange.load(out.read_bytes(), "3mf")).ok
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.integration
+def test_a_mask_edit_paints_part_of_the_subject_out(tmp_path: Path) -> None:
+    rgba, truth = ball_on_gravel(256)
+    edit = np.full(truth.shape, 128, np.uint8)
+    edit[:, 150:] = 0  # the right part of the ball painted out, to the picture's edge
+    photo, painted, out = tmp_path / "ball.png", tmp_path / "edit.png", tmp_path / "ball.stl"
+    photo.write_bytes(png_bytes(rgba))
+    painted.write_bytes(png_bytes(edit))
+    done = _orfeas(
+        "generate", str(photo), "--mask-edit", str(painted), "-o", str(out), "--target-faces", "4000"
+    )
+    assert done.returncode == 0, done.stderr
+    model = exchange.load(out.read_bytes(), "stl")
+    assert silhouette_iou(model, edited_mask(truth, edit)) >= 0.95
+    wrong = tmp_path / "wrong.png"
+    wrong.write_bytes(png_bytes(np.zeros((64, 128), np.uint8)))
+    refused = _orfeas("generate", str(photo), "--mask-edit", str(wrong), "-o", str(tmp_path / "no.stl"))
+    assert refused.returncode == 2 and "mask edit is 128 × 64" in refused.stderr
+    assert not (tmp_path / "no.stl").exists()
 
 
 @pytest.mark.unit

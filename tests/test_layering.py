@@ -29,6 +29,7 @@ FLOOR_OF = {
     "admission": "pipeline",
     "catalog": "pipeline",
     "spec": "pipeline",
+    "subject": "pipeline",
     "engines": "engines",
     "mesh": "mesh",
     "imaging": "imaging",

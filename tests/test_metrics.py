@@ -19,7 +19,7 @@ from orfeas import errors
 from orfeas.api.observability import MetricsMiddleware, api_vocabulary
 from orfeas.jobs.queue import JobEvent
 from orfeas.jobs.states import SERVER_FAULTS, FailureReason
-from orfeas.metrics import GPU_METRICS, GpuSample, JobEventRecorder, Metrics, NvmlProbe
+from orfeas.metrics import GPU_METRICS, GpuSample, JobEventRecorder, MaskRecorder, Metrics, NvmlProbe
 from tests.jobs.conftest import make_job
 from tests.monitoring.conftest import exercise, fake_gpu, families, new_metrics, tool
 
@@ -92,6 +92,9 @@ def test_the_vocabulary_comes_from_its_owners() -> None:
     assert set(errors.INPUT_CODES) <= set(words.validation_reasons)
     assert errors.EngineUnavailable.code in words.validation_reasons
     assert set(words.download_formats) == {*FORMATS, "png"}
+    from orfeas.imaging.sources import MASK_METHODS
+
+    assert words.mask_methods == MASK_METHODS
 
 
 # --- bounded labels -------------------------------------------------------------------------------
@@ -202,6 +205,36 @@ def test_models_and_engines(m: Metrics) -> None:
     m.set_model_loaded("hunyuan3d", False)
     assert value(m, "orfeas_model_loaded", engine="hunyuan3d") == 0
     assert value(m, "orfeas_model_load_duration_seconds_sum", engine="hunyuan3d") == 42.0
+
+
+@pytest.mark.unit
+def test_masks_by_source_and_origin_from_reports_and_previews(m: Metrics) -> None:
+    from dataclasses import replace
+
+    from orfeas.api.hooks import Hooks
+    from orfeas.api.observability import connect
+
+    assert value(m, "orfeas_masks_total", source="neural", origin="job") == 0  # there from the start
+    record = MaskRecorder(m)
+    report = {"engine": {"mask_method": "neural", "mask_seconds": 0.31}}
+    job = replace(make_job(), report=report)
+    record(JobEvent("succeeded", job, 0.0))
+    record(JobEvent("failed", job, 0.0))  # only a finished model's report counts
+    record(JobEvent("succeeded", replace(job, cached_from="an earlier job"), 0.0))  # found no mask itself
+    fell_back = {"engine": {"mask_method": "grabcut", "mask_seconds": 1.2, "mask_reason": "no model file"}}
+    record(JobEvent("succeeded", replace(job, report=fell_back), 0.0))
+    record(JobEvent("succeeded", replace(job, report={"engine": {"mode": "lithophane"}}), 0.0))  # no mask
+    assert value(m, "orfeas_masks_total", source="neural", origin="job") == 1
+    assert value(m, "orfeas_mask_duration_seconds_sum", source="neural", origin="job") == pytest.approx(0.31)
+    assert value(m, "orfeas_mask_duration_seconds_count", source="grabcut", origin="job") == 1
+    assert value(m, "orfeas_mask_fallbacks_total", origin="job") == 1
+    hooks = Hooks()
+    connect(m, hooks)
+    hooks.masked("alpha", 0.01, False)
+    hooks.masked("a source nobody planned", 0.2, False)
+    assert value(m, "orfeas_masks_total", source="alpha", origin="preview") == 1
+    assert value(m, "orfeas_masks_total", source="other", origin="preview") == 1
+    assert value(m, "orfeas_mask_fallbacks_total", origin="preview") == 0
 
 
 @pytest.mark.unit

@@ -6,7 +6,8 @@ Everything a job will need is checked here, once, before anything is stored: the
 and its parameters (defaults filled in, the product rules of :mod:`orfeas.spec` applied), the
 formats, and the input — a picture decoded (type sniffed from its bytes, byte and pixel caps), a
 text typeset, a prompt and its painting step checked, or a mesh file parsed in full under the mesh
-caps. The API, the command line and ``orfeas.generate`` all come through here.
+caps. A picture may come with a painted mask edit, checked like the picture itself (:func:`picture`)
+and against its size. The API, the command line and ``orfeas.generate`` all come through here.
 
 What this server can make is the other half of the contract: :mod:`orfeas.catalog`.
 """
@@ -22,7 +23,15 @@ from pydantic import ValidationError
 from orfeas.engines import get_engine, get_text_to_image
 from orfeas.engines.base import require_available, validate_model, validate_parameters
 from orfeas.errors import EngineUnavailable, InputRejected, invalid
-from orfeas.imaging import LetteringOptions, checked_text, decode_image, encode_png, render_text
+from orfeas.imaging import (
+    DecodedImage,
+    LetteringOptions,
+    checked_text,
+    decode_image,
+    encode_grey_png,
+    encode_png,
+    render_text,
+)
 from orfeas.imaging.decode import ACCEPTED_FORMATS, image_size
 from orfeas.mesh.doctor_options import DoctorParameters
 from orfeas.mesh.exchange.untrusted import face_bound, read_model
@@ -38,7 +47,16 @@ PICTURE_NAME = "input.png"
 #: The picture types an upload may be (sniffed from its bytes).
 IMAGE_FORMATS: tuple[str, ...] = tuple(ACCEPTED_FORMATS.values())
 
-__all__ = ["IMAGE_FORMATS", "PICTURE_NAME", "Admitted", "admission_cost", "admit", "checked_spec"]
+__all__ = [
+    "IMAGE_FORMATS",
+    "PICTURE_NAME",
+    "Admitted",
+    "admission_cost",
+    "admit",
+    "checked_spec",
+    "picture",
+    "picture_cost",
+]
 
 
 @dataclass
@@ -57,7 +75,10 @@ class Admitted:
     rgba: np.ndarray | None = None
     #: a mesh file as sent (mesh tasks)
     mesh: bytes | None = None
+    #: the painted mask edit, normalised (:func:`~orfeas.imaging.mask.edit_levels`), when one came
+    mask_edit: np.ndarray | None = None
     _png: bytes | None = field(default=None, repr=False)
+    _edit_png: bytes | None = field(default=None, repr=False)
 
     def input_bytes(self) -> bytes | None:
         """What the job stores as its input: the picture as PNG, the mesh file, or None."""
@@ -69,15 +90,34 @@ class Admitted:
             self._png = encode_png(self.rgba)
         return self._png
 
+    def mask_edit_bytes(self) -> bytes | None:
+        """What the job stores as its mask edit (a greyscale PNG of three values), or None."""
+        if self.mask_edit is None:
+            return None
+        if self._edit_png is None:
+            self._edit_png = encode_grey_png(self.mask_edit)
+        return self._edit_png
 
-def admit(spec: JobSpec | Mapping[str, Any], data: bytes | None, settings: Settings) -> Admitted:
+
+def admit(
+    spec: JobSpec | Mapping[str, Any],
+    data: bytes | None,
+    settings: Settings,
+    *,
+    mask_edit: bytes | None = None,
+) -> Admitted:
     """Check a job and its input once; return the complete spec and the normalised input.
 
     ``data`` is the uploaded file: a picture for ``generate``, a mesh file for ``analyze`` and
-    ``repair``, nothing for a text. Raises :class:`InputRejected` (a field names the culprit) or
-    :class:`EngineUnavailable`; nothing is written either way.
+    ``repair``, nothing for a text. ``mask_edit`` is a painted correction of the picture's subject
+    mask (see :func:`~orfeas.imaging.mask.edit_levels`: dark removes, light adds, mid-grey or
+    transparent leaves it to the mask source), the picture's size or scaled to it. Raises
+    :class:`InputRejected` (a field names the culprit) or :class:`EngineUnavailable`; nothing is
+    written either way.
     """
     spec = checked_spec(spec)
+    if mask_edit is not None or spec.mask_edit:
+        _edit_allowed(spec, data, mask_edit)
     if spec.task in MESH_TASKS:
         return _admit_mesh(spec, data, settings)
     if spec.task == "paint":
@@ -117,11 +157,69 @@ def admit(spec: JobSpec | Mapping[str, Any], data: bytes | None, settings: Setti
         )
         return Admitted(done, input_name=PICTURE_NAME, input_format="text", input_size=len(text), rgba=rgba)
     assert data is not None
-    decoded = decode_image(data, settings)
-    done = spec.model_copy(update={**filled, "lettering": None, "diffusion": None})
-    return Admitted(
-        done, input_name=PICTURE_NAME, input_format=decoded.format, input_size=len(data), rgba=decoded.rgba
+    decoded = picture(data, settings)
+    edit = _mask_edit(mask_edit, decoded, settings) if mask_edit is not None else None
+    done = spec.model_copy(
+        update={**filled, "lettering": None, "diffusion": None, "mask_edit": edit is not None}
     )
+    return Admitted(
+        done,
+        input_name=PICTURE_NAME,
+        input_format=decoded.format,
+        input_size=len(data),
+        rgba=decoded.rgba,
+        mask_edit=edit,
+    )
+
+
+def picture(data: bytes, settings: Settings, *, field: str | None = None) -> DecodedImage:
+    """An uploaded picture checked and decoded: type sniffed from its bytes, the byte and pixel caps
+    (from the header, before decoding), EXIF orientation applied. Every picture a client sends comes
+    through here: a job's, its mask edit (``field="mask_edit"``), one to find the mask of."""
+    try:
+        return decode_image(data, settings)
+    except InputRejected as exc:
+        exc.field = exc.field or field
+        raise
+
+
+def _edit_allowed(spec: JobSpec, data: bytes | None, mask_edit: bytes | None) -> None:
+    """A mask edit goes with a picture to build, sent as a file (never only claimed in the spec)."""
+    if mask_edit is None:
+        raise InputRejected(
+            "mask_edit is set when the edit itself comes as a file (the multipart field 'mask_edit').",
+            code="invalid_parameter",
+            field="mask_edit",
+        )
+    if spec.task != "generate" or spec.text is not None or data is None:
+        raise InputRejected(
+            "A mask edit corrects the subject of a picture: send it with an image, not with a text "
+            "or a mesh.",
+            code="invalid_parameter",
+            field="mask_edit",
+        )
+
+
+def _mask_edit(data: bytes, image: DecodedImage, settings: Settings) -> np.ndarray:
+    """The edit checked like the picture, then against it: the same proportions (the picture's size,
+    or scaled to it within a pixel); returned in its canonical three-value form."""
+    from orfeas.imaging.mask import edit_levels  # OpenCV: loaded by the first edit, not at start-up
+
+    edit = picture(data, settings, field="mask_edit")
+    if not _same_proportions((edit.width, edit.height), (image.width, image.height)):
+        raise InputRejected(
+            f"The mask edit is {edit.width} × {edit.height} pixels but the picture is {image.width} × "
+            f"{image.height}: paint the edit over the picture at its size (or scaled to it).",
+            code="invalid_parameter",
+            field="mask_edit",
+        )
+    return edit_levels(edit.rgba)
+
+
+def _same_proportions(edit: tuple[int, int], image: tuple[int, int]) -> bool:
+    """Whether an ``edit`` (w, h) is ``image`` scaled by one factor, each side within a pixel."""
+    (ew, eh), (iw, ih) = edit, image
+    return abs(round(iw * eh / ih) - ew) <= 1 and abs(round(ih * ew / iw) - eh) <= 1
 
 
 def checked_spec(spec: JobSpec | Mapping[str, Any]) -> JobSpec:
@@ -225,18 +323,34 @@ def mesh_cost(faces: int) -> int:
     return FIXED_BYTES + BYTES_PER_FACE * max(0, faces)
 
 
-def admission_cost(spec: JobSpec | Mapping[str, Any], data: bytes | None, settings: Settings) -> int:
-    """Bytes :func:`admit` may take at its peak for ``spec`` and ``data``, priced from the file's
-    header or a cheap bound, before any decoding (an API lets only so many checks run at once).
-    A file that is hostile already in its header is refused here."""
+def admission_cost(
+    spec: JobSpec | Mapping[str, Any],
+    data: bytes | None,
+    settings: Settings,
+    *,
+    mask_edit: bytes | None = None,
+) -> int:
+    """Bytes :func:`admit` may take at its peak for ``spec`` and ``data`` (and a mask edit), priced
+    from the files' headers or a cheap bound, before any decoding (an API lets only so many checks
+    run at once). A file that is hostile already in its header is refused here."""
     spec = checked_spec(spec)  # a malformed spec is refused as such, before any file is looked at
+    edit = picture_cost(mask_edit, settings, field="mask_edit") - FIXED_BYTES if mask_edit else 0
     if data is None:
-        return FIXED_BYTES  # a text: typesetting is bounded by the text's length
+        return FIXED_BYTES + edit  # a text: typesetting is bounded by the text's length
     if spec.task in MESH_TASKS:
         try:
             return mesh_cost(face_bound(data, settings.max_model_faces))
         except InputRejected as exc:
             exc.field = exc.field or "model"
             raise
-    _, width, height = image_size(data, settings)
+    return picture_cost(data, settings) + edit
+
+
+def picture_cost(data: bytes, settings: Settings, *, field: str | None = None) -> int:
+    """Bytes :func:`picture` may take decoding ``data``, from its header (the caps checked there)."""
+    try:
+        _, width, height = image_size(data, settings)
+    except InputRejected as exc:
+        exc.field = exc.field or field
+        raise
     return image_cost(width, height)

@@ -14,12 +14,25 @@ from typing import Any
 from orfeas.engines import all_engines, get_engine, text_to_image_engines
 from orfeas.errors import OrfeasError
 from orfeas.imaging.lettering import LetteringOptions
-from orfeas.imaging.sources import mask_sources
+from orfeas.imaging.sources import MASK_METHODS, MASK_SOURCES, mask_sources
 from orfeas.mesh.doctor_options import DoctorParameters
 from orfeas.mesh.formats import FORMATS
 from orfeas.settings import Settings
 from orfeas.spec import MESH_DEFAULT_FORMATS, MESH_TASKS, TEXT_DEFAULTS
 from orfeas.version import VERSION
+
+#: Where a mask may come from (the engines' ``mask`` parameter) and what can end up making it (a
+#: report's ``mask_method``): the vocabulary the API's schemas and the metrics use.
+__all__ = [
+    "MASK_METHODS",
+    "MASK_SOURCES",
+    "catalog",
+    "engine_availability",
+    "engine_entry",
+    "engine_names",
+    "engine_version",
+    "without_home",
+]
 
 
 def engine_names() -> tuple[str, ...]:

@@ -68,6 +68,8 @@ def _generate(args: argparse.Namespace) -> int:
         if v is not None
     }
     if args.input is not None and Path(args.input).is_dir():
+        if args.mask_edit:
+            _usage("--mask-edit goes with one picture, not a folder")
         return _generate_batch(Path(args.input), args, params)
     outputs = [Path(o) for o in (args.output or [])]
     if not outputs:
@@ -76,6 +78,8 @@ def _generate(args: argparse.Namespace) -> int:
         _format_of(out)
     if args.input is not None and not Path(args.input).is_file():
         _usage(f"no such file: {args.input}")
+    if args.mask_edit and not Path(args.mask_edit).is_file():
+        _usage(f"no such file: {args.mask_edit}")
     with _Progress(args.quiet, Path(args.input).name if args.input else "text") as progress:
         model = generate(
             Path(args.input) if args.input else None,
@@ -84,6 +88,7 @@ def _generate(args: argparse.Namespace) -> int:
             engine=args.engine,
             params=params,
             lettering=lettering,
+            mask_edit=Path(args.mask_edit) if args.mask_edit else None,
             progress=progress,
         )
         for out in outputs:
@@ -337,6 +342,12 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--font", help="text: a TrueType/OpenType font file")
     gen.add_argument("--outline", type=int, help="text: thicken glyphs by this many pixels")
     gen.add_argument("--border", type=int, help="text: a frame this many pixels thick")
+    gen.add_argument(
+        "--mask-edit",
+        metavar="EDIT.png",
+        help="a painted correction of the picture's subject mask, its size: black removes, white adds, "
+        "mid-grey or transparent leaves it to --mask",
+    )
     gen.add_argument("--param", action="append", metavar="KEY=VALUE", help="any engine parameter")
     gen.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     for name, field in _engine_fields().items():

@@ -22,7 +22,7 @@ from orfeas.engines import get_engine, get_text_to_image
 from orfeas.engines.base import EngineInput, ProgressCallback, no_progress, validate_model
 from orfeas.errors import GpuOutOfMemory
 from orfeas.files import write_atomic
-from orfeas.imaging import LetteringOptions, decode_png, encode_png, render_text
+from orfeas.imaging import LetteringOptions, decode_grey_png, decode_png, encode_png, render_text
 from orfeas.mesh import exchange
 from orfeas.mesh.doctor import RepairOptions, analyze, repair
 from orfeas.mesh.doctor_options import UNITS_TO_MM, DoctorParameters
@@ -91,12 +91,15 @@ def generate(
     lettering: dict[str, Any] | None = None,
     text_to_image: str = "lettering",
     diffusion: dict[str, Any] | None = None,
+    mask_edit: bytes | str | Path | None = None,
     progress: ProgressCallback = no_progress,
     settings: Settings | None = None,
 ) -> Model:
     """Turn an image (bytes or a path) or a line of text into a verified, print-ready model.
 
-    ``params`` are the engine's parameters (see ``orfeas engines``). Text is typeset
+    ``params`` are the engine's parameters (see ``orfeas engines``). ``mask_edit`` (bytes or a path)
+    is a painted correction of the picture's subject mask, the picture's size or scaled to it:
+    black removes, white adds, mid-grey or transparent leaves the mask source's answer. Text is typeset
     (``text_to_image="lettering"``, options in ``lettering``: font, outline, border) or painted by
     a local diffusion model (``"diffusion"``, options in ``diffusion``); the picture is then built
     by the engine and kept in :attr:`Model.source_rgba`. Raises
@@ -116,8 +119,9 @@ def generate(
         }
     )
     data = Path(image).read_bytes() if isinstance(image, str | Path) else image
-    admitted = admit(spec, data, settings)
-    return build(admitted.spec, admitted.rgba, progress, settings)
+    edit = Path(mask_edit).read_bytes() if isinstance(mask_edit, str | Path) else mask_edit
+    admitted = admit(spec, data, settings, mask_edit=edit)
+    return build(admitted.spec, admitted.rgba, progress, settings, mask_edit=admitted.mask_edit)
 
 
 def mend(
@@ -143,10 +147,16 @@ def mend(
 
 
 def run(
-    spec: JobSpec, source: bytes | None, progress: ProgressCallback, settings: Settings
+    spec: JobSpec,
+    source: bytes | None,
+    progress: ProgressCallback,
+    settings: Settings,
+    *,
+    mask_edit: bytes | None = None,
 ) -> Model | Painting:
     """A job: its admitted ``spec`` and stored input (picture PNG, mesh file, or None for a text
-    still to be painted) → the model (or, for ``paint``, the picture)."""
+    still to be painted; the stored mask edit when the spec has one) → the model (or, for
+    ``paint``, the picture)."""
     if spec.task in MESH_TASKS:
         assert source is not None
         return mend_mesh(spec, source, progress, settings)
@@ -159,11 +169,20 @@ def run(
         rgba = render_text(spec.text or "", LetteringOptions.model_validate(spec.lettering or {}), settings)
     else:
         rgba = None  # painted in build()
-    return build(spec, rgba, progress, settings)
+    edit = decode_grey_png(mask_edit) if mask_edit is not None else None
+    return build(spec, rgba, progress, settings, mask_edit=edit)
 
 
-def build(spec: JobSpec, rgba: np.ndarray | None, progress: ProgressCallback, settings: Settings) -> Model:
-    """The generation itself: a picture (or a text to paint first) → a verified model in mm."""
+def build(
+    spec: JobSpec,
+    rgba: np.ndarray | None,
+    progress: ProgressCallback,
+    settings: Settings,
+    *,
+    mask_edit: np.ndarray | None = None,
+) -> Model:
+    """The generation itself: a picture (or a text to paint first) → a verified model in mm.
+    ``mask_edit`` is the admitted painted edit of the subject mask, which the engine applies last."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -184,7 +203,7 @@ def build(spec: JobSpec, rgba: np.ndarray | None, progress: ProgressCallback, se
     lap("decode")
 
     # 2. The engine builds a closed mesh (its own stages: mask, height, mesh).
-    source = EngineInput(rgba=rgba, source="text" if spec.typeset else "image")
+    source = EngineInput(rgba=rgba, source="text" if spec.typeset else "image", mask_edit=mask_edit)
     try:
         output = chosen.generate(source, params, settings, progress)
     except GpuOutOfMemory as exc:

@@ -29,6 +29,8 @@ DOCTOR = "doctor"
 
 #: What a job starts from: a picture, a text, or a mesh file (see :attr:`JobSpec.input_kind`).
 INPUT_KINDS = ("image", "text", "model")
+#: The stored file of a job's painted mask edit (:attr:`JobSpec.mask_edit`), beside its picture.
+MASK_EDIT_NAME = "mask-edit.png"
 
 #: How a text becomes a picture: typeset (built in, offline) or painted by a local model.
 TextToImage = Literal["lettering", "diffusion"]
@@ -68,6 +70,11 @@ class JobSpec(Parameters):
     )
     diffusion: dict[str, Any] | None = Field(
         None, description="Options of the diffusion step: steps, guidance_scale, seed, width, height…"
+    )
+    mask_edit: bool = Field(
+        False,
+        description="The picture comes with a painted correction of its subject mask (the multipart "
+        "file field `mask_edit`; kept with the job as mask-edit.png). Set by admission, not by clients.",
     )
 
     @property

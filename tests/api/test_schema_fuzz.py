@@ -48,7 +48,10 @@ def no_server_error_but_a_full_queue(ctx: object, response: object, case: schema
 #:   the chosen engine's schema (``GET /api/v1/engines``), which one form schema for every engine
 #:   cannot state, and ``params``/``lettering``/``diffusion`` are strings that must hold JSON;
 #: - which ``task`` goes with which input (a mesh: analyze or repair; a picture or text: generate)
-#:   is a ``oneOf`` of the form schema that the generator does not always keep to for forms.
+#:   is a ``oneOf`` of the form schema that the generator does not always keep to for forms;
+#: - a mask edit must have its picture's proportions and come as a file with a picture
+#:   (``mask_edit``), and ``mask=alpha`` needs a picture with a transparent background (``mask``):
+#:   facts about two files, or about a file's content, that a schema cannot state.
 #: The table of JSON schema vs. service is otherwise exact: any other refusal fails the check.
 CONTENT_REFUSALS = {
     "unsupported_type",
@@ -58,7 +61,7 @@ CONTENT_REFUSALS = {
     "no_subject",
     "engine_unavailable",
 }
-EXPLAINED_FIELDS = {"text", "prompt", "task"}
+EXPLAINED_FIELDS = {"text", "prompt", "task", "mask_edit", "mask"}
 JSON_IN_FORM = {"params", "lettering", "diffusion"}
 
 

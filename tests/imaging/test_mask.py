@@ -6,7 +6,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from skimage import data
 
 from orfeas.errors import EngineUnavailable, InputRejected
 from orfeas.imaging import apply_edit, foreground_mask, mask_sources, subject_mask
@@ -14,7 +13,7 @@ from orfeas.imaging.mask import ForegroundMask, clean_mask
 from orfeas.imaging.models import file_problem, model_path
 from orfeas.imaging.saliency import NetworkError, saliency_network, u2netp_saliency
 from orfeas.settings import Settings
-from tests.conftest import MODELS_DIR, disc_rgba, drawing_on_white, photo_like, require
+from tests.conftest import MODELS_DIR, ball_on_gravel, disc_rgba, drawing_on_white, photo_like, require
 
 
 def _rgba(rgb: np.ndarray) -> np.ndarray:
@@ -23,19 +22,6 @@ def _rgba(rgb: np.ndarray) -> np.ndarray:
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / (a | b).sum())
-
-
-def ball_on_gravel(side: int = 384) -> tuple[np.ndarray, np.ndarray]:
-    """A shaded blue ball on scikit-image's gravel photo (a busy background), and its true outline."""
-    ground = cv2.resize(np.dstack([data.gravel()] * 3), (side, side), interpolation=cv2.INTER_AREA)
-    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32)
-    centre, radius = (0.55 * side, 0.5 * side), 0.3 * side
-    r2 = ((xx - centre[0]) ** 2 + (yy - centre[1]) ** 2) / radius**2
-    truth = r2 < 1
-    light = np.clip(0.3 + 0.7 * np.sqrt(np.clip(1 - r2, 0, 1)) - 0.3 * (xx - centre[0]) / radius, 0.2, 1)
-    ball = np.array([40, 90, 220], np.float32) * light[..., None]
-    picture = np.where(truth[..., None], ball, ground).astype(np.uint8)
-    return _rgba(picture), truth
 
 
 @pytest.fixture

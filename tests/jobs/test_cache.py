@@ -45,6 +45,16 @@ def test_the_key_changes_with_everything_that_decides_the_result(tmp_path: Path)
     )
 
 
+@pytest.mark.unit
+def test_a_mask_edit_is_part_of_the_key(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    edited = JobSpec.model_validate({**BASE, "mask_edit": True})
+    one, other = (cache_key(edited, b"picture", settings, mask_edit=e) for e in (b"edit one", b"edit two"))
+    assert one != other  # a different edit of the same picture is a different result
+    assert one == cache_key(edited, b"picture", settings, mask_edit=b"edit one")
+    assert key_of(settings) not in {one, other}  # and no edit at all is another one again
+
+
 def _succeeded(store: JobStore, key: str, formats: tuple[str, ...] = ("stl", "glb")) -> str:
     job = store.create(make_job(cache_key=key, formats=formats), b"png-bytes")
     store.claim(job.id)

@@ -15,6 +15,7 @@ from orfeas.files import write_atomic
 from orfeas.jobs.db import SQLiteDatabase
 from orfeas.jobs.states import Artifact, FailureReason, InvalidTransition, JobState
 from orfeas.jobs.store import JobStore
+from orfeas.spec import MASK_EDIT_NAME
 from tests.jobs.conftest import make_job
 
 pytestmark = pytest.mark.unit
@@ -237,6 +238,39 @@ def test_clear_outputs_keeps_input_and_recorded_files(store: JobStore) -> None:
     store.clear_outputs(job.id)
     assert [p.name for p in store.job_dir(job.id).iterdir()] == [PICTURE_NAME]
     store.clear_outputs("no-such-job")
+
+
+def test_a_mask_edit_is_an_input_file_kept_shared_and_deleted_with_its_job(store: JobStore) -> None:
+    job = store.create(make_job(mask_edit=True), b"png", b"edit")
+    assert job.input_names == (PICTURE_NAME, MASK_EDIT_NAME) and job.input_size == len(b"png") + len(b"edit")
+    assert (store.job_dir(job.id) / MASK_EDIT_NAME).read_bytes() == b"edit"
+    assert store.file_path(job, MASK_EDIT_NAME) == store.job_dir(job.id) / MASK_EDIT_NAME
+    assert store.file_path(make_job(), MASK_EDIT_NAME) is None  # a job without an edit has no such file
+    # a run's leftovers go, the inputs stay: after a failed run and after a crash
+    store.claim(job.id)
+    (store.job_dir(job.id) / "model.glb").write_bytes(b"partial run")
+    store.clear_outputs(job.id)
+    assert sorted(p.name for p in store.job_dir(job.id).iterdir()) == [PICTURE_NAME, MASK_EDIT_NAME]
+    (store.job_dir(job.id) / "model.glb").write_bytes(b"partial run")
+    store.recover(max_attempts=2)
+    assert sorted(p.name for p in store.job_dir(job.id).iterdir()) == [PICTURE_NAME, MASK_EDIT_NAME]
+    # an answer from the cache gets the edit too, and it outlives its source
+    store.claim(job.id)
+    write_atomic(store.job_dir(job.id) / "model.stl", b"abc")
+    assert store.succeed(job.id, report={}, timings={}, artifacts=[STL])
+    source = store.get(job.id)
+    assert source is not None
+    copy = store.create_cached(make_job(mask_edit=True), source)
+    assert (store.job_dir(copy.id) / MASK_EDIT_NAME).read_bytes() == b"edit"
+    assert store.delete(job.id) and not store.job_dir(job.id).exists()
+    assert store.file_path(copy, MASK_EDIT_NAME) is not None
+
+
+def test_the_spec_and_the_mask_edit_file_come_together(store: JobStore) -> None:
+    for job, files in ((make_job(mask_edit=True), (b"png", None)), (make_job(), (b"png", b"edit"))):
+        with pytest.raises(ValueError, match="mask edit"):
+            store.create(job, *files)
+        assert store.get(job.id) is None and not store.job_dir(job.id).exists()
 
 
 def test_expire_removes_old_finished_jobs(store: JobStore, caplog: pytest.LogCaptureFixture) -> None:

@@ -182,6 +182,8 @@ def exercise(metrics: Metrics) -> Metrics:
     metrics.set_model_loaded("relief", True)
     metrics.observe_model_load("hunyuan3d", 12.0)
     metrics.set_engine_available("relief", True)
+    metrics.record_mask("neural", 0.3, "job")
+    metrics.record_mask("grabcut", 0.9, "preview", fell_back=True)
     metrics.queue_wait_observed(0.5)
     metrics.track_broker_depth(lambda: 3)  # queue=celery only
     metrics.event_streams.inc()

@@ -8,6 +8,7 @@ Set ``ORFEAS_E2E_URL`` to run the same tests against a server that is already ru
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import threading
@@ -153,6 +154,27 @@ class Studio:
             "#progress"
         )
         self.page.wait_for_selector("#viewer[data-model='loaded']", state="attached", timeout=JOB_TIMEOUT_MS)
+
+    def drop(self, selector: str, name: str, data: bytes, kind: str = "drop") -> None:
+        """Fire a synthetic drop (or paste) carrying ``data`` as a file, as a person's would."""
+        self.page.evaluate(
+            """([selector, name, b64, kind]) => {
+                const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+                const transfer = new DataTransfer();
+                transfer.items.add(new File([bytes], name, { type: "image/png" }));
+                const target = document.querySelector(selector);
+                if (kind === "paste") {
+                    const init = { clipboardData: transfer, bubbles: true, cancelable: true };
+                    target.dispatchEvent(new ClipboardEvent("paste", init));
+                    return;
+                }
+                const init = { dataTransfer: transfer, bubbles: true, cancelable: true };
+                for (const type of ["dragenter", "dragover", "drop"]) {
+                    target.dispatchEvent(new DragEvent(type, init));
+                }
+            }""",
+            [selector, name, base64.b64encode(data).decode(), kind],
+        )
 
     def canvas_png(self) -> bytes:
         return self.page.locator("#viewer canvas").screenshot()

@@ -8,7 +8,6 @@ few triangles built here with trimesh.
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import re
@@ -65,28 +64,6 @@ def _screenshot(studio: Studio, name: str) -> Path:
     studio.page.evaluate("document.querySelector('.create').scrollTop = 0")  # the form from its top
     studio.page.screenshot(path=str(path), animations="disabled")
     return path
-
-
-def _drop(studio: Studio, selector: str, name: str, data: bytes, kind: str = "drop") -> None:
-    """Fire a synthetic drop (or paste) carrying ``data`` as a file, as a person's would."""
-    studio.page.evaluate(
-        """([selector, name, b64, kind]) => {
-            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-            const transfer = new DataTransfer();
-            transfer.items.add(new File([bytes], name, { type: "image/png" }));
-            const target = document.querySelector(selector);
-            if (kind === "paste") {
-                const init = { clipboardData: transfer, bubbles: true, cancelable: true };
-                target.dispatchEvent(new ClipboardEvent("paste", init));
-                return;
-            }
-            const init = { dataTransfer: transfer, bubbles: true, cancelable: true };
-            for (const type of ["dragenter", "dragover", "drop"]) {
-                target.dispatchEvent(new DragEvent(type, init));
-            }
-        }""",
-        [selector, name, base64.b64encode(data).decode(), kind],
-    )
 
 
 def _record_progress(studio: Studio) -> None:
@@ -249,7 +226,7 @@ def test_picture_from_the_file_chooser_becomes_a_model(studio: Studio, tmp_path:
 def test_drop_and_paste_take_a_picture_and_jobs_reopen(studio: Studio) -> None:
     studio.open()
     page = studio.page
-    _drop(studio, "#dropzone", "dropped.png", png_bytes(heart_rgba(200, seed=3)))
+    studio.drop("#dropzone", "dropped.png", png_bytes(heart_rgba(200, seed=3)))
     assert page.inner_text("#file-name") == "dropped.png"
     studio.set_param("target_faces", 3000)
     page.click("#submit")
@@ -257,7 +234,7 @@ def test_drop_and_paste_take_a_picture_and_jobs_reopen(studio: Studio) -> None:
     job_id = page.evaluate("new URLSearchParams(location.hash.slice(1)).get('job')")
 
     # Paste replaces the picture (from anywhere on the page).
-    _drop(studio, "body", "pasted.png", png_bytes(heart_rgba(120, seed=5)), kind="paste")
+    studio.drop("body", "pasted.png", png_bytes(heart_rgba(120, seed=5)), kind="paste")
     assert page.inner_text("#file-name") == "pasted.png"
 
     # A fresh page reopens the finished job from the recent list.

@@ -7,7 +7,7 @@ Every route that creates a job (``POST /api/v1/jobs`` and the compatibility rout
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -34,10 +34,20 @@ def check_queue(rt: Runtime) -> None:
 
 
 @asynccontextmanager
-async def checking(rt: Runtime, spec: dict[str, Any], data: bytes | None) -> AsyncIterator[None]:
+async def checking(
+    rt: Runtime, spec: dict[str, Any], data: bytes | None, mask_edit: bytes | None = None
+) -> AsyncIterator[None]:
     """Hold the admission memory budget for checking ``data`` (priced from its header first): N
     large or hostile uploads at once wait their turn instead of all decoding at once."""
-    cost = await run_in_threadpool(rt.jobs.admission_cost, spec, data)
+    async with holding(rt, lambda: rt.jobs.admission_cost(spec, data, mask_edit)):
+        yield
+
+
+@asynccontextmanager
+async def holding(rt: Runtime, price: Callable[[], int]) -> AsyncIterator[None]:
+    """Hold the admission memory budget for ``price()`` bytes (priced in the thread pool; a price
+    may refuse a file that is hostile already in its header) while the body runs."""
+    cost = await run_in_threadpool(price)
     async with rt.budget.hold(cost):
         yield
 
@@ -52,9 +62,14 @@ async def accept(
     (a staged upload of the compatibility routes) rather than in this request.
     """
     try:
-        async with checking(rt, sub.spec, sub.data):
+        async with checking(rt, sub.spec, sub.data, sub.mask_edit):
             accepted = await run_in_threadpool(
-                rt.jobs.submit, sub.spec, sub.data, filename=sub.filename, job_id=job_id
+                rt.jobs.submit,
+                sub.spec,
+                sub.data,
+                filename=sub.filename,
+                job_id=job_id,
+                mask_edit=sub.mask_edit,
             )
     except QueueFull as exc:
         raise queue_full(exc) from exc

@@ -16,7 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
-from orfeas.api import docs, routes_compat, routes_jobs, routes_meta
+from orfeas.api import docs, routes_compat, routes_jobs, routes_mask, routes_meta
 from orfeas.api.errors import CatchAll, install_handlers
 from orfeas.api.hooks import Hooks
 from orfeas.api.intake import body_limit
@@ -40,7 +40,9 @@ DESCRIPTION = """\
 ORFEAS turns a picture or a line of text into a watertight, print-ready 3D model.
 
 Submit a job (`POST /api/v1/jobs`), follow it (`GET /api/v1/jobs/{id}/events`, server-sent
-events), download its files. Every error answer is `{"error": {"code", "message", "field"}}`.
+events), download its files. See a picture's cut-out first with `POST /api/v1/mask`, and send a
+painted correction of it with the job (`mask_edit`).
+Every error answer is `{"error": {"code", "message", "field"}}`.
 When the server has API keys configured, `/api` routes need one as `X-API-Key` or
 `Authorization: Bearer`.
 """
@@ -70,6 +72,7 @@ def create_app(settings: Settings | None = None, *, static_dir: Path | None = No
         redoc_url=None,
         openapi_tags=[
             {"name": "jobs", "description": "Jobs (generate, analyze or repair a mesh) and their files."},
+            {"name": "masks", "description": "A picture's subject mask before any model is built."},
             {"name": "engines", "description": "What can generate here."},
             {"name": "health", "description": "Liveness, readiness and the original ORFEAS health routes."},
             {"name": "compat", "description": "The original ORFEAS routes, over v1 (docs/compat.md)."},
@@ -81,6 +84,7 @@ def create_app(settings: Settings | None = None, *, static_dir: Path | None = No
 
     install_handlers(app, on_reject=hooks.rejected)
     app.include_router(routes_jobs.router)
+    app.include_router(routes_mask.router)
     app.include_router(routes_meta.router)
     app.include_router(routes_compat.router)  # the original ORFEAS routes, over v1
     _mount_studio(app, static_dir)

@@ -119,16 +119,21 @@ class _CappedParser(MultiPartParser):
 
 
 async def read_form(
-    request: Request, limit: int, *, file_caps: Mapping[str, int] | None = None, max_fields: int = 64
+    request: Request,
+    limit: int,
+    *,
+    file_caps: Mapping[str, int] | None = None,
+    max_fields: int = 64,
+    max_files: int = 2,
 ) -> FormData:
     """The multipart form, counted while it streams: 413 past ``limit`` for the whole body, or past
     ``file_caps[field]`` for one file; 400 when it is malformed or the client goes away mid-upload.
-    Two files are let through (a submission takes one: the caller says which field is at fault).
-    Close the form when done."""
+    ``max_files`` are let through (one more than a request takes: the caller says which field is
+    at fault); more are a 422. Close the form when done."""
     parser = _CappedParser(
         request.headers,
         limited_stream(request, limit),
-        max_files=2,
+        max_files=max_files,
         max_fields=max_fields,
         max_part_size=64 * 1024,
         file_caps=file_caps or {},
@@ -137,7 +142,8 @@ async def read_form(
         return await parser.parse()
     except MultiPartException as exc:
         if "Too many files" in exc.message:
-            raise ApiError(422, "invalid_parameter", "Send one file per submission.", field="image") from exc
+            message = "Too many files: send one picture (with its mask edit) or one mesh."
+            raise ApiError(422, "invalid_parameter", message, field="image") from exc
         raise ApiError(400, "bad_request", f"The multipart body is malformed: {exc.message}") from exc
     except ClientDisconnect as exc:
         raise ApiError(400, "bad_request", "The client closed the connection mid-upload.") from exc

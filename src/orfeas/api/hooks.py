@@ -26,6 +26,9 @@ UploadHook = Callable[[str, int], None]
 DownloadHook = Callable[[str, int], None]
 #: ``(True)`` when a submission was answered from the result cache, ``(False)`` when it was queued.
 CacheHook = Callable[[bool], None]
+#: ``(method, seconds, fell_back)`` of a mask found for ``POST /api/v1/mask``: what made it (alpha,
+#: neural, grabcut, whole, none), the time, and whether a preferred source could not be used.
+MaskHook = Callable[[str, float, bool], None]
 
 
 class Hooks:
@@ -37,6 +40,7 @@ class Hooks:
         self.upload: list[UploadHook] = []
         self.download: list[DownloadHook] = []
         self.cache: list[CacheHook] = []
+        self.mask: list[MaskHook] = []
 
     def on_job(self, fn: JobHook) -> JobHook:
         self.job.append(fn)
@@ -58,6 +62,10 @@ class Hooks:
         self.cache.append(fn)
         return fn
 
+    def on_mask(self, fn: MaskHook) -> MaskHook:
+        self.mask.append(fn)
+        return fn
+
     # --- emitters (used by the service) -------------------------------------------------------
     def job_event(self, event: JobEvent) -> None:
         _call(self.job, event)
@@ -73,6 +81,9 @@ class Hooks:
 
     def cache_answered(self, hit: bool) -> None:
         _call(self.cache, hit)
+
+    def masked(self, method: str, seconds: float, fell_back: bool) -> None:
+        _call(self.mask, method, seconds, fell_back)
 
 
 def _call(callbacks: list[Any], *args: Any) -> None:

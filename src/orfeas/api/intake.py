@@ -1,13 +1,15 @@
-"""``POST /api/v1/jobs`` as HTTP: a multipart form or a JSON body → a :class:`Submission`.
+"""``POST /api/v1/jobs`` and ``POST /api/v1/mask`` as HTTP: a multipart form or a JSON body → a
+:class:`Submission` (or a picture and a mask source).
 
 This module only reads HTTP — which fields, which file, how lists and JSON are spelled in a form.
 What the submission asks for is checked once, by the job service's admission
 (:meth:`orfeas.jobs.service.JobService.submit`), like every other way a job is made.
 
 Multipart: a file in ``image`` (a picture) or ``model`` (a mesh, with ``task=analyze|repair``), or
-a ``text``; ``engine``, ``params`` (a JSON object), ``lettering``/``diffusion`` (JSON objects),
-``text_to_image``, ``formats`` (comma-separated); any other field is an engine parameter of its
-own. JSON: a :class:`~orfeas.spec.JobSpec` (a text job).
+a ``text``; with an image, a painted correction of its mask in ``mask_edit`` (a PNG: black removes,
+white adds, mid-grey or transparent leaves it); ``engine``, ``params`` (a JSON object),
+``lettering``/``diffusion`` (JSON objects), ``text_to_image``, ``formats`` (comma-separated); any
+other field is an engine parameter of its own. JSON: a :class:`~orfeas.spec.JobSpec` (a text job).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 
 from orfeas.api.bodies import content_type, json_object, read_form, read_json
@@ -33,6 +35,7 @@ _FORM_FIELDS = frozenset(
     {
         "image",
         "model",
+        "mask_edit",
         "task",
         "text",
         "engine",
@@ -43,8 +46,13 @@ _FORM_FIELDS = frozenset(
         "diffusion",
     }
 )
-#: The file fields a submission may carry: a picture to build from, or a mesh to analyse or repair.
-_FILE_FIELDS = frozenset({"image", "model"})
+#: The file fields a submission may carry: a picture to build from (and a painted edit of its mask),
+#: or a mesh to analyse or repair.
+_FILE_FIELDS = frozenset({"image", "model", "mask_edit"})
+#: The inputs of which a submission takes one.
+_INPUT_FILES = ("image", "model")
+#: The fields of ``POST /api/v1/mask``: a picture and where its mask should come from.
+_MASK_FIELDS = frozenset({"mask"})
 #: What a mesh upload does when the form does not say.
 _MESH_TASK = "analyze"
 
@@ -56,11 +64,13 @@ class Submission:
     spec: dict[str, Any]
     data: bytes | None = None
     filename: str | None = None
+    #: a painted correction of the picture's subject mask (the form's ``mask_edit`` file)
+    mask_edit: bytes | None = None
 
 
 def body_limit(settings: Settings) -> int:
-    """The largest request body accepted: the bigger of the image and mesh caps, plus the form."""
-    return max(settings.max_upload_bytes, settings.max_model_bytes) + FORM_OVERHEAD
+    """The largest request body accepted: a picture and its mask edit, or a mesh, plus the form."""
+    return max(2 * settings.max_upload_bytes, settings.max_model_bytes) + FORM_OVERHEAD
 
 
 async def read_submission(request: Request, settings: Settings) -> Submission:
@@ -83,26 +93,18 @@ async def read_submission(request: Request, settings: Settings) -> Submission:
 
 
 async def _from_form(request: Request, settings: Settings) -> Submission:
-    caps = {"image": settings.max_upload_bytes, "model": settings.max_model_bytes}
-    form = await read_form(request, body_limit(settings), file_caps=caps)
+    caps = {"image": settings.max_upload_bytes, "mask_edit": settings.max_upload_bytes}
+    caps["model"] = settings.max_model_bytes
+    form = await read_form(request, body_limit(settings), file_caps=caps, max_files=len(_INPUT_FILES) + 1)
     try:
-        fields: dict[str, str] = {}
-        upload: UploadFile | None = None
-        upload_field = "image"
-        for key, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                if key not in _FILE_FIELDS:
-                    raise ApiError(422, "invalid_parameter", f"Unexpected file field '{key}'.", field=key)
-                if upload is not None:
-                    raise ApiError(422, "invalid_parameter", "Send one file per submission.", field=key)
-                upload, upload_field = value, key
-            elif key in fields:
-                raise ApiError(422, "invalid_parameter", f"Field '{key}' is given twice.", field=key)
-            else:
-                fields[key] = value
-        for key in _FILE_FIELDS & fields.keys():
-            raise ApiError(422, "invalid_parameter", f"'{key}' must be a file upload.", field=key)
+        fields, files = _parts(form, _FILE_FIELDS)
+        inputs = [key for key in _INPUT_FILES if key in files]
+        if len(inputs) > 1:
+            raise ApiError(422, "invalid_parameter", "Send one file per submission.", field=inputs[-1])
+        upload_field = inputs[0] if inputs else "image"
+        upload = files.get(upload_field)
         data = await upload.read() if upload is not None else None  # bounded: the stream stopped at the limit
+        edit = await files["mask_edit"].read() if "mask_edit" in files else None
         mesh = upload_field == "model" and upload is not None
         task = fields.get("task", _MESH_TASK if mesh else "generate")
         if not mesh and task != "generate":
@@ -128,9 +130,53 @@ async def _from_form(request: Request, settings: Settings) -> Submission:
         refuse_server_paths(spec.get("lettering"))
         if fields.get("formats", "").strip():
             spec["formats"] = _formats(fields["formats"])
-        return Submission(spec, data, safe_filename(upload.filename) if upload is not None else None)
+        filename = safe_filename(upload.filename) if upload is not None else None
+        return Submission(spec, data, filename, mask_edit=edit)
     finally:
         await form.close()
+
+
+async def read_mask_request(request: Request, settings: Settings) -> tuple[bytes, str]:
+    """``POST /api/v1/mask``: the picture (``image``, under the picture cap) and the mask source
+    (``mask``, default ``auto``), read like a job's form (415 for another body, 413 past a cap)."""
+    if content_type(request) != "multipart/form-data":
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "Send multipart/form-data: the picture in the field 'image'.",
+            field="content-type",
+        )
+    caps = {"image": settings.max_upload_bytes}
+    form = await read_form(request, settings.max_upload_bytes + FORM_OVERHEAD, file_caps=caps, max_fields=8)
+    try:
+        fields, files = _parts(form, frozenset({"image"}))
+        for key in fields.keys() - _MASK_FIELDS:
+            raise ApiError(422, "invalid_parameter", f"Unexpected field '{key}'.", field=key)
+        if "image" not in files:
+            raise ApiError(422, "empty", "Send the picture as a file in the field 'image'.", field="image")
+        return await files["image"].read(), fields.get("mask", "").strip() or "auto"
+    finally:
+        await form.close()
+
+
+def _parts(form: FormData, file_fields: frozenset[str]) -> tuple[dict[str, str], dict[str, UploadFile]]:
+    """A form's text fields and files, each named once, files only in ``file_fields``."""
+    fields: dict[str, str] = {}
+    files: dict[str, UploadFile] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            if key not in file_fields:
+                raise ApiError(422, "invalid_parameter", f"Unexpected file field '{key}'.", field=key)
+            if key in files:
+                raise ApiError(422, "invalid_parameter", f"Send one file in the field '{key}'.", field=key)
+            files[key] = value
+        elif key in fields:
+            raise ApiError(422, "invalid_parameter", f"Field '{key}' is given twice.", field=key)
+        else:
+            fields[key] = value
+    for key in file_fields & fields.keys():
+        raise ApiError(422, "invalid_parameter", f"'{key}' must be a file upload.", field=key)
+    return fields, files
 
 
 def refuse_server_paths(lettering: Any) -> None:

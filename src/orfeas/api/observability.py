@@ -157,10 +157,16 @@ def api_vocabulary() -> Vocabulary:
 
 def connect(metrics: Metrics, hooks: Hooks) -> None:
     """Rejected requests become validation, rate-limit, queue-full or auth counts; uploads,
-    downloads and cache answers the business counters."""
+    downloads and cache answers the business counters; masks found for the studio's preview the
+    mask counts (``origin="preview"``; a job's are recorded from its report)."""
     hooks.on_reject(metrics.record_rejection)
     hooks.on_download(metrics.record_download)
     hooks.on_cache(metrics.record_cache)
+
+    def masked(method: str, seconds: float, fell_back: bool) -> None:
+        metrics.record_mask(method, seconds, "preview", fell_back=fell_back)
+
+    hooks.on_mask(masked)
 
     def uploaded(fmt: str, size: int) -> None:
         if fmt not in _NOT_PICTURES:

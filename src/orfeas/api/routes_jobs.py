@@ -123,7 +123,7 @@ async def job_events(request: Request, job_id: JobId) -> Response:
 
 @router.get(
     "/jobs/{job_id}/artifacts/{name}",
-    summary="Download a file of a job (model.<format> or input.png)",
+    summary="Download a file of a job (model.<format>, input.png or mask-edit.png)",
     response_class=FileResponse,
     responses={
         200: DOWNLOAD_RESPONSE,
@@ -150,7 +150,7 @@ async def send_job_file(rt: Runtime, job: Job, name: str, *, field: str = "name"
     path = await run_in_threadpool(rt.jobs.store.file_path, job, name)
     if path is None or not path.is_file():
         raise ApiError(404, "not_found", f"Job '{job.id}' has no file '{name}'.", field=field)
-    if name == job.input_name and job.input_kind != "model":  # the normalised picture
+    if name in job.input_names and job.input_kind != "model":  # the normalised picture, its mask edit
         media, disposition, fmt = "image/png", "inline", "png"
     elif name == job.input_name:  # a mesh file brought for analysis or repair, as it was sent
         media, disposition, fmt = "application/octet-stream", "attachment", name.rsplit(".", 1)[-1]

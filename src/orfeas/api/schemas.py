@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orfeas.jobs import JobSpec
+from orfeas.jobs import MASK_EDIT_NAME, MASK_METHODS, MASK_SOURCES, JobSpec
 from orfeas.jobs.states import FailureReason, Job, JobState, iso
 
 PREFIX = "/api/v1"
@@ -41,6 +41,9 @@ class JobInput(BaseModel):
     text_to_image: dict[str, Any] | None = Field(
         None, description="For a painted text: the step and its options, {method, options}."
     )
+    mask_edit: bool = Field(
+        False, description="The picture came with a painted edit of its mask (see links.mask_edit)."
+    )
 
 
 class ArtifactOut(BaseModel):
@@ -57,6 +60,7 @@ class JobLinks(BaseModel):
     self_: str = Field(alias="self")
     events: str
     input: str
+    mask_edit: str | None = Field(None, description="The job's mask edit as a PNG, when it has one.")
 
 
 class JobOut(BaseModel):
@@ -103,8 +107,12 @@ def job_request_schema() -> dict[str, Any]:
 
 
 def _only(field: str, *, tasks: list[str]) -> dict[str, Any]:
-    """A multipart body whose one input is ``field``, with the ``task`` values it may name."""
-    others = [{"required": [f]} for f in ("image", "model", "text") if f != field]
+    """A multipart body whose one input is ``field``, with the ``task`` values it may name (a mask
+    edit goes with an image only)."""
+    excluded = [f for f in ("image", "model", "text") if f != field]
+    if field != "image":
+        excluded.append("mask_edit")
+    others = [{"required": [f]} for f in excluded]
     return {"required": [field], "not": {"anyOf": others}, "properties": {"task": {"enum": tasks}}}
 
 
@@ -112,6 +120,13 @@ MULTIPART_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "image": {"type": "string", "format": "binary", "description": "PNG, JPEG, WebP, BMP, TIFF or GIF."},
+        "mask_edit": {
+            "type": "string",
+            "format": "binary",
+            "description": "With an image: a painted correction of its subject mask, checked like the "
+            "image and of its size (or scaled to it, same proportions). Greyscale: black (< 64) removes, "
+            "white (≥ 192) adds, mid-grey or transparent leaves the mask source's answer.",
+        },
         "model": {
             "type": "string",
             "format": "binary",
@@ -146,6 +161,59 @@ MULTIPART_SCHEMA: dict[str, Any] = {
         _only("text", tasks=["generate"]),
     ],
 }
+
+
+MASK_REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["image"],
+    "properties": {
+        "image": {
+            "type": "string",
+            "format": "binary",
+            "description": "The picture: PNG, JPEG, WebP, BMP, TIFF or GIF, under the same caps as a job's.",
+        },
+        "mask": {
+            "type": "string",
+            "enum": list(MASK_SOURCES),
+            "default": "auto",
+            "description": "Where the mask comes from, as the engines' `mask` parameter (see `masks` in "
+            "GET /api/v1/engines for which can run here).",
+        },
+    },
+    "additionalProperties": False,
+}
+
+
+class MaskPicture(BaseModel):
+    format: str = Field(description="The picture's type, sniffed from its bytes.")
+    width: int = Field(ge=1, description="Pixels, upright (EXIF orientation applied).")
+    height: int = Field(ge=1)
+    transparent: bool = Field(description="Its alpha channel separates a subject (mask=alpha can answer).")
+
+
+class MaskOut(BaseModel):
+    """A picture's subject mask, found as a job's engine would find it, before any model is built."""
+
+    source: Literal[MASK_METHODS] = Field(  # type: ignore[valid-type]
+        description="What made the mask: a source, or `whole` when nothing could be told from the "
+        "background (the whole picture)."
+    )
+    asked: Literal[MASK_SOURCES] = Field(description="The source asked for.")  # type: ignore[valid-type]
+    confidence: float = Field(ge=0, le=1, description="How far to trust it (each source on its own scale).")
+    seconds: float = Field(ge=0, description="Time taken to find it.")
+    reason: str | None = Field(None, description="Why a preferred source was not used.")
+    coverage: float = Field(ge=0, le=1, description="Share of the picture that is subject.")
+    width: int = Field(ge=1, description="The mask's size: at most 1024 px, the picture's proportions.")
+    height: int = Field(ge=1)
+    details: dict[str, Any] = Field(
+        description="What the source says besides (the network, the other source's confidence…)."
+    )
+    picture: MaskPicture
+    mask: str = Field(
+        description="The mask as a data URL of an 8-bit greyscale PNG (white: subject); a brush edit "
+        "painted over it at this size goes with the job as `mask_edit`.",
+        examples=["data:image/png;base64,iVBORw0KGgo…"],
+    )
 
 
 class EngineOut(BaseModel):
@@ -267,6 +335,7 @@ def job_json(job: Job) -> dict[str, Any]:
             "text_to_image": {"method": spec.text_to_image, "options": spec.diffusion}
             if spec.painted
             else None,
+            "mask_edit": spec.mask_edit,
         },
         "error": error,
         "attempts": job.attempts,
@@ -287,7 +356,12 @@ def job_json(job: Job) -> dict[str, Any]:
         ],
         "cached": job.cached_from is not None,
         "cached_from": job.cached_from,
-        "links": {"self": base, "events": f"{base}/events", "input": f"{base}/artifacts/{job.input_name}"},
+        "links": {
+            "self": base,
+            "events": f"{base}/events",
+            "input": f"{base}/artifacts/{job.input_name}",
+            "mask_edit": f"{base}/artifacts/{MASK_EDIT_NAME}" if spec.mask_edit else None,
+        },
     }
 
 
@@ -317,6 +391,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "The job is in a state that does not allow this.",
         413: "The upload is over the byte or pixel limit.",
         415: "The file is not an image type ORFEAS reads (sniffed from its bytes).",
+        408: "The body arrived slower than the minimum rate.",
         422: "A parameter is invalid; `error.field` names it.",
         429: "Rate limit exceeded; see `Retry-After`.",
         503: "The job queue is full; see `Retry-After`.",

@@ -304,9 +304,10 @@ def client_id(scope: Scope) -> str:
     return client[0] if client else "unknown"
 
 
-#: Requests that start work, counted against submissions/min as well: v1 submissions and the
-#: original ORFEAS routes that queue a job or paint a picture (``orfeas.api.routes_compat``).
-SUBMISSION_PATHS = frozenset({"/api/v1/jobs", "/api/generate-3d", "/api/text-to-image"})
+#: Requests that start work, counted against submissions/min as well: v1 submissions, a picture's
+#: mask (``POST /api/v1/mask``) and the original ORFEAS routes that queue a job or paint a picture
+#: (``orfeas.api.routes_compat``).
+SUBMISSION_PATHS = frozenset({"/api/v1/jobs", "/api/v1/mask", "/api/generate-3d", "/api/text-to-image"})
 
 
 #: The two per-client limits, as metrics label them.

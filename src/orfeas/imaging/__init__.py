@@ -11,29 +11,41 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from orfeas.imaging.decode import DecodedImage, decode_image, decode_png, encode_png
+    from orfeas.imaging.decode import (
+        DecodedImage,
+        decode_grey_png,
+        decode_image,
+        decode_png,
+        encode_grey_png,
+        encode_png,
+    )
     from orfeas.imaging.lettering import LetteringOptions, checked_text, render_text
-    from orfeas.imaging.mask import ForegroundMask, apply_edit, foreground_mask, subject_mask
-    from orfeas.imaging.sources import MASK_SOURCES, MaskSource, mask_sources
+    from orfeas.imaging.mask import ForegroundMask, apply_edit, edit_levels, foreground_mask, subject_mask
+    from orfeas.imaging.sources import MASK_METHODS, MASK_SOURCES, MaskSource, mask_sources
 
 _HOMES = {
     "DecodedImage": "decode",
     "decode_image": "decode",
     "decode_png": "decode",
+    "decode_grey_png": "decode",
     "encode_png": "decode",
+    "encode_grey_png": "decode",
     "LetteringOptions": "lettering",
     "checked_text": "lettering",
     "render_text": "lettering",
     "ForegroundMask": "mask",
     "apply_edit": "mask",
+    "edit_levels": "mask",
     "foreground_mask": "mask",
     "subject_mask": "mask",
+    "MASK_METHODS": "sources",
     "MASK_SOURCES": "sources",
     "MaskSource": "sources",
     "mask_sources": "sources",
 }
 
 __all__ = [
+    "MASK_METHODS",
     "MASK_SOURCES",
     "DecodedImage",
     "ForegroundMask",
@@ -41,8 +53,11 @@ __all__ = [
     "MaskSource",
     "apply_edit",
     "checked_text",
+    "decode_grey_png",
     "decode_image",
     "decode_png",
+    "edit_levels",
+    "encode_grey_png",
     "encode_png",
     "foreground_mask",
     "mask_sources",

@@ -161,6 +161,24 @@ def encode_png(rgba: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def encode_grey_png(grey: np.ndarray) -> bytes:
+    """Encode an (H, W) uint8 array as an 8-bit greyscale PNG (masks and mask edits)."""
+    buffer = io.BytesIO()
+    image = Image.fromarray(np.ascontiguousarray(grey, dtype=np.uint8), "L")
+    image.save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def decode_grey_png(png: bytes) -> np.ndarray:
+    """A greyscale PNG :func:`encode_grey_png` wrote (a job's stored mask edit) as an (H, W) uint8 array."""
+    try:
+        with Image.open(io.BytesIO(png)) as image:
+            return np.ascontiguousarray(np.asarray(image.convert("L"), dtype=np.uint8))
+    except (OSError, ValueError) as exc:
+        message = "The stored mask edit cannot be read."
+        raise InputRejected(message, code="corrupt", field="mask_edit") from exc
+
+
 def decode_png(png: bytes) -> np.ndarray:
     """A picture :func:`encode_png` wrote (a job's stored input) back as RGBA.
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import cv2
 import numpy as np
@@ -29,7 +29,7 @@ from orfeas.errors import EngineUnavailable, InputRejected
 from orfeas.imaging.grabcut import border_plainness, grabcut
 from orfeas.imaging.refine import background_coloured, clean_mask, refine_edge, saliency_mask
 from orfeas.imaging.saliency import Network, NetworkError, NetworkState, saliency_network
-from orfeas.imaging.sources import MASK_SOURCES, MaskSource, mask_sources
+from orfeas.imaging.sources import MASK_SOURCES, MaskMethod, MaskSource, mask_sources
 from orfeas.settings import Settings
 
 #: Longest side of the copy the mask is found on (the guided filter works at this size).
@@ -44,6 +44,8 @@ GRABCUT_SURE = 0.8
 PLAIN_BORDER = 0.8
 #: An edit pixel below this is background, above :data:`EDIT_SUBJECT` subject, between: unchanged.
 EDIT_BACKGROUND, EDIT_SUBJECT = 64, 192
+#: The three values of a normalised edit (:func:`edit_levels`): background, unchanged, subject.
+EDIT_REMOVE, EDIT_LEAVE, EDIT_ADD = 0, 128, 255
 
 __all__ = [
     "MASK_SIDE",
@@ -52,6 +54,7 @@ __all__ = [
     "MaskSource",
     "apply_edit",
     "clean_mask",
+    "edit_levels",
     "foreground_mask",
     "mask_sources",
     "subject_mask",
@@ -64,7 +67,7 @@ class ForegroundMask:
     the seconds it took, and why a preferred source was not used (empty when none was skipped)."""
 
     mask: np.ndarray
-    method: Literal["alpha", "neural", "grabcut", "whole", "none", "edit"]
+    method: MaskMethod
     confidence: float
     seconds: float = 0.0
     reason: str = ""
@@ -216,6 +219,19 @@ def apply_edit(found: ForegroundMask, edit: np.ndarray) -> ForegroundMask:
     details = {**found.details, "edited": round(decided, 4)}
     method = "edit" if decided == 1.0 else found.method
     return ForegroundMask(mask, method, found.confidence, found.seconds, found.reason, details)
+
+
+def edit_levels(rgba: np.ndarray) -> np.ndarray:
+    """A painted edit as sent (an 8-bit RGBA picture: a greyscale or 1-bit PNG, or a brush layer
+    with transparency) → its canonical (h, w) uint8 form of three values: :data:`EDIT_REMOVE` where
+    it is dark, :data:`EDIT_ADD` where it is light, :data:`EDIT_LEAVE` where it is mid-grey or
+    transparent (the mask source decides there). Equal edits give equal arrays (and files)."""
+    grey = cv2.cvtColor(np.ascontiguousarray(rgba[..., :3]), cv2.COLOR_RGB2GRAY)
+    levels = np.full(grey.shape, EDIT_LEAVE, np.uint8)
+    opaque = rgba[..., 3] >= 128
+    levels[opaque & (grey < EDIT_BACKGROUND)] = EDIT_REMOVE
+    levels[opaque & (grey >= EDIT_SUBJECT)] = EDIT_ADD
+    return levels
 
 
 def alpha_is_meaningful(alpha: np.ndarray) -> bool:

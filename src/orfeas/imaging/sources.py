@@ -20,6 +20,10 @@ from orfeas.settings import Settings
 #: The engines' ``mask`` parameter: where the subject's outline comes from.
 MaskSource = Literal["auto", "alpha", "neural", "grabcut", "none"]
 MASK_SOURCES: tuple[str, ...] = get_args(MaskSource)
+#: What made a mask (a report's ``mask_method``): a source, or ``whole`` (nothing could be told
+#: from the background: the whole picture) or ``edit`` (a painted edit decided every pixel).
+MaskMethod = Literal["alpha", "neural", "grabcut", "whole", "none", "edit"]
+MASK_METHODS: tuple[str, ...] = get_args(MaskMethod)
 #: How to place the model file (``make serve`` and ``make test`` run the same step).
 PLACE_IT = "`python -m orfeas.imaging.models` places it"
 

@@ -9,9 +9,11 @@ machines) — and ``execute`` and ``runner`` run one job. ``observe`` wires the 
 Nothing here knows about HTTP.
 
 What a job makes is a :class:`JobSpec` (:mod:`orfeas.spec`); it is part of this service's
-vocabulary, so it is importable from here, with the formats a job may ask for.
+vocabulary, so it is importable from here, with the formats a job may ask for, the name of a
+job's mask edit file and where masks come from.
 """
 
-from orfeas.spec import FORMATS, Format, JobSpec
+from orfeas.catalog import MASK_METHODS, MASK_SOURCES
+from orfeas.spec import FORMATS, MASK_EDIT_NAME, Format, JobSpec
 
-__all__ = ["FORMATS", "Format", "JobSpec"]
+__all__ = ["FORMATS", "MASK_EDIT_NAME", "MASK_METHODS", "MASK_SOURCES", "Format", "JobSpec"]

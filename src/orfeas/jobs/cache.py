@@ -1,10 +1,10 @@
 """The result cache: generation is deterministic, so an identical submission gets the earlier result.
 
-The key is a SHA-256 over everything that decides a result: the input bytes (the normalised picture,
-or the mesh file as sent), the admitted :class:`~orfeas.spec.JobSpec` (task, engine, parameters with
-every default filled in, the text and how it becomes a picture), the engine's and ORFEAS's versions,
-and the configured model weights. Formats are left out of the key: an entry answers any submission
-whose formats it has files for.
+The key is a SHA-256 over everything that decides a result: the input bytes (the normalised picture
+and its painted mask edit, or the mesh file as sent), the admitted :class:`~orfeas.spec.JobSpec`
+(task, engine, parameters with every default filled in, the text and how it becomes a picture),
+the engine's and ORFEAS's versions, and the configured model weights. Formats are left out of the
+key: an entry answers any submission whose formats it has files for.
 
 An entry is a succeeded job carrying its key (``jobs.cache_key``). A hit becomes a *new* job,
 succeeded at once, sharing the entry's files (hard links) and report, marked ``cached_from``; a
@@ -25,15 +25,19 @@ from orfeas.spec import JobSpec
 from orfeas.version import VERSION
 
 
-def cache_key(spec: JobSpec, input_data: bytes | None, settings: Settings) -> str:
-    """The key of an admitted job and its stored input (``None`` for a text still to be painted):
-    equal keys mean equal results.
+def cache_key(
+    spec: JobSpec, input_data: bytes | None, settings: Settings, *, mask_edit: bytes | None = None
+) -> str:
+    """The key of an admitted job and its stored input (``None`` for a text still to be painted)
+    and mask edit: equal keys mean equal results.
 
     Which weights a neural engine loads is set on the server, not in the submission, so the
     configured model paths are part of the key: swapping weights never serves an old result.
     """
     digest = hashlib.sha256()
     digest.update(hashlib.sha256(input_data or b"").digest())
+    if mask_edit is not None:  # a different edit is a different result (the spec only says there is one)
+        digest.update(hashlib.sha256(mask_edit).digest())
     facts = {
         "orfeas": VERSION,
         "engine_version": engine_version(spec.engine or ""),

@@ -246,11 +246,11 @@ class CeleryQueue:
     def retry_after(self) -> int:
         return max(1, min(300, math.ceil(self._avg_job_s * (self.waiting + 1) / self.settings.workers)))
 
-    def submit(self, job: Job, input_data: bytes | None = None) -> Job:
+    def submit(self, job: Job, input_data: bytes | None = None, mask_edit: bytes | None = None) -> Job:
         """Store the job, then publish it; when the broker refuses, remove the row and raise 503."""
         if self.waiting >= self.settings.queue_size:
             raise QueueFull("The job queue is full; try again later.", retry_after=self.retry_after())
-        created = self.store.create(job, input_data)
+        created = self.store.create(job, input_data, mask_edit)
         try:
             self.app.send_task(
                 TASK_NAME,

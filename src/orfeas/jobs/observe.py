@@ -9,11 +9,11 @@ codes (:mod:`orfeas.api.observability`); an ``orfeas worker`` builds its metrics
 from __future__ import annotations
 
 from orfeas.admission import IMAGE_FORMATS
-from orfeas.catalog import engine_availability, engine_names
+from orfeas.catalog import MASK_METHODS, engine_availability, engine_names
 from orfeas.errors import INPUT_CODES, EngineUnavailable
 from orfeas.jobs.queue import Listener
 from orfeas.jobs.states import SERVER_FAULTS, FailureReason, JobState
-from orfeas.metrics import JobEventRecorder, Metrics, ModelLoadRecorder, Vocabulary
+from orfeas.metrics import JobEventRecorder, MaskRecorder, Metrics, ModelLoadRecorder, Vocabulary
 from orfeas.pipeline import STAGES
 from orfeas.settings import Settings
 from orfeas.spec import FORMATS, INPUT_KINDS
@@ -42,6 +42,7 @@ def vocabulary(
         validation_reasons=tuple(dict.fromkeys((*INPUT_CODES, EngineUnavailable.code, *validation_reasons))),
         rate_limit_scopes=rate_limit_scopes,
         auth_failure_reasons=auth_failure_reasons,
+        mask_methods=MASK_METHODS,
     )
 
 
@@ -57,4 +58,4 @@ def service_metrics(settings: Settings, words: Vocabulary) -> Metrics:
 
 def recorders(metrics: Metrics) -> tuple[Listener, ...]:
     """The job listeners that record a queue's (or a worker's) jobs in ``metrics``."""
-    return JobEventRecorder(metrics), ModelLoadRecorder(metrics)
+    return JobEventRecorder(metrics), ModelLoadRecorder(metrics), MaskRecorder(metrics)

@@ -92,8 +92,9 @@ class JobQueue(Protocol):
     def retry_after(self) -> int:
         """Seconds until a queue slot is likely free (for ``Retry-After``)."""
 
-    def submit(self, job: Job, input_data: bytes | None = None) -> Job:
-        """Store and queue a new job, or raise :class:`QueueFull` having changed nothing."""
+    def submit(self, job: Job, input_data: bytes | None = None, mask_edit: bytes | None = None) -> Job:
+        """Store and queue a new job with its input files (``mask_edit``: a painted mask edit, when
+        the spec says there is one), or raise :class:`QueueFull` having changed nothing."""
 
     def cancel(self, job_id: str) -> Job | None:
         """Cancel a queued job now, or ask a running one to stop at its next stage boundary."""

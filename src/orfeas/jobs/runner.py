@@ -32,7 +32,7 @@ from orfeas.errors import Cancelled
 from orfeas.jobs.files import JobFiles
 from orfeas.jobs.states import failure_reason
 from orfeas.settings import Settings
-from orfeas.spec import JobSpec
+from orfeas.spec import MASK_EDIT_NAME, JobSpec
 
 log = logging.getLogger("orfeas.jobs.runner")
 
@@ -121,7 +121,8 @@ def _run(task: Task, conn: multiprocessing.connection.Connection) -> None:
 
     try:
         source = task.files.read(task.job_id, task.input_name) if task.input_name else None
-        result = run(task.spec, source, progress, task.settings)
+        edit = task.files.read(task.job_id, MASK_EDIT_NAME) if task.spec.mask_edit else None
+        result = run(task.spec, source, progress, task.settings, mask_edit=edit)
         formats = tuple(task.spec.formats or ())
         artifacts = []
         for i, (name, fmt, data, content_type) in enumerate(result.files(formats)):

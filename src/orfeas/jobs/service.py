@@ -25,6 +25,7 @@ from orfeas.jobs.states import Job, JobState
 from orfeas.jobs.store import JobStore
 from orfeas.settings import Settings
 from orfeas.spec import JobSpec
+from orfeas.subject import SubjectMask, find_subject, subject_cost
 
 log = logging.getLogger("orfeas.jobs.service")
 
@@ -85,14 +86,25 @@ class JobService:
         """What this service can make (engines, availability and why not, schemas, limits, rules)."""
         return catalog(self.settings)
 
-    def admission_cost(self, spec: JobSpec | dict[str, Any], data: bytes | None) -> int:
-        """Bytes admitting ``spec`` with ``data`` may take at its peak, from the file's header alone
-        (see :func:`orfeas.admission.admission_cost`)."""
-        return admission_cost(spec, data, self.settings)
+    def admission_cost(
+        self, spec: JobSpec | dict[str, Any], data: bytes | None, mask_edit: bytes | None = None
+    ) -> int:
+        """Bytes admitting ``spec`` with ``data`` (and a mask edit) may take at its peak, from the
+        files' headers alone (see :func:`orfeas.admission.admission_cost`)."""
+        return admission_cost(spec, data, self.settings, mask_edit=mask_edit)
 
     def check(self, spec: JobSpec | dict[str, Any], data: bytes | None) -> Admitted:
         """Admit a job without making it (the compatibility routes stage pictures this way)."""
         return admit(spec, data, self.settings)
+
+    def subject_cost(self, data: bytes, source: str = "auto") -> int:
+        """Bytes finding the subject mask of the picture ``data`` may take, from its header alone."""
+        return subject_cost(data, source, self.settings)
+
+    def find_subject(self, data: bytes, source: str = "auto") -> SubjectMask:
+        """The subject mask of a picture before any job (``POST /api/v1/mask``): checked like a job's
+        picture, nothing stored (see :mod:`orfeas.subject`)."""
+        return find_subject(data, source, self.settings)
 
     def check_capacity(self) -> None:
         """Raise :class:`QueueFull` when the queue is full now (before reading a large body)."""
@@ -106,10 +118,12 @@ class JobService:
         *,
         filename: str | None = None,
         job_id: str | None = None,
+        mask_edit: bytes | None = None,
     ) -> Accepted:
-        """Admit ``spec`` with its input ``data`` and make the job: answered from the result cache,
-        or queued (with id ``job_id`` when the caller reserved one)."""
-        return self.accept(admit(spec, data, self.settings), filename=filename, job_id=job_id)
+        """Admit ``spec`` with its input ``data`` (and a painted ``mask_edit``) and make the job:
+        answered from the result cache, or queued (with id ``job_id`` when the caller reserved one)."""
+        admitted = admit(spec, data, self.settings, mask_edit=mask_edit)
+        return self.accept(admitted, filename=filename, job_id=job_id)
 
     def accept(
         self, admitted: Admitted, *, filename: str | None = None, job_id: str | None = None
@@ -121,17 +135,17 @@ class JobService:
             input_name=admitted.input_name or PICTURE_NAME,
             input_filename=filename,
         )
-        data = admitted.input_bytes()
-        self.check_room(len(data or b""))
+        data, edit = admitted.input_bytes(), admitted.mask_edit_bytes()
+        self.check_room(len(data or b"") + len(edit or b""))
         cached: bool | None = None
         if self.settings.cache_enabled:
-            job = replace(job, cache_key=cache_key(job.spec, data, self.settings))
+            job = replace(job, cache_key=cache_key(job.spec, data, self.settings, mask_edit=edit))
             earlier = self.store.cached_result(job.cache_key or "", job.formats)
             if earlier is not None:
                 done = self.store.create_cached(job, earlier)
                 return Accepted(done, True, admitted.input_format, admitted.input_size)
             cached = False
-        created = self.queue.submit(job, data)
+        created = self.queue.submit(job, data, edit)
         return Accepted(created, cached, admitted.input_format, admitted.input_size)
 
     def check_room(self, incoming: int = 0) -> None:

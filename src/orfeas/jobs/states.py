@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from orfeas.errors import InputRejected, OrfeasError, StorageFull
-from orfeas.spec import JobSpec
+from orfeas.spec import MASK_EDIT_NAME, JobSpec
 
 
 class JobState(StrEnum):
@@ -173,9 +173,20 @@ class Job:
     def finished(self) -> bool:
         return self.state in TERMINAL
 
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The job's stored input files: its picture or mesh, and a painted mask edit if it has one."""
+        return input_names(self.input_name if self.has_input else None, self.spec)
+
     def artifact(self, name: str) -> Artifact | None:
         """The recorded artifact called ``name``, if any."""
         return next((a for a in self.artifacts if a.name == name), None)
+
+
+def input_names(input_name: str | None, spec: JobSpec) -> tuple[str, ...]:
+    """The stored input files of a job whose input is ``input_name`` (None: nothing stored)."""
+    names = (input_name,) if input_name else ()
+    return (*names, MASK_EDIT_NAME) if spec.mask_edit else names
 
 
 def iso(ts: float | None) -> str | None:

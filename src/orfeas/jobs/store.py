@@ -30,9 +30,11 @@ from orfeas.jobs.states import (
     InvalidTransition,
     Job,
     JobState,
+    input_names,
     out_of_space,
     sources,
 )
+from orfeas.spec import MASK_EDIT_NAME, JobSpec
 
 T = TypeVar("T")
 
@@ -85,7 +87,7 @@ class JobStore:
     def recorded_name(self, job: Job, name: str) -> str | None:
         """``name`` when it is a recorded file of ``job``, else ``None``: names are looked up, never
         joined, so ``../../orfeas.db`` resolves to nothing."""
-        if name == job.input_name and job.has_input:
+        if name in job.input_names:
             return name
         return name if job.artifact(name) else None
 
@@ -95,14 +97,20 @@ class JobStore:
         return self.files.local_path(job.id, recorded) if recorded else None
 
     # --- create and read ----------------------------------------------------------------------
-    def create(self, job: Job, input_data: bytes | None = None) -> Job:
-        """Insert a new queued job; its input file (if any) is on disk before the row exists."""
+    def create(self, job: Job, input_data: bytes | None = None, mask_edit: bytes | None = None) -> Job:
+        """Insert a new queued job; its input files (the picture or mesh, a painted mask edit) are on
+        disk before the row exists."""
         if job.state is not JobState.QUEUED:
             raise InvalidTransition("New jobs start queued.")
+        if (mask_edit is not None) != job.spec.mask_edit or (mask_edit is not None and input_data is None):
+            raise ValueError("a job's spec says whether it has a mask edit; the file must come with it")
         try:
             if input_data is not None:
                 self.files.write(job.id, job.input_name, input_data)
-            self._insert(job, len(input_data) if input_data is not None else None)
+            if mask_edit is not None:
+                self.files.write(job.id, MASK_EDIT_NAME, mask_edit)
+            sizes = [len(d) for d in (input_data, mask_edit) if d is not None]
+            self._insert(job, sum(sizes) if sizes else None)
         except BaseException as exc:
             self.files.remove_job(job.id)
             if out_of_space(exc):
@@ -188,7 +196,7 @@ class JobStore:
         """Record ``job`` as succeeded at once with ``source``'s result: report, input and the files
         of ``job.formats``, shared with :meth:`JobFiles.share` (a hard link in a directory)."""
         artifacts = [a for a in source.artifacts if a.format in job.formats]
-        names = [a.name for a in artifacts] + ([source.input_name] if source.has_input else [])
+        names = [a.name for a in artifacts] + list(source.input_names)
         now = time.time()
         done = replace(
             job,
@@ -369,7 +377,8 @@ class JobStore:
     def clear_outputs(self, job_id: str) -> None:
         """Remove a job's unrecorded files (a failed or cancelled run's leftovers), keeping the input."""
         recorded = {r[0] for r in self.db.query("SELECT name FROM artifacts WHERE job_id = ?", (job_id,))}
-        recorded |= {r[0] for r in self.db.query("SELECT input_name FROM jobs WHERE id = ?", (job_id,))}
+        for name, spec in self.db.query("SELECT input_name, spec FROM jobs WHERE id = ?", (job_id,)):
+            recorded.update(input_names(name, JobSpec.from_json(spec)))
         for name in self.files.names(job_id):
             if name not in recorded:
                 self.files.remove(job_id, name)
@@ -486,8 +495,11 @@ class JobStore:
         # writing the input and inserting the row; a young one may be a job another process is
         # creating in a shared directory right now, so only old ones go.
         now = time.time()
-        rows = self.db.query("SELECT id, has_input, input_name FROM jobs")
-        known = {job_id: name if has_input else None for job_id, has_input, name in rows}
+        rows = self.db.query("SELECT id, has_input, input_name, spec FROM jobs")
+        known = {
+            job_id: set(input_names(name if has_input else None, JobSpec.from_json(spec)))
+            for job_id, has_input, name, spec in rows
+        }
         recorded: dict[str, set[str]] = {}
         for job_id, name in self.db.query("SELECT job_id, name FROM artifacts"):
             recorded.setdefault(job_id, set()).add(name)
@@ -496,7 +508,7 @@ class JobStore:
                 if now - changed_at >= orphan_age_s:
                     self.files.remove_job(job_id)
                 continue
-            keep = recorded.get(job_id, set()) | {known[job_id]}
+            keep = recorded.get(job_id, set()) | known[job_id]
             for name in self.files.names(job_id):
                 if name not in keep:
                     self.files.remove(job_id, name)

@@ -116,7 +116,7 @@ class WorkerPool:
         return None  # no message broker: the queue is in this process
 
     # --- submit and cancel --------------------------------------------------------------------
-    def submit(self, job: Job, input_data: bytes | None = None) -> Job:
+    def submit(self, job: Job, input_data: bytes | None = None, mask_edit: bytes | None = None) -> Job:
         """Store and queue a new job, or raise :class:`QueueFull` having changed nothing."""
         with self._lock:
             if len(self._waiting_set) >= self.settings.queue_size:
@@ -124,7 +124,7 @@ class WorkerPool:
                     f"The queue is full ({self.settings.queue_size} jobs waiting); try again later.",
                     retry_after=self.retry_after(),
                 )
-            created = self.store.create(job, input_data)
+            created = self.store.create(job, input_data, mask_edit)
             self._waiting.append(created.id)
             self._waiting_set.add(created.id)
             self._emit("submitted", created.id)  # under the lock: always before "started"

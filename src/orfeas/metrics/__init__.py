@@ -18,7 +18,8 @@ becomes ``"other"``):
   "concurrent requests" of the performance family) — kept lock-free by :class:`RequestCollector`;
 - error: errors by type, validation errors by reason, rate-limit, queue-full and auth rejections;
 - AI: generations by engine/kind/outcome, duration (total and per stage), quality score, faces,
-  model loaded / load time, engine availability;
+  model loaded / load time, engine availability; subject masks by source and origin (a job's, or
+  the studio's preview), their time, and those made without the preferred source;
 - system: process and host CPU, memory, data-directory disk, GPU through NVML — read at scrape
   time by :class:`SystemCollector`, GPU series are absent (not zero) without a GPU;
 - performance: active/queued jobs, queue capacity, worker slots, queue wait, turnaround, open
@@ -41,7 +42,7 @@ from orfeas.metrics.collectors import (
     SystemCollector,
 )
 from orfeas.metrics.exposition import MetricsApp
-from orfeas.metrics.recorder import JobEventRecorder, ModelLoadRecorder
+from orfeas.metrics.recorder import JobEventRecorder, MaskRecorder, ModelLoadRecorder
 from orfeas.metrics.registry import ERROR_TYPES, Metrics
 from orfeas.metrics.vocabulary import OTHER, Vocabulary
 
@@ -52,6 +53,7 @@ __all__ = [
     "GpuProbe",
     "GpuSample",
     "JobEventRecorder",
+    "MaskRecorder",
     "Metrics",
     "MetricsApp",
     "ModelLoadRecorder",

@@ -80,3 +80,22 @@ class ModelLoadRecorder:
         seconds = engine.get("model_load_s") if isinstance(engine, dict) else None
         if isinstance(seconds, int | float):
             self.metrics.observe_model_load(str(engine.get("name") or event.job.engine), float(seconds))
+
+
+class MaskRecorder:
+    """A job listener: the subject mask a succeeded job's engine found, as its report says
+    (``engine.mask_method``, ``mask_seconds``, ``mask_reason``), becomes ``orfeas_masks_total``
+    and ``orfeas_mask_duration_seconds`` with ``origin="job"`` (and a fallback when a reason is
+    given). Jobs without a mask (a lithophane, a mesh) record nothing."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def __call__(self, event: Any) -> None:
+        if event.kind != "succeeded" or getattr(event.job, "cached_from", None) is not None:
+            return  # a cached answer found no mask of its own
+        engine = (event.job.report or {}).get("engine") or {}
+        method = engine.get("mask_method") if isinstance(engine, dict) else None
+        seconds = engine.get("mask_seconds") if isinstance(engine, dict) else None
+        if isinstance(method, str) and isinstance(seconds, int | float):
+            self.metrics.record_mask(method, float(seconds), "job", fell_back=bool(engine.get("mask_reason")))

@@ -48,6 +48,9 @@ QUALITY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 FACES_BUCKETS = (1000, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000)
 MODEL_LOAD_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 QUEUE_WAIT_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0)
+MASK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: What a subject mask was made for: a job's engine, or the studio's overlay (``POST /api/v1/mask``).
+MASK_ORIGINS = ("job", "preview")
 
 
 def _status_label(status: int) -> str:
@@ -181,6 +184,27 @@ class Metrics:
             ["engine"],
             registry=reg,
         )
+        self.masks = Counter(
+            "orfeas_masks",
+            "Subject masks found, by what made them (alpha, neural, grabcut, whole, none, edit) and "
+            "what for (job, preview: POST /api/v1/mask).",
+            ["source", "origin"],
+            registry=reg,
+        )
+        self.mask_duration = Histogram(
+            "orfeas_mask_duration_seconds",
+            "Time to find a subject mask, by what made it and what for.",
+            ["source", "origin"],
+            buckets=MASK_BUCKETS,
+            registry=reg,
+        )
+        self.mask_fallbacks = Counter(
+            "orfeas_mask_fallbacks",
+            "Subject masks found without the preferred source (the neural network missing or failing), "
+            "by what for.",
+            ["origin"],
+            registry=reg,
+        )
 
         # performance
         self.jobs_active = Gauge("orfeas_jobs_active", "Jobs running right now.", registry=reg)
@@ -279,6 +303,10 @@ class Metrics:
                 for outcome in v.outcomes:
                     self.generations.labels(engine, kind, outcome)
             self.model_loaded.labels(engine)
+        for origin in MASK_ORIGINS:
+            self.mask_fallbacks.labels(origin)
+            for method in v.mask_methods:
+                self.masks.labels(method, origin)
 
     # --- serving -------------------------------------------------------------------------------
     def exposition(self) -> bytes:
@@ -378,6 +406,17 @@ class Metrics:
         """Loading ``engine``'s weights took ``seconds``; also marks the model as loaded."""
         self.model_load.labels(self._engine(engine)).observe(seconds)
         self.set_model_loaded(engine, True)
+
+    def record_mask(self, method: str, seconds: float, origin: str, *, fell_back: bool = False) -> None:
+        """A subject mask made by ``method`` in ``seconds``, for ``origin`` (``job``: a job's
+        report says so; ``preview``: ``POST /api/v1/mask``); ``fell_back``: its preferred source
+        could not be used (the report's ``mask_reason``)."""
+        method = pick(method, self.vocabulary.mask_methods)
+        origin = pick(origin, MASK_ORIGINS)
+        self.masks.labels(method, origin).inc()
+        self.mask_duration.labels(method, origin).observe(max(0.0, seconds))
+        if fell_back:
+            self.mask_fallbacks.labels(origin).inc()
 
     def set_engine_available(self, engine: str, available: bool) -> None:
         """Whether ``engine`` can run on this host (from ``engine.availability(settings)``)."""

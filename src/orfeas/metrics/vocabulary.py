@@ -40,6 +40,8 @@ class Vocabulary:
     rate_limit_scopes: tuple[str, ...]
     #: why an API key was refused
     auth_failure_reasons: tuple[str, ...]
+    #: what can make a subject mask (alpha, neural, grabcut, whole, none, edit)
+    mask_methods: tuple[str, ...]
 
 
 def pick(value: str, allowed: Iterable[str]) -> str:

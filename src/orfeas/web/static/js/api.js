@@ -48,12 +48,22 @@ export const api = {
   /** DELETE cancels a queued or running job (and deletes a finished one). */
   cancel: (id) => request(jobUrl(id), { method: "DELETE" }),
 
-  submitImage(file, engine, params) {
+  /** ``edit``: a painted correction of the picture's mask (a PNG Blob), or null. */
+  submitImage(file, engine, params, edit = null) {
     const form = new FormData();
     form.append("image", file, file.name || "image");
+    if (edit) form.append("mask_edit", edit, "mask-edit.png");
     form.append("engine", engine);
     form.append("params", JSON.stringify(params));
     return request(`${BASE}/jobs`, { method: "POST", body: form });
+  },
+
+  /** The picture's subject mask from ``source`` (auto, alpha, neural, grabcut, none); nothing is stored. */
+  mask(file, source = "auto") {
+    const form = new FormData();
+    form.append("image", file, file.name || "image");
+    form.append("mask", source);
+    return request(`${BASE}/mask`, { method: "POST", body: form });
   },
 
   /** A mesh job: ``task`` "analyze" or "repair", ``fields`` its options as form fields (strings). */

@@ -397,6 +397,14 @@ export class SchemaForm {
     return { values, problems };
   }
 
+  /** Set the control named ``key`` (false when there is none, or the value is not one of its choices). */
+  set(key, value) {
+    const field = this.fields.get(key);
+    if (!field || (field.prop.enum && !field.prop.enum.includes(value))) return false;
+    field.setValue(value);
+    return true;
+  }
+
   /** Every value, hidden ones included: kept while the person switches engines or modes. */
   snapshot() {
     return Object.fromEntries([...this.fields].map(([k, f]) => [k, f.value()]));

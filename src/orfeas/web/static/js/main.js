@@ -2,6 +2,7 @@
 // progress, the viewer, the report, downloads and recent jobs. Nothing here talks to another origin.
 import { api, isTerminal, watchJob } from "./api.js";
 import { SchemaForm } from "./form.js";
+import { MaskEditor } from "./mask.js";
 import { MESH_EXTENSIONS, MESH_FORMATS, MESH_SCHEMA, isMeshJob, meshFields } from "./mesh.js";
 import { ProgressCard } from "./progress.js";
 import { renderRecent } from "./recent.js";
@@ -46,6 +47,8 @@ const state = {
   job: null,
   watcher: null,
   viewer: null,
+  /** The picture's cut-out and the brush edit that goes with the job (js/mask.js). */
+  mask: null,
   recentTimer: 0,
 };
 
@@ -137,11 +140,13 @@ function setFile(file) {
   $("#dropzone .drop-full").hidden = false;
   $("#dropzone").classList.add("has-file");
   $("#image-clear").hidden = false;
+  state.mask.show(file); // the cut-out is asked for at once, before any model is built
   return true;
 }
 
 function clearFile() {
   state.file = null;
+  state.mask.clear();
   if (state.previewUrl) URL.revokeObjectURL(state.previewUrl);
   state.previewUrl = null;
   $("#image-input").value = "";
@@ -357,7 +362,12 @@ function chooseEngine(name) {
   state.engine = name;
   const saved = state.saved[name] ?? {};
   const mode = saved.mode ?? (state.source === "text" ? textMode(name) : undefined);
-  state.form = new SchemaForm($("#params"), engine.parameters, { values: saved, mode, onChange: () => formError(null) });
+  const onChange = (field) => {
+    formError(null);
+    if (field.key === "mask") state.mask.choose(field.value()); // the cut-out follows the Mask field
+  };
+  state.form = new SchemaForm($("#params"), engine.parameters, { values: saved, mode, onChange });
+  state.form.set("mask", state.mask.source);
   fieldError("engine", null);
   for (const input of document.querySelectorAll('input[name="engine"]')) input.checked = input.value === name;
 }
@@ -428,6 +438,7 @@ async function loadEngines() {
     state.rules = { text: {}, ...(answer.rules ?? {}) };
     state.limits = { ...state.limits, ...(answer.limits ?? {}) };
     state.serverLettering = answer.lettering ?? null;
+    state.mask.setSources(answer.masks ?? []);
     $("#text-input").maxLength = state.limits.max_text_chars;
     $("#text-max").textContent = String(state.limits.max_text_chars);
     $("#image-hint").textContent = `PNG, JPEG, WebP, BMP, TIFF or GIF, up to ${formatBytes(state.limits.max_upload_bytes)}.`;
@@ -491,7 +502,10 @@ function generateRequest() {
     invalid[0].focus();
     return null;
   }
-  if (state.source === "image") return () => api.submitImage(state.file, engine.name, values);
+  if (state.source === "image") {
+    const file = state.file;
+    return async () => api.submitImage(file, engine.name, values, await state.mask.editBlob());
+  }
   const text = $("#text-input").value;
   if (state.textStyle !== "lettering") {
     const options = { text_to_image: state.textStyle, [state.textStyle]: lettering };
@@ -713,6 +727,8 @@ function setTurning(on) {
 // --- start ---------------------------------------------------------------------------------------------
 
 function start() {
+  // The cut-out's source switch and the form's Mask field say the same thing: each follows the other.
+  state.mask = new MaskEditor($("#mask-editor"), { onSource: (name) => state.form?.set("mask", name) });
   state.meshForm = new SchemaForm($("#mesh-options"), MESH_SCHEMA, {
     modeKey: "task",
     onChange: (field) => {

@@ -35,7 +35,13 @@ def test_submit_image_runs_and_serves_files(client: TestClient, small_png: bytes
     # typed, with every default filled in (what the job really uses)
     assert job["params"].items() >= {"mode": "relief", "size_mm": 40.0, "target_faces": 2000}.items()
     assert job["params"]["depth_mm"] == 4.0
-    assert job["input"] == {"kind": "image", "text": None, "filename": "disc.png", "text_to_image": None}
+    assert job["input"] == {
+        "kind": "image",
+        "text": None,
+        "filename": "disc.png",
+        "text_to_image": None,
+        "mask_edit": False,
+    }
     assert job["links"]["events"].endswith("/events")
 
     done = wait_job(client.get, job["id"])
@@ -66,7 +72,13 @@ def test_submit_text_as_json(client: TestClient) -> None:
     )
     assert response.status_code == 202, response.text
     job = response.json()
-    assert job["input"] == {"kind": "text", "text": "HI", "filename": None, "text_to_image": None}
+    assert job["input"] == {
+        "kind": "text",
+        "text": "HI",
+        "filename": None,
+        "text_to_image": None,
+        "mask_edit": False,
+    }
     assert job["params"].items() >= {"target_faces": 2000, "mode": "extrude"}.items()  # a name plate
     done = wait_job(client.get, job["id"])
     assert done["state"] == "succeeded", done["error"]
@@ -386,6 +398,7 @@ def test_openapi_documents_every_operation_and_error(client: TestClient) -> None
         "/api/v1/jobs/{job_id}/events",
         "/api/v1/jobs/{job_id}/artifacts/{name}",
         "/api/v1/engines",
+        "/api/v1/mask",
         "/healthz",
         "/readyz",
         "/api/health",
@@ -416,6 +429,8 @@ def test_openapi_documents_every_operation_and_error(client: TestClient) -> None
     assert set(submit_op["requestBody"]["content"]) == {"multipart/form-data", "application/json"}
     assert "Location" in submit_op["responses"]["202"]["headers"]
     assert set(paths["/api/v1/jobs/{job_id}"]["delete"]["responses"]) >= {"202", "204", "404"}
+    mask_op = paths["/api/v1/mask"]["post"]
+    assert {"400", "413", "415", "422", "503"} <= set(mask_op["responses"])
 
 
 def test_hooks_see_jobs_uploads_downloads_and_rejections(client: TestClient, small_png: bytes) -> None:

@@ -16,7 +16,7 @@ from orfeas.mesh.verify import check
 from tests.conftest import gltf_validation, holes_seen_from_above, sliced, slicer_problems
 from tests.pictures import PICTURES, TEXTS, make_model
 
-MODES = ("keychain",)
+MODES = ("keychain", "cutter", "stamp")
 #: The figures every model of the corpus must reach (as the fidelity corpus asks of extrude).
 MAX_STRAY_SHARE = 0.01
 MIN_IOU = 0.98

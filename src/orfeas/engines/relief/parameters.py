@@ -14,13 +14,16 @@ from orfeas.parameters import Parameters
 #: strokes must survive: admission checks them against it).
 WORKING_SIDE = 1024
 
-Mode = Literal["puffy", "relief", "extrude", "keychain", "lithophane", "heightmap", "revolve"]
+Mode = Literal[
+    "puffy", "relief", "extrude", "keychain", "cutter", "stamp", "lithophane", "heightmap", "revolve"
+]
 
 #: Where a maker object's sizes differ from the engine's general defaults (a keychain is smaller
 #: and thinner than a sign): mode → field → default, used wherever the client did not say. The
 #: schema carries them as ``mode_defaults`` so the studio and the CLI show what a mode will use.
 MODE_DEFAULTS: dict[str, dict[str, Any]] = {
     "keychain": {"size_mm": 50.0, "depth_mm": 1.5, "base_mm": 3.0, "margin_mm": 2.0},
+    "stamp": {"size_mm": 40.0, "depth_mm": 1.5, "base_mm": 5.0, "margin_mm": 2.0, "corner_mm": 2.0},
 }
 
 
@@ -56,15 +59,27 @@ class ReliefParameters(Parameters):
         "auto",
         description="Where the subject's outline comes from: auto (alpha, else the neural mask, with "
         "GrabCut where it is surer), alpha, neural, grabcut, or none (the whole picture).",
-        json_schema_extra=_for("puffy", "relief", "extrude", "keychain", "heightmap", "revolve"),
+        json_schema_extra=_for(
+            "puffy", "relief", "extrude", "keychain", "cutter", "stamp", "heightmap", "revolve"
+        ),
     )
     size_mm: float = Field(
         80.0,
         ge=5,
         le=500,
-        description="Longest side of the object (for revolve: its height).",
+        description="Longest side of the object (revolve: its height; cutter: of the cutting outline; "
+        "a cylinder lithophane takes its size from diameter_mm).",
         json_schema_extra=_for(
-            "puffy", "relief", "extrude", "keychain", "lithophane", "heightmap", "revolve", unit="mm"
+            "puffy",
+            "relief",
+            "extrude",
+            "keychain",
+            "cutter",
+            "stamp",
+            "lithophane",
+            "heightmap",
+            "revolve",
+            unit="mm",
         ),
     )
     inflation: float = Field(
@@ -90,29 +105,32 @@ class ReliefParameters(Parameters):
         4.0,
         ge=0.2,
         le=50,
-        description="Height of the subject above the plate (a keychain: above its backing).",
-        json_schema_extra=_for("relief", "extrude", "keychain", "heightmap", unit="mm"),
+        description="Height of the subject above the plate (a keychain: above its backing; a stamp: "
+        "of the design above its block).",
+        json_schema_extra=_for("relief", "extrude", "keychain", "stamp", "heightmap", unit="mm"),
     )
     base_mm: float = Field(
         2.0,
         ge=0.0,
         le=20,
-        description="Base plate thickness (a keychain: of the backing that follows its outline; 0: none).",
-        json_schema_extra=_for("relief", "extrude", "keychain", "heightmap", unit="mm"),
+        description="Base plate thickness (a keychain: of the backing that follows its outline; a cutter: "
+        "of its flange; a stamp: of its block; 0: none).",
+        json_schema_extra=_for("relief", "extrude", "keychain", "cutter", "stamp", "heightmap", unit="mm"),
     )
     margin_mm: float = Field(
         3.0,
         ge=1.0,
         le=50,
-        description="Plate margin around the subject (a keychain: how far its backing reaches past it).",
-        json_schema_extra=_for("relief", "extrude", "keychain", unit="mm"),
+        description="Plate margin around the subject (a keychain: how far its backing reaches past it; "
+        "a stamp: its block).",
+        json_schema_extra=_for("relief", "extrude", "keychain", "stamp", unit="mm"),
     )
     corner_mm: float = Field(
         3.0,
         ge=0.0,
         le=50,
-        description="Radius of the plate's corners.",
-        json_schema_extra=_for("relief", "extrude", unit="mm"),
+        description="Radius of the plate's corners (a stamp: its block's).",
+        json_schema_extra=_for("relief", "extrude", "stamp", unit="mm"),
     )
     top_edge: Literal["sharp", "chamfer", "fillet"] = Field(
         "sharp",
@@ -158,6 +176,67 @@ class ReliefParameters(Parameters):
         le=360,
         description="An angle instead of a position: degrees clockwise from the top (90: right, -90: left).",
         json_schema_extra={**_for("keychain", unit="°", advanced=True), "placeholder": "from the position"},
+    )
+    blade_mm: float = Field(
+        1.0,
+        ge=0.8,
+        le=1.2,
+        description="Thickness of the cutter's blade wall (it tapers to a cutting edge at the top).",
+        json_schema_extra=_for("cutter", unit="mm"),
+    )
+    blade_height_mm: float = Field(
+        12.0,
+        ge=5,
+        le=40,
+        description="Height of the cookie cutter, flange included.",
+        json_schema_extra=_for("cutter", unit="mm"),
+    )
+    flange_mm: float = Field(
+        4.0,
+        ge=1,
+        le=15,
+        description="How far the flange the hand presses on reaches out from the blade.",
+        json_schema_extra=_for("cutter", unit="mm"),
+    )
+    min_line_mm: float = Field(
+        0.6,
+        ge=0.2,
+        le=3,
+        description="Lines of the stamp narrower than this are thickened to it, so they print and ink.",
+        json_schema_extra=_for("stamp", unit="mm"),
+    )
+    grip: Literal["knob", "none"] = Field(
+        "knob",
+        description="A knob to hold the stamp by on its back (flaring out to the block, so it prints "
+        "without supports), or a flat back.",
+        json_schema_extra=_for("stamp"),
+    )
+    shape: Literal["flat", "curved", "cylinder"] = Field(
+        "flat",
+        description="A flat panel, a curved arc (arc_deg), or a closed cylinder: a lamp shade (diameter_mm).",
+        json_schema_extra=_for("lithophane"),
+    )
+    arc_deg: float = Field(
+        120.0,
+        ge=10,
+        le=350,
+        description="How far a curved lithophane bends (degrees of arc).",
+        json_schema_extra=_for("lithophane", unit="°"),
+    )
+    diameter_mm: float = Field(
+        80.0,
+        ge=20,
+        le=300,
+        description="Outer diameter of a cylinder lithophane; the picture goes once around, and its "
+        "height follows from the picture's proportions.",
+        json_schema_extra=_for("lithophane", unit="mm"),
+    )
+    ring_mm: float = Field(
+        3.0,
+        ge=0,
+        le=20,
+        description="Height of a ring inside the bottom of a cylinder lithophane that stiffens it (0: none).",
+        json_schema_extra=_for("lithophane", unit="mm", advanced=True),
     )
     separate_parts: bool = Field(
         False,

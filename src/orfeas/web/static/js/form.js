@@ -24,6 +24,8 @@ const KNOWN_CHOICES = {
   relief: "A bas-relief: the subject raised from a flat plate.",
   extrude: "The outline cut out with straight walls and a flat top: signs, name plates, logos.",
   keychain: "The design raised on a backing that follows its outline, with a ring to hang it by.",
+  cutter: "A cookie cutter: a blade along the outline, tapering to a cutting edge, on a flange for the hand.",
+  stamp: "The design mirrored, raised on a block with a knob to hold it by: ink it and press.",
   lithophane: "The whole picture as thickness: print in white, hold up to light.",
   heightmap: "The picture is a height map: brighter is higher.",
   revolve: "A round thing seen from the side (a chess piece, a bottle, a vase) turned into a solid or a vessel.",

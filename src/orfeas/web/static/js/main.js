@@ -3,6 +3,7 @@
 import { api, isTerminal, watchJob } from "./api.js";
 import { SchemaForm } from "./form.js";
 import { MESH_EXTENSIONS, MESH_FORMATS, MESH_SCHEMA, isMeshJob, meshFields } from "./mesh.js";
+import { BacklitPreview, objectCards } from "./objects.js";
 import { ProgressCard } from "./progress.js";
 import { renderRecent } from "./recent.js";
 import { formatBytes, renderDownloads, renderReport } from "./report.js";
@@ -130,6 +131,7 @@ function setFile(file) {
     img.hidden = true;
     icon.hidden = false;
   };
+  img.onload = showBacklit;
   img.src = state.previewUrl;
   $("#file-name").textContent = file.name || "Pasted picture";
   $("#file-size").textContent = formatBytes(file.size);
@@ -138,6 +140,13 @@ function setFile(file) {
   $("#dropzone").classList.add("has-file");
   $("#image-clear").hidden = false;
   return true;
+}
+
+let backlit;
+/** The lithophane's backlit preview, for the picture and parameters as they are now. */
+function showBacklit() {
+  backlit ??= new BacklitPreview($("#backlit"));
+  backlit.update(state.source === "image" && state.file ? $("#image-preview") : null, state.form);
 }
 
 function clearFile() {
@@ -150,6 +159,7 @@ function clearFile() {
   $("#dropzone .drop-full").hidden = true;
   $("#dropzone").classList.remove("has-file");
   $("#image-clear").hidden = true;
+  showBacklit();
 }
 
 /** Check a mesh file before it is sent (by name and size; the server reads it in full). */
@@ -225,6 +235,7 @@ function setSource(source) {
   renderEngines();
   updateLettering();
   updateSubmit();
+  showBacklit();
 }
 
 /** The submit button says what it will do, and waits for the server (and, to generate, an engine). */
@@ -357,7 +368,9 @@ function chooseEngine(name) {
   state.engine = name;
   const saved = state.saved[name] ?? {};
   const mode = saved.mode ?? (state.source === "text" ? textMode(name) : undefined);
-  state.form = new SchemaForm($("#params"), engine.parameters, { values: saved, mode, onChange: () => formError(null) });
+  state.form = new SchemaForm($("#params"), engine.parameters, { values: saved, mode, onChange: () => { formError(null); showBacklit(); } });
+  objectCards(state.form);
+  showBacklit();
   fieldError("engine", null);
   for (const input of document.querySelectorAll('input[name="engine"]')) input.checked = input.value === name;
 }

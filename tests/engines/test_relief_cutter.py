@@ -120,3 +120,51 @@ def test_a_cutter_too_low_for_its_flange_is_refused() -> None:
     with pytest.raises(InputRejected) as refused:
         _run(disc_rgba(200), blade_height_mm=6, base_mm=4)
     assert refused.value.field == "blade_height_mm"
+
+
+def _disc_with_an_l(size: int = 400) -> np.ndarray:
+    """A disc with an L cut into it: the L is an inner line (mirrored, it is a J-like other shape)."""
+    image = disc_rgba(size)
+    cv2.rectangle(image, (150, 120), (175, 280), (0, 0, 0, 0), -1)
+    cv2.rectangle(image, (150, 255), (260, 280), (0, 0, 0, 0), -1)
+    return image
+
+
+@pytest.mark.unit
+def test_the_imprint_stamp_fits_inside_the_cutter_and_carries_the_inner_lines_mirrored(tmp_path) -> None:
+    picture = _disc_with_an_l()
+    cutter = _run(picture, size_mm=60)
+    stamp = _run(picture, size_mm=60, cutter_part="imprint")
+    mesh = stamp.mesh
+    result = check(mesh)
+    assert result.ok and result.bodies == 1
+    assert stamp.notes["part"] == "imprint" and stamp.notes["mirrored"] is True
+    # It slides into the cutter: its widest outline is the cookie's, 0.6 mm smaller all round.
+    cookie = holes_seen_from_above(cutter.mesh)[0]
+    assert np.ptp(cookie[:, 0]) - mesh.extents[0] == pytest.approx(1.2, abs=0.05)
+    assert np.ptp(cookie[:, 1]) - mesh.extents[1] == pytest.approx(1.2, abs=0.05)
+    # The raised face is the disc less the L, mirrored: seen from above, the L's foot points left.
+    top = mesh.bounds[1, 2]
+    cut = manifold_of(mesh).slice(top - 0.5)
+    letter = (26 * 161 + 111 * 26) * (60 / 320) ** 2  # the L's area, in mm² at 60 mm
+    assert cut.area() == pytest.approx(
+        np.pi * (30 - 0.6 - 1.5) ** 2 - letter, rel=0.02
+    )  # the L is not raised
+    foot = [np.asarray(h) for h in cut.to_polygons() if signed_area(np.asarray(h)) < 0]
+    assert len(foot) == 1  # the L is a hole in the raised face
+    centre = (mesh.bounds[0, :2] + mesh.bounds[1, :2]) / 2
+    # In the picture the L's foot runs right from its stem (x 150 → 260 of 400): mirrored, left.
+    stem_x = foot[0][:, 0].max()
+    assert foot[0][:, 0].min() < stem_x - 8 and stem_x > centre[0]
+    bound = deviation_bound_mm(stamp.intent)
+    fidelity = measure(mesh.vertices, mesh.faces, stamp.intent, bound)
+    assert fidelity.silhouette_iou > 0.99 and fidelity.within_bound
+    mesh.export(tmp_path / "imprint.stl")
+    assert not slicer_problems([tmp_path / "imprint.stl"])
+
+
+@pytest.mark.unit
+def test_an_imprint_of_a_shape_without_inner_lines_is_refused() -> None:
+    with pytest.raises(InputRejected) as refused:
+        _run(disc_rgba(300), size_mm=60, cutter_part="imprint")
+    assert refused.value.field == "cutter_part" and "no inner lines" in refused.value.message

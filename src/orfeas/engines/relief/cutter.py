@@ -8,7 +8,9 @@ The top :data:`TAPER_MM` of the wall slope on the outside from ``blade_mm`` to a
 edge. Dough cannot fill what is finer than a cutter can cut, so the outline is simplified first:
 notches too narrow for two blade walls are closed, spikes narrower than :data:`MIN_DETAIL_MM` are
 cut off, and the report says how much changed. Holes and inner lines are not cut (a cutter follows
-the outer outline); separate parts are joined by bridges first.
+the outer outline); separate parts are joined by bridges first. ``cutter_part=imprint`` makes the
+second piece instead: a stamp that fits inside the cutter and presses the inner lines into the
+cookie (:func:`~orfeas.engines.relief.stamp.imprint`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ import numpy as np
 from scipy import ndimage
 
 from orfeas.engines.base import ProgressCallback
-from orfeas.engines.relief.extrude import CHAMFER_STEPS, MITER_LIMIT, extruded, to_trimesh, traced_outline
+from orfeas.engines.relief.extrude import (
+    CHAMFER_STEPS,
+    MITER_LIMIT,
+    Outline,
+    extruded,
+    to_trimesh,
+    traced_outline,
+)
 from orfeas.engines.relief.grid import BRIDGE_MM, Built, finish, joined_subject
 from orfeas.engines.relief.parameters import ReliefParameters
 from orfeas.errors import InputRejected
@@ -65,15 +74,12 @@ def cutter(
             code="invalid_parameter",
             field="blade_height_mm",
         )
-    mask, notes = joined_subject(found, p.size_mm, True)
     progress("mesh", 0.0)
-    outline = traced_outline(rgba, found, mask, p.size_mm)
-    line, simplified = cutting_line(outline.section, p.blade_mm)
-    notes.update(simplified)
-    b = line.bounds()
-    factor = p.size_mm / max(b[2] - b[0], b[3] - b[1])  # what simplifying cut off, back to the size
-    if abs(factor - 1) > 1e-3:
-        line, outline = line.scale((factor, factor)), outline.scaled(factor)
+    if p.cutter_part == "imprint":
+        from orfeas.engines.relief.stamp import imprint  # here: it builds on this module
+
+        return imprint(rgba, found, p)
+    outline, line, notes = cutter_outline(rgba, found, p)
     edge, height = min(EDGE_MM, p.blade_mm), p.blade_height_mm
     round_join = {"join_type": manifold3d.JoinType.Round, "circular_segments": CIRCLE_SEGMENTS}
 
@@ -125,6 +131,23 @@ def cutter(
     intent = Intent(check, np.isfinite(designed), designed)
     span = float(np.max(mesh.bounds[1, :2] - mesh.bounds[0, :2]))  # sized already
     return finish(mesh, intent, rgba, outline.colour_box(check, inside), span, notes=notes)
+
+
+def cutter_outline(
+    rgba: np.ndarray, found: ForegroundMask, p: ReliefParameters
+) -> tuple[Outline, manifold3d.CrossSection, dict[str, object]]:
+    """The subject traced at ``size_mm`` and the line a cutter cuts along (:func:`cutting_line`),
+    brought back to ``size_mm`` where simplifying cut something off — what the cutter and its
+    imprint stamp are both made to — with the notes."""
+    mask, notes = joined_subject(found, p.size_mm, True)
+    outline = traced_outline(rgba, found, mask, p.size_mm)
+    line, simplified = cutting_line(outline.section, p.blade_mm)
+    notes.update(simplified)
+    b = line.bounds()
+    factor = p.size_mm / max(b[2] - b[0], b[3] - b[1])
+    if abs(factor - 1) > 1e-3:
+        line, outline = line.scale((factor, factor)), outline.scaled(factor)
+    return outline, line, notes
 
 
 def cutting_line(section: manifold3d.CrossSection, blade_mm: float) -> tuple[manifold3d.CrossSection, dict]:

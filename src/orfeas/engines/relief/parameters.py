@@ -198,12 +198,18 @@ class ReliefParameters(Parameters):
         description="How far the flange the hand presses on reaches out from the blade.",
         json_schema_extra=_for("cutter", unit="mm"),
     )
+    cutter_part: Literal["cutter", "imprint"] = Field(
+        "cutter",
+        description="The cutter, or its imprint stamp: a second piece that fits inside the cutter and "
+        "presses the picture's inner lines into the cookie.",
+        json_schema_extra=_for("cutter"),
+    )
     min_line_mm: float = Field(
         0.6,
         ge=0.2,
         le=3,
         description="Lines of the stamp narrower than this are thickened to it, so they print and ink.",
-        json_schema_extra=_for("stamp", unit="mm"),
+        json_schema_extra=_for("stamp", "cutter", unit="mm", advanced=True),
     )
     grip: Literal["knob", "none"] = Field(
         "knob",

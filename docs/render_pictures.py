@@ -32,6 +32,9 @@ MODELS = {
     "logo": {"image": "logo-badge", "params": {"mode": "extrude", "top_edge": "chamfer", "top_edge_mm": 0.6}},
     "keychain": {"image": "logo-badge", "params": {"mode": "keychain"}},
     "keychain-text": {"text": "Keys & Co.", "params": {"mode": "keychain", "size_mm": 60}},
+    "cutter": {"image": "emoji-heart", "params": {"mode": "cutter", "size_mm": 70}},
+    "stamp": {"text": "ORFEAS", "params": {"mode": "stamp", "size_mm": 50}},
+    "shade": {"file": "makers/panorama.png", "params": {"mode": "lithophane", "shape": "cylinder"}},
 }
 
 
@@ -64,6 +67,8 @@ def main() -> int:
     for name, spec in ((n, MODELS[n]) for n in wanted):
         if "text" in spec:
             model = orfeas.generate(text=spec["text"], params=spec["params"])
+        elif "file" in spec:
+            model = orfeas.generate((HERE / spec["file"]).read_bytes(), params=spec["params"])
         else:
             model = orfeas.generate(PICTURES[spec["image"]](), params=spec["params"])
         top_view(model).save(OUT / f"{name}-top.png", optimize=True)

@@ -15,14 +15,17 @@ from typing import Any
 import numpy as np
 
 from orfeas.engines.base import EngineInput, EngineOutput, ProgressCallback
+from orfeas.engines.relief.cutter import cutter
 from orfeas.engines.relief.extrude import extrude
 from orfeas.engines.relief.grid import Built, colour_source, find_mask
 from orfeas.engines.relief.heightmap import heightmap
+from orfeas.engines.relief.keychain import keychain
 from orfeas.engines.relief.lithophane import lithophane
 from orfeas.engines.relief.parameters import ReliefParameters
 from orfeas.engines.relief.plaque import plaque
 from orfeas.engines.relief.puffy import puffy
 from orfeas.engines.relief.revolve import revolve
+from orfeas.engines.relief.stamp import stamp
 from orfeas.imaging.mask import ForegroundMask
 from orfeas.settings import Settings
 
@@ -33,6 +36,9 @@ BUILDERS: dict[str, Builder] = {
     "puffy": puffy,
     "relief": plaque,
     "extrude": extrude,
+    "keychain": keychain,
+    "cutter": cutter,
+    "stamp": stamp,
     "lithophane": lithophane,
     "heightmap": heightmap,
     "revolve": revolve,

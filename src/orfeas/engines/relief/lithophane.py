@@ -1,10 +1,15 @@
 """``lithophane``: the whole picture; darker is thicker, from ``min_thickness_mm`` to
-``max_thickness_mm``, with an optional frame. Printed in white and held to the light."""
+``max_thickness_mm``, with an optional frame. Printed in white and held to the light.
+
+``shape``: ``flat`` (a panel, lying on its back), ``curved`` (an arc of ``arc_deg``) or
+``cylinder`` (a closed lamp shade ``diameter_mm`` across, the picture once around it); the last
+two are the flat panel bent (:mod:`.bent`)."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+import trimesh
 
 from orfeas.engines.base import ProgressCallback
 from orfeas.engines.relief.grid import Built, Grid, finish, hard_error_mm, luminance
@@ -30,8 +35,26 @@ def lithophane(
     progress: ProgressCallback,
     settings: Settings,
 ) -> Built:
+    thickness, crop = thickness_image(rgba, p)
+    progress("mesh", 0.0)
+    if p.shape != "flat":
+        from orfeas.engines.relief.bent import bent  # here: it builds on this module
+
+        return bent(thickness, rgba, crop, p, settings)
+    return whole_picture(thickness, rgba, crop, p, settings, max_error_mm=MAX_ERROR_MM)
+
+
+def thickness_image(rgba: np.ndarray, p: ReliefParameters) -> tuple[np.ndarray, Grid]:
+    """The thickness (mm) per cell of the whole picture, framed, and the grid it is on. The cells
+    are :data:`LITHOPHANE_PIXEL_MM` across at the size the picture is laid out at (a cylinder's
+    picture goes once around it), at most 1024 along the longest side and no finer than the
+    picture; a cylinder's frame runs along its top and bottom only (it has no sides)."""
     h, w = rgba.shape[:2]
-    side = int(max(32, min(1024, max(h, w), round(p.size_mm / LITHOPHANE_PIXEL_MM))))
+    longest = p.size_mm
+    if p.shape == "cylinder":
+        around = np.pi * p.diameter_mm
+        longest = max(around, around * h / w)
+    side = int(max(32, min(1024, max(h, w), round(longest / LITHOPHANE_PIXEL_MM))))
     crop = Grid.whole(rgba.shape[:2], side)
     grey = luminance(rgba, crop, over_white=True)
     if p.invert:
@@ -40,14 +63,15 @@ def lithophane(
     # print, and smoothing it away lets the mesh follow what can.
     grey = cv2.GaussianBlur(grey, (0, 0), NOZZLE_BLUR_PX)
     thickness = p.max_thickness_mm - (p.max_thickness_mm - p.min_thickness_mm) * grey
-    pixel_mm = p.size_mm / (max(thickness.shape) - 1)
+    pixel_mm = longest / (max(thickness.shape) - 1)
     frame = round(p.frame_mm / pixel_mm)
     if frame > 0:
-        ring = np.ones_like(thickness, dtype=bool)
-        ring[frame:-frame, frame:-frame] = False
+        ring = np.zeros_like(thickness, dtype=bool)
+        ring[:frame], ring[-frame:] = True, True
+        if p.shape != "cylinder":
+            ring[:, :frame], ring[:, -frame:] = True, True
         thickness[ring] = p.max_thickness_mm
-    progress("mesh", 0.0)
-    return whole_picture(thickness, rgba, crop, p, settings, max_error_mm=MAX_ERROR_MM)
+    return thickness, crop
 
 
 def whole_picture(
@@ -67,6 +91,24 @@ def whole_picture(
     and only as a last resort more triangles (up to :data:`~orfeas.mesh.heightfield.OVERRUN`
     times the budget), rather than a surface its mesh cannot follow."""
     pixel_mm = p.size_mm / (max(top.shape) - 1)
+    (mesh,), top, notes = smoothed_slabs(top, pixel_mm, [(0, top.shape[1] - 1)], p, settings, max_error_mm)
+    h, w = top.shape
+    grid = PixelGrid((h, w), pixel_mm, (-pixel_mm / 2, (h - 0.5) * pixel_mm))
+    intent = Intent(grid, np.ones((h, w), dtype=bool), top.astype(np.float64))
+    return finish(mesh, intent, rgba, crop, p.size_mm, colours="picture", notes=notes)
+
+
+def smoothed_slabs(
+    top: np.ndarray,
+    pixel_mm: float,
+    columns: list[tuple[int, int]],
+    p: ReliefParameters,
+    settings: Settings,
+    max_error_mm: float,
+) -> tuple[list[trimesh.Trimesh], np.ndarray, dict[str, object]]:
+    """A :func:`~orfeas.mesh.heightfield.slab` of ``top`` for each range of columns (first and
+    last included), sharing the face budget, each placed at its columns; ``top`` smoothed as
+    :func:`whole_picture` says where the budget cannot follow it (the ``top`` built and notes)."""
     limit = hard_error_mm(top, settings)
     notes: dict[str, object] = {}
     budget = p.target_faces
@@ -78,10 +120,13 @@ def whole_picture(
         elif attempt == 4:
             budget = OVERRUN * p.target_faces
             notes["faces_over_target"] = True
-        mesh = slab(top, pixel_mm, max_error_mm=max_error_mm, max_triangles=budget)
-        if mesh.metadata["max_error_mm"] <= limit:
+        share = budget // len(columns)
+        meshes = [
+            slab(top[:, a : b + 1], pixel_mm, max_error_mm=max_error_mm, max_triangles=share)
+            for a, b in columns
+        ]
+        if max(m.metadata["max_error_mm"] for m in meshes) <= limit:
             break
-    h, w = top.shape
-    grid = PixelGrid((h, w), pixel_mm, (-pixel_mm / 2, (h - 0.5) * pixel_mm))
-    intent = Intent(grid, np.ones((h, w), dtype=bool), top.astype(np.float64))
-    return finish(mesh, intent, rgba, crop, p.size_mm, colours="picture", notes=notes)
+    for (a, _), mesh in zip(columns, meshes, strict=True):
+        mesh.vertices[:, 0] += a * pixel_mm
+    return meshes, top, notes

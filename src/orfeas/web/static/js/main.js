@@ -4,6 +4,7 @@ import { api, isTerminal, watchJob } from "./api.js";
 import { SchemaForm } from "./form.js";
 import { MaskEditor } from "./mask.js";
 import { MESH_EXTENSIONS, MESH_FORMATS, MESH_SCHEMA, isMeshJob, meshFields } from "./mesh.js";
+import { BacklitPreview, objectCards } from "./objects.js";
 import { ProgressCard } from "./progress.js";
 import { renderRecent } from "./recent.js";
 import { formatBytes, renderDownloads, renderReport } from "./report.js";
@@ -133,6 +134,7 @@ function setFile(file) {
     img.hidden = true;
     icon.hidden = false;
   };
+  img.onload = showBacklit;
   img.src = state.previewUrl;
   $("#file-name").textContent = file.name || "Pasted picture";
   $("#file-size").textContent = formatBytes(file.size);
@@ -142,6 +144,13 @@ function setFile(file) {
   $("#image-clear").hidden = false;
   state.mask.show(file); // the cut-out is asked for at once, before any model is built
   return true;
+}
+
+let backlit;
+/** The lithophane's backlit preview, for the picture and parameters as they are now. */
+function showBacklit() {
+  backlit ??= new BacklitPreview($("#backlit"));
+  backlit.update(state.source === "image" && state.file ? $("#image-preview") : null, state.form);
 }
 
 function clearFile() {
@@ -155,6 +164,7 @@ function clearFile() {
   $("#dropzone .drop-full").hidden = true;
   $("#dropzone").classList.remove("has-file");
   $("#image-clear").hidden = true;
+  showBacklit();
 }
 
 /** Check a mesh file before it is sent (by name and size; the server reads it in full). */
@@ -230,6 +240,7 @@ function setSource(source) {
   renderEngines();
   updateLettering();
   updateSubmit();
+  showBacklit();
 }
 
 /** The submit button says what it will do, and waits for the server (and, to generate, an engine). */
@@ -365,9 +376,12 @@ function chooseEngine(name) {
   const onChange = (field) => {
     formError(null);
     if (field.key === "mask") state.mask.choose(field.value()); // the cut-out follows the Mask field
+    showBacklit();
   };
   state.form = new SchemaForm($("#params"), engine.parameters, { values: saved, mode, onChange });
   state.form.set("mask", state.mask.source);
+  objectCards(state.form);
+  showBacklit();
   fieldError("engine", null);
   for (const input of document.querySelectorAll('input[name="engine"]')) input.checked = input.value === name;
 }

@@ -6,7 +6,7 @@ timed runs per case; medians are reported, next to each its ratio to the I/O flo
 the same run (decoding the picture and writing the same STL + GLB, nothing else). Goals on a
 2-core machine (issue #15): keychain ≤ 0.3 s, cylinder lithophane ≤ 1.0 s — reported, not asserted.
 
-    python bench/makers.py [--repeat 3] [--slice] [--out bench/results/makers.json]
+    python bench/makers.py [--repeat 3] [--slice] [--case cylinder ...] [--out bench/results/makers.json]
 """
 
 from __future__ import annotations
@@ -67,12 +67,14 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", default="bench/results/makers.json")
     parser.add_argument("--slice", action="store_true", help="and slice each model with prusa-slicer")
+    parser.add_argument("--case", action="append", choices=list(CASES), help="only these cases (repeatable)")
     args = parser.parse_args()
     from core import timed
 
     rows = []
     print(f"{'case':12s} {'picture':16s} {'faces':>6s} {'total s':>8s} {'goal':>5s} {'× floor':>8s}  stages")
-    for case, (params, pictures) in CASES.items():
+    cases = {k: v for k, v in CASES.items() if not args.case or k in args.case}
+    for case, (params, pictures) in cases.items():
         for name in pictures:
             median, floor, model = timed(_picture(name), params, args.repeat)
             row = {
@@ -100,7 +102,7 @@ def main() -> int:
                 flush=True,
             )
     summary = {}
-    for case in CASES:
+    for case in cases:
         mine = [r for r in rows if r["case"] == case]
         summary[case] = {
             "median_total_s": round(statistics.median(r["total_s"] for r in mine), 4),

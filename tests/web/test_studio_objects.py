@@ -64,16 +64,17 @@ def test_object_types_are_cards_with_pictures_chosen_by_keyboard(studio: Studio)
         assert card.locator("svg.object-picture path").count() >= 1, mode
         assert card.is_visible()
     # Keyboard: Tab reaches the cards as one group, the arrows move between objects and the
-    # fields follow (a cutter has a blade; a stamp its minimum line).
+    # fields follow (a cutter has a blade; a stamp its grip).
     page.focus("#params [data-field='mode'] input:checked")
     assert page.evaluate("() => document.activeElement.value") == "puffy"
     for _ in range(4):
         page.keyboard.press("ArrowRight")
     assert page.evaluate("() => document.activeElement.value") == "cutter"
     assert page.locator("#params [data-field='blade_mm']").is_visible()
-    assert not page.locator("#params [data-field='min_line_mm']").is_visible()
+    assert not page.locator("#params [data-field='grip']").is_visible()
     page.keyboard.press("ArrowRight")
-    assert page.locator("#params [data-field='min_line_mm']").is_visible()
+    assert page.locator("#params [data-field='grip']").is_visible()
+    assert not page.locator("#params [data-field='blade_mm']").is_visible()
     assert (
         page.locator("#params [data-field='mode'] .choice-note")
         .inner_text()

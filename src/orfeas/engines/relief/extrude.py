@@ -21,6 +21,7 @@ import trimesh
 from scipy import ndimage
 
 from orfeas.engines.base import ProgressCallback
+from orfeas.engines.relief import colours
 from orfeas.engines.relief.grid import Built, Grid, finish, joined_subject
 from orfeas.engines.relief.parameters import ReliefParameters
 from orfeas.errors import InputRejected
@@ -88,7 +89,16 @@ def extrude(
         plate_section = rounded_rectangle(low - p.margin_mm, high + p.margin_mm, p.corner_mm)
         body = body + manifold3d.Manifold.extrude(plate_section, p.base_mm)
         low, high = low - p.margin_mm, high + p.margin_mm
-    mesh = to_trimesh(body)
+    colouring = None
+    if colours.wanted(p):
+        whole = Grid((0.0, 0.0, 1.0, 1.0), mask.astype(np.float32))
+        palette, label_grid = colours.picture_palette(rgba, whole, traced, None if on_plate else mask, p)
+        zones = [section] if plate_section is None else [section, plate_section - section]
+        colouring = colours.coloured(body, zones, palette, label_grid, p)
+        mesh = colouring.union
+        notes.update(colouring.notes)
+    else:
+        mesh = to_trimesh(body)
 
     # What was meant, on a grid no finer than the picture: the outline's coverage, the flat top
     # lowered by the edge, the plate around it.
@@ -99,11 +109,23 @@ def extrude(
         on = rasterize(contours_of(plate_section), check)
         height = np.where(subject, height, np.where(on, p.base_mm, np.nan))
         subject &= on
+    if colouring is not None:  # stacked colours stand higher (and on a plate, out of it)
+        raised = colouring.raised_on(check)
+        height = height + np.where(np.isfinite(height), raised, 0.0)
+        if on_plate:
+            subject |= (raised > 0) & np.isfinite(height)
     intent = Intent(check, subject, height, plate_mm=p.base_mm if on_plate else None)
     colours_box = Grid(_box_in(check, traced), subject.astype(np.float32))
     notes["outline_tolerance_mm"] = round(tolerance, 4)
     return finish(
-        mesh, intent, rgba, colours_box, p.size_mm, colours="plate" if on_plate else "subject", notes=notes
+        mesh,
+        intent,
+        rgba,
+        colours_box,
+        p.size_mm,
+        colours="plate" if on_plate else "subject",
+        notes=notes,
+        parts=colouring.parts if colouring is not None else None,
     )
 
 

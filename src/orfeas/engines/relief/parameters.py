@@ -3,6 +3,7 @@ from it), each field saying which modes use it (``modes`` in the schema, read by
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
@@ -15,6 +16,12 @@ from orfeas.parameters import Parameters
 WORKING_SIDE = 1024
 
 Mode = Literal["puffy", "relief", "extrude", "lithophane", "heightmap", "revolve"]
+#: The modes that print in several colours (``colors``), each colour its own part.
+COLOUR_MODES = ("relief", "extrude")
+#: The most colours (parts) a print may have, and source colours a given palette may list.
+MAX_COLORS = 8
+MAX_PALETTE_COLOURS = 16
+_PALETTE_PART = re.compile(r"^#?[0-9a-fA-F]{6}(\+#?[0-9a-fA-F]{6})*$")
 
 
 def _for(*modes: str, unit: str | None = None, advanced: bool = False) -> dict[str, Any]:
@@ -105,6 +112,36 @@ class ReliefParameters(Parameters):
         le=10,
         description="Size of the chamfer or fillet.",
         json_schema_extra=_for("extrude", unit="mm", advanced=True),
+    )
+    colors: int = Field(
+        1,
+        ge=1,
+        le=MAX_COLORS,
+        description="Colours to print in: the picture's colours are reduced to this many, each printed "
+        "as its own part of the object in its own filament (1: one colour).",
+        json_schema_extra=_for(*COLOUR_MODES),
+    )
+    color_strategy: Literal["inlay", "stacked"] = Field(
+        "inlay",
+        description="How the colours meet: inlay — flush, each colour fills the top of its region; "
+        "stacked — each colour stands a step higher than the one below (prints with filament changes "
+        "at those heights too).",
+        json_schema_extra=_for(*COLOUR_MODES),
+    )
+    color_depth_mm: float = Field(
+        0.6,
+        ge=0.2,
+        le=10,
+        description="How deep each colour's inlay goes, or how much higher each stacked colour stands.",
+        json_schema_extra=_for(*COLOUR_MODES, unit="mm", advanced=True),
+    )
+    palette: str | None = Field(
+        None,
+        max_length=200,
+        description="The colours themselves instead of a count: parts separated by commas, colours "
+        "merged into one part joined by '+', the part printing in its first colour "
+        "(#d62828+#f77f00,#003049). Every pixel goes to the part holding its nearest colour.",
+        json_schema_extra=_for(*COLOUR_MODES, advanced=True),
     )
     separate_parts: bool = Field(
         False,
@@ -201,6 +238,21 @@ class ReliefParameters(Parameters):
         description="What to do with a picture that is not a round object seen from the side.",
         json_schema_extra=_for("revolve", advanced=True),
     )
+
+    @field_validator("palette")
+    @classmethod
+    def _palette_colours(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = [part.replace(" ", "") for part in value.split(",")]
+        for part in parts:
+            if not _PALETTE_PART.match(part):
+                raise ValueError(f"'{part}' is not a colour like #d62828 (or colours joined by '+')")
+        if len(parts) > MAX_COLORS:
+            raise ValueError(f"at most {MAX_COLORS} parts, got {len(parts)}")
+        if sum(len(part.split("+")) for part in parts) > MAX_PALETTE_COLOURS:
+            raise ValueError(f"at most {MAX_PALETTE_COLOURS} colours in all")
+        return ",".join(parts)
 
     @field_validator("max_thickness_mm")
     @classmethod

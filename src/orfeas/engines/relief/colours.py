@@ -1,0 +1,284 @@
+"""Colour prints: the picture's colours become the parts of one object (``colors``, ``palette``,
+``color_strategy``, ``color_depth_mm``), for the modes built as one solid from above — ``extrude``,
+``relief`` and ``keychain``.
+
+A mode builds its object as usual (one solid, the ``body``). What of it is seen from above, its
+footprint, is coloured: :func:`picture_palette` reduces the picture's colours there
+(:mod:`orfeas.imaging.palette`), :func:`regions` traces each colour into a cross-section so that
+together they partition the footprint exactly, and :func:`coloured` cuts the body along them:
+
+* ``inlay`` — flush: each colour fills the top ``color_depth_mm`` of the body over its region,
+  the rest of the body is in the base colour. The top stays exactly as it was; filament changes
+  happen only in those top layers.
+* ``stacked`` — the body is the base colour and each further colour stands ``color_depth_mm``
+  higher than the one below it: a slab over its own region and those of the colours above it.
+  Each colour then begins at its own height, so a printer with one nozzle prints it too,
+  changing filament at those heights.
+
+The base colour is the one along the footprint's edge (a logo's outline, a plate's colour), so the
+walls show one colour. The parts touch without overlapping; their union, the mesh every other
+format gets, is computed by manifold3d, which also says which part each of its faces belongs to
+(its colour in OBJ and PLY).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import manifold3d
+import numpy as np
+import trimesh
+
+from orfeas.engines.relief.grid import PLATE_GREY, Grid, resample, spread_colours
+from orfeas.engines.relief.parameters import ReliefParameters
+from orfeas.errors import InputRejected
+from orfeas.imaging.palette import Palette, parse_palette, reduce_colours
+from orfeas.mesh.outline import contours_of, cross_section, rasterize, trace
+from orfeas.mesh.parts import Part
+from orfeas.mesh.raster import PixelGrid
+
+#: Colour regions narrower than this are merged into their neighbours (mm): a nozzle's line and
+#: a little more, and wider than any anti-aliased edge between two colours.
+MIN_WIDTH_MM = 0.5
+#: Colour regions smaller than this are merged into their neighbours (mm²).
+MIN_AREA_MM2 = 1.0
+#: The tolerance colour regions are traced to (mm): the design's bound for outlines.
+REGION_TOLERANCE_MM = 0.05
+#: Shells of less volume than this that a boolean leaves are dropped (mm³).
+SLIVER_MM3 = 1e-3
+#: Longest side of the picture the colours are reduced on.
+PALETTE_SIDE = 768
+
+
+def wanted(p: ReliefParameters) -> bool:
+    """Whether the parameters ask for a print in several colours."""
+    return p.colors > 1 or bool(p.palette)
+
+
+@dataclass
+class Colouring:
+    """A body cut into colour parts: the parts (base first, then by the area they show), their
+    union (vertex colours from its parts), the regions (mm) and the height each stands above
+    the body's top (0 for an inlay), for the intent."""
+
+    parts: list[Part]
+    union: trimesh.Trimesh
+    regions: list[manifold3d.CrossSection]
+    raised_mm: list[float]
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def raised_on(self, grid: PixelGrid) -> np.ndarray:
+        """How far the top stands above the body's top at each pixel of ``grid`` (mm)."""
+        out = np.zeros(grid.shape)
+        for region, lift in zip(self.regions, self.raised_mm, strict=True):
+            if lift > 0:
+                out[rasterize(contours_of(region), grid)] = lift
+        return out
+
+
+def picture_palette(
+    rgba: np.ndarray, crop: Grid, frame: PixelGrid, subject: np.ndarray | None, p: ReliefParameters
+) -> tuple[Palette, PixelGrid]:
+    """The picture's colours seen from above, reduced as ``p`` asks, on a grid of
+    :data:`PALETTE_SIDE` px over the box ``crop`` (picture fractions) that ``frame`` lays out in mm.
+
+    With the ``subject``'s mask (over the same box, any size) the object is the subject alone: its
+    own colours count, spread past its outline (bridges and the outline's last pixels take the
+    nearest subject colour). Without, the object is a plate and all of it shows: the picture over
+    the plate's light colour. The picture is enlarged or reduced with its colours weighted by
+    their opacity, so no colour of a transparent pixel bleeds into an edge."""
+    scale = PALETTE_SIDE / max(frame.shape)
+    shape = (max(2, round(frame.shape[0] * scale)), max(2, round(frame.shape[1] * scale)))
+    alpha = rgba[..., 3:4].astype(np.float32) / 255.0
+    weighted = resample(np.dstack([rgba[..., :3] * alpha, alpha]).astype(np.float32), crop, shape)
+    cover = np.clip(weighted[..., 3:], 0.0, 1.0)  # 0 outside the picture (a plate's margin)
+    if subject is None:
+        rgb = np.clip(weighted[..., :3] + PLATE_GREY * (1.0 - cover), 0, 255).astype(np.uint8)
+        region = np.ones(shape, bool)
+    else:
+        solid = cover[..., 0] >= 0.5
+        rgb = np.clip(weighted[..., :3] / np.maximum(cover, 1e-3), 0, 255).astype(np.uint8)
+        region = cv2.resize(subject.astype(np.float32), shape[::-1], interpolation=cv2.INTER_LINEAR) >= 0.5
+        rgb = spread_colours(rgb, solid & region if (solid & region).any() else region)
+    grid = PixelGrid(shape, frame.pixel_mm * frame.shape[0] / shape[0], frame.origin_mm)
+    parts = parse_palette(p.palette) if p.palette else None
+    palette = reduce_colours(
+        rgb,
+        region,
+        p.colors,
+        parts=parts,
+        min_region_px=max(4, round(MIN_AREA_MM2 / grid.pixel_mm**2)),
+        min_width_px=max(1, round(MIN_WIDTH_MM / grid.pixel_mm)),
+    )
+    return palette, grid
+
+
+def regions(
+    palette: Palette, grid: PixelGrid, zones: list[manifold3d.CrossSection]
+) -> tuple[int, list[tuple[int, manifold3d.CrossSection]]]:
+    """The palette's colours as cross-sections (mm, on ``grid``) that partition the footprint
+    (the union of ``zones``: the parts of it at one height, such as a plate and the subject on it),
+    in part order: the base colour (the most common along the footprint's edge) first, then the
+    others by area. Each region is traced from its colour's pixels, grown by the tracing tolerance
+    and cut to each zone, where what is narrower than :data:`MIN_WIDTH_MM` goes (a colour's edge a
+    fraction of a pixel past the subject's outline would stand as a sliver on the plate); earlier
+    regions keep what two claim, and the base takes what is left — no gaps, no overlaps. Returns
+    (the base's palette index, [(palette index, region)])."""
+    labels, region = palette.labels, palette.region
+    edge = region & ~cv2.erode(region.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    along = np.bincount(labels[edge & (labels >= 0)], minlength=palette.count)
+    base = int(np.argmax(along)) if along.any() else 0
+    footprint = manifold3d.CrossSection.batch_boolean(zones, manifold3d.OpType.Add)
+    others = [k for k in np.argsort(-palette.shares, kind="stable") if k != base]
+    taken = manifold3d.CrossSection()
+    out = []
+    half = MIN_WIDTH_MM / 2
+    for k in others:
+        traced = cross_section(trace((labels == k).astype(np.float32), grid, tolerance_mm=REGION_TOLERANCE_MM))
+        grown = traced.offset(REGION_TOLERANCE_MM, manifold3d.JoinType.Miter, miter_limit=2.0)
+        pieces = [
+            ((grown ^ zone) - taken)
+            .offset(-half, manifold3d.JoinType.Miter, miter_limit=2.0)
+            .offset(half, manifold3d.JoinType.Miter, miter_limit=2.0)
+            ^ zone
+            for zone in zones
+        ]
+        own = manifold3d.CrossSection.batch_boolean(pieces, manifold3d.OpType.Add) - taken
+        if own.area() < MIN_AREA_MM2:
+            continue
+        taken = taken + own
+        out.append((int(k), own))
+    return base, _tidied([(base, footprint - taken), *out])
+
+
+def _tidied(partition: list[tuple[int, manifold3d.CrossSection]]) -> list[tuple[int, manifold3d.CrossSection]]:
+    """The partition with every piece narrower than :data:`MIN_WIDTH_MM` or smaller than
+    :data:`MIN_AREA_MM2` (what the tracing leaves where three colours meet) joined to the region it
+    shares the most border with."""
+    sections = [section for _, section in partition]
+    half = MIN_WIDTH_MM / 2
+    for i in range(len(sections)):
+        for piece in sections[i].decompose():
+            if piece.area() >= MIN_AREA_MM2 and not piece.offset(-half, manifold3d.JoinType.Miter).is_empty():
+                continue
+            reach = piece.offset(2 * REGION_TOLERANCE_MM, manifold3d.JoinType.Miter, miter_limit=2.0)
+            shared = [(reach ^ other).area() if j != i else -1.0 for j, other in enumerate(sections)]
+            j = int(np.argmax(shared))
+            if shared[j] <= 0:
+                continue
+            sections[j] = sections[j] + piece
+            sections[i] = sections[i] - piece
+    return [(k, section) for (k, _), section in zip(partition, sections, strict=True)]
+
+
+def coloured(
+    body: manifold3d.Manifold,
+    zones: list[manifold3d.CrossSection],
+    palette: Palette,
+    grid: PixelGrid,
+    p: ReliefParameters,
+) -> Colouring:
+    """``body`` cut into one part per colour of ``palette`` (labels laid out on ``grid``; the
+    footprint seen from above is the union of ``zones``, see :func:`regions`), as
+    ``p.color_strategy`` says (see the module doc)."""
+    _, ordered = regions(palette, grid, zones)
+    footprint = manifold3d.CrossSection.batch_boolean(zones, manifold3d.OpType.Add)
+    depth = p.color_depth_mm
+    low, high = body.bounding_box()[2], body.bounding_box()[5]
+    if p.color_strategy == "inlay" and depth >= high - low:
+        raise InputRejected(
+            f"color_depth_mm ({depth:g} mm) must be less than the object's height ({high - low:.2f} mm).",
+            code="invalid_parameter",
+            field="color_depth_mm",
+        )
+
+    def prism(section: manifold3d.CrossSection, top: float) -> manifold3d.Manifold:
+        return manifold3d.Manifold.extrude(section, top - low + 2.0).translate((0.0, 0.0, low - 1.0))
+
+    solids: list[manifold3d.Manifold] = []
+    raised = [0.0] * len(ordered)
+    if p.color_strategy == "inlay":
+        skin = body - body.translate((0.0, 0.0, -depth))  # the top `depth` of every column
+        inlays = [skin ^ prism(section, high) for _, section in ordered[1:]]
+        solids = [body - (skin ^ prism(footprint - ordered[0][1], high)) if inlays else body, *inlays]
+    else:
+        solids = [body]
+        for rank in range(1, len(ordered)):
+            above = manifold3d.CrossSection.batch_boolean([s for _, s in ordered[rank:]], manifold3d.OpType.Add)
+            slab = body.translate((0.0, 0.0, rank * depth)) - body.translate((0.0, 0.0, (rank - 1) * depth))
+            solids.append(slab ^ prism(above, high + rank * depth))
+            raised[rank] = rank * depth
+
+    solids = [_without_slivers(solid) for solid in solids]
+    kept = [i for i, solid in enumerate(solids) if not solid.is_empty()]
+    originals = [solids[i].as_original() for i in kept]
+    union = _without_slivers(manifold3d.Manifold.batch_boolean(originals, manifold3d.OpType.Add))
+    parts = []
+    colours = []
+    for n, i in enumerate(kept):
+        k, section = ordered[i]
+        colour = tuple(int(v) for v in palette.colours[k])
+        colours.append(colour)
+        name = "base" if i == 0 else f"colour {n + 1}"
+        parts.append(Part(name, _trimesh_of(originals[n].to_mesh()), colour, float(section.area())))  # type: ignore[arg-type]
+    union_mesh = _coloured_union(union, [o.original_id() for o in originals], colours)
+    notes = {
+        "colours": len(parts),
+        "colours_asked": palette.asked,
+        "color_strategy": p.color_strategy,
+        "color_depth_mm": depth,
+    }
+    if len(parts) < palette.asked:
+        notes["colours_found"] = (
+            f"the picture has {len(parts)} colour{'s' if len(parts) != 1 else ''} that print apart "
+            f"({palette.asked} asked)"
+        )
+    return Colouring(
+        parts, union_mesh, [ordered[i][1] for i in kept], [raised[i] for i in kept], notes
+    )
+
+
+def _without_slivers(solid: manifold3d.Manifold) -> manifold3d.Manifold:
+    """``solid`` without the shells of (almost) no volume that booleans over coincident walls
+    leave (a cut along a wall the body already has)."""
+    pieces = solid.decompose()
+    kept = [piece for piece in pieces if piece.volume() > SLIVER_MM3]
+    if len(kept) == len(pieces):
+        return solid
+    if not kept:
+        return manifold3d.Manifold()
+    return manifold3d.Manifold.batch_boolean(kept, manifold3d.OpType.Add)
+
+
+def _coloured_union(
+    union: manifold3d.Manifold, original_ids: list[int], colours: list[tuple[int, int, int]]
+) -> trimesh.Trimesh:
+    """The union as a trimesh whose vertices take the colour of the part their largest face came
+    from (manifold3d keeps, for each run of triangles, the original it came from)."""
+    mesh = union.to_mesh()
+    out = _trimesh_of(mesh)
+    run_index = np.asarray(mesh.run_index, dtype=np.int64)
+    run_original = np.asarray(mesh.run_original_id, dtype=np.int64)
+    lookup = {oid: n for n, oid in enumerate(original_ids)}
+    face_part = np.zeros(len(out.faces), dtype=np.int64)
+    for start, end, oid in zip(run_index[:-1] // 3, run_index[1:] // 3, run_original, strict=True):
+        face_part[start:end] = lookup.get(int(oid), 0)
+    area = out.area_faces
+    corner = out.faces.ravel()
+    best = np.zeros(len(out.vertices))
+    owner = np.zeros(len(out.vertices), dtype=np.int64)
+    corner_area = np.repeat(area, 3)
+    np.maximum.at(best, corner, corner_area)
+    largest = corner_area >= best[corner]
+    owner[corner[largest]] = np.repeat(face_part, 3)[largest]
+    palette = np.array(colours, dtype=np.uint8)
+    out.visual.vertex_colors = np.column_stack([palette[owner], np.full(len(owner), 255, np.uint8)])
+    return out
+
+
+def _trimesh_of(mesh: manifold3d.Mesh) -> trimesh.Trimesh:
+    """A manifold3d mesh (positions only) as a trimesh."""
+    vertices = np.asarray(mesh.vert_properties, dtype=np.float64)[:, :3]
+    return trimesh.Trimesh(vertices, np.asarray(mesh.tri_verts, dtype=np.int64), process=False)

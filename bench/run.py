@@ -14,6 +14,7 @@ HERE = Path(__file__).parent
 BENCHMARKS = (
     "core.py",
     "fidelity.py",
+    "makers.py",
     "mask.py",
     "startup.py",
     "load.py",

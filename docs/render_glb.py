@@ -32,6 +32,7 @@ span = high - low
 camera.location = centre + direction * max(span.x * 1.45, span.y * 2.4, span.z * 3.0)
 camera.rotation_euler = (centre - camera.location).to_track_quat("-Z", "Y").to_euler()
 camera.data.lens = 50
+camera.data.clip_start = (high - low).length / 100  # small models are nearer than the default 0.1 m
 bpy.context.scene.camera = camera
 
 scene = bpy.context.scene

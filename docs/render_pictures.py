@@ -1,7 +1,7 @@
 """Make the README's pictures: models built with ``extrude`` seen from above (ORFEAS's own z-buffer,
 shaded and coloured with the texture the GLB carries) and at a three-quarter view (Blender).
 
-    python docs/render_pictures.py            # needs Debian's blender for the 3/4 views
+    python docs/render_pictures.py [NAME ...]   # needs Debian's blender for the 3/4 views
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ MODELS = {
         "params": {"mode": "extrude", "depth_mm": 1.5},
     },
     "logo": {"image": "logo-badge", "params": {"mode": "extrude", "top_edge": "chamfer", "top_edge_mm": 0.6}},
+    "keychain": {"image": "logo-badge", "params": {"mode": "keychain"}},
+    "keychain-text": {"text": "Keys & Co.", "params": {"mode": "keychain", "size_mm": 60}},
 }
 
 
@@ -58,7 +60,8 @@ def main() -> int:
     OUT.mkdir(exist_ok=True)
     blender = shutil.which("blender")
     work = Path(tempfile.mkdtemp(prefix="orfeas-docs-"))
-    for name, spec in MODELS.items():
+    wanted = sys.argv[1:] or list(MODELS)
+    for name, spec in ((n, MODELS[n]) for n in wanted):
         if "text" in spec:
             model = orfeas.generate(text=spec["text"], params=spec["params"])
         else:

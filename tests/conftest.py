@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -14,8 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import cv2
+import manifold3d
 import numpy as np
 import pytest
+import trimesh
 from PIL import Image
 
 from orfeas.settings import Settings
@@ -66,6 +69,69 @@ def gltf_validation(paths: list[Path] | list[str]) -> list[dict]:
         check=True,
     )
     return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+#: What PrusaSlicer's ``--info`` prints after a model's name when it had to repair something.
+SLICER_REPAIR_KEYS = (
+    "open_edges",
+    "facets_reversed",
+    "backwards_edges",
+    "edges_fixed",
+    "degenerate_facets",
+    "facets_removed",
+    "facets_added",
+)
+
+
+def slicer_problems(paths: list[Path] | list[str], parts: int = 1) -> dict[str, str]:
+    """The files PrusaSlicer does not take as they are — not manifold, not ``parts`` part(s), or
+    repaired on loading — each with its ``--info`` block (empty when all are clean); skips (fails in
+    CI) without prusa-slicer."""
+    slicer = require_tool("prusa-slicer")
+    paths = [str(p) for p in paths]
+    info = subprocess.run([slicer, "--info", *paths], capture_output=True, text=True, timeout=600, check=True)
+    blocks = re.split(r"^\[.*\]$", info.stdout, flags=re.MULTILINE)[1:]
+    assert len(blocks) == len(paths), info.stdout[-2000:]
+    problems = {}
+    for path, block in zip(paths, blocks, strict=True):
+        clean = "manifold = yes" in block and re.search(rf"number_of_parts =\s+{parts}\n", block)
+        if not clean or any(f"{key} =" in block for key in SLICER_REPAIR_KEYS):
+            problems[path] = block
+    return problems
+
+
+def sliced(path: Path | str, gcode: Path, *options: str) -> bytes:
+    """The G-code PrusaSlicer makes of a model with its default profile (and ``options``)."""
+    slicer = require_tool("prusa-slicer")
+    done = subprocess.run(
+        [slicer, "--export-gcode", str(path), "--output", str(gcode), *options],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return gcode.read_bytes()
+
+
+def manifold_of(mesh: trimesh.Trimesh) -> manifold3d.Manifold:
+    """A closed mesh as a manifold3d solid (to cut it, cast rays at it, see it from above)."""
+    return manifold3d.Manifold(
+        manifold3d.Mesh(
+            vert_properties=np.ascontiguousarray(mesh.vertices, dtype=np.float32),
+            tri_verts=np.ascontiguousarray(mesh.faces, dtype=np.uint32),
+        )
+    )
+
+
+def signed_area(loop: np.ndarray) -> float:
+    """The area of a closed (n, 2) loop, positive counter-clockwise."""
+    return 0.5 * float(np.sum(loop[:, 0] * np.roll(loop[:, 1], -1) - np.roll(loop[:, 0], -1) * loop[:, 1]))
+
+
+def holes_seen_from_above(mesh: trimesh.Trimesh) -> list[np.ndarray]:
+    """The holes right through a model: the clockwise loops of its silhouette seen from above."""
+    seen = manifold3d.CrossSection(manifold_of(mesh).project().to_polygons(), manifold3d.FillRule.Positive)
+    return [p for p in (np.asarray(q) for q in seen.to_polygons()) if signed_area(p) < 0]
 
 
 def png_bytes(array: np.ndarray, mode: str | None = None) -> bytes:

@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+import orfeas
+
 #: Debian's TrueType fonts the text corpus uses (scripts/apt-packages.txt installs them).
 DEJAVU_BOLD = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 LIBERATION_SERIF = Path("/usr/share/fonts/truetype/liberation/LiberationSerif-Bold.ttf")
@@ -241,3 +243,16 @@ TEXTS: dict[str, tuple[str, dict[str, object]]] = {
     "text-dejavu": ("Hello\\nMaker", {"font_path": DEJAVU_BOLD}),
     "text-liberation": ("Keys & Co.", {"font_path": LIBERATION_SERIF}),
 }
+
+
+def make_model(name: str, params: dict[str, object]) -> orfeas.Model:
+    """The corpus picture or text ``name`` made into a model with ``params`` (a text whose font is
+    not installed skips, and fails in CI)."""
+    from tests.conftest import require
+
+    if name in TEXTS:
+        text, options = TEXTS[name]
+        font = options.get("font_path")
+        require(font is None or Path(str(font)).is_file(), f"the font {font} is not installed")
+        return orfeas.generate(text=text, lettering=options, params=params)
+    return orfeas.generate(PICTURES[name](), params=params)

@@ -163,6 +163,10 @@ def _summary(report: dict[str, Any], outputs: list[Path]) -> str:
         lines.append(f"  note: {engine['colours_found']}")
     if "vessel" in engine:
         lines.append(f"  holds {engine['vessel']['capacity_ml']:.0f} ml")
+    if "loop" in engine:
+        loop = engine["loop"]
+        kind = "a ring" if loop["kind"] == "ring" else "a hole through it"
+        lines.append(f"  hangs from {kind}: {loop['hole_mm']:.1f} mm, {loop['angle_deg']:g}° from the top")
     lines += [f"  note: {warning}" for warning in engine.get("warnings", [])]
     return "\n".join(lines)
 
@@ -313,6 +317,16 @@ def _engine_fields() -> dict[str, Any]:
     return dict(model.model_fields)
 
 
+def _mode_defaults(name: str) -> str:
+    """'; keychain: 50' — where a mode of the default engine uses its own default for ``name``."""
+    from orfeas.engines import get_engine
+    from orfeas.settings import get_settings
+
+    model = get_engine(get_settings().default_engine).parameters_model
+    table: dict[str, dict[str, Any]] = getattr(model, "mode_defaults", {})
+    return "".join(f"; {mode}: {values[name]:g}" for mode, values in table.items() if name in values)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="orfeas", description="A picture or a line of text in, a 3D model out."
@@ -349,7 +363,10 @@ def _parser() -> argparse.ArgumentParser:
             gen.add_argument(flag, dest=f"param_{name}", choices=kind, help=help_text)
         else:
             gen.add_argument(
-                flag, dest=f"param_{name}", type=kind, help=f"{help_text} (default {field.default})"
+                flag,
+                dest=f"param_{name}",
+                type=kind,
+                help=f"{help_text} (default {field.default}{_mode_defaults(name)})",
             )
     gen.set_defaults(run=_generate)
 

@@ -212,7 +212,9 @@ def build(spec: JobSpec, rgba: np.ndarray | None, progress: ProgressCallback, se
     parts = None
     if output.parts:  # the same scale and move for every part
         scale = float(np.max(mesh.extents) / max(np.max(built[1] - built[0]), 1e-12))
-        parts = transformed([p.with_mesh(clean_mesh(p.mesh)) for p in output.parts], scale, mesh.bounds[0] - built[0] * scale)
+        parts = transformed(
+            [p.with_mesh(clean_mesh(p.mesh)) for p in output.parts], scale, mesh.bounds[0] - built[0] * scale
+        )
     lap("simplify")
 
     progress("verify", 0.0)

@@ -39,6 +39,8 @@ TextToImage = Literal["lettering", "diffusion"]
 #: otherwise (a name plate), and what a mesh job writes by default. The studio reads these from
 #: ``GET /api/v1/engines`` (``rules``) instead of keeping its own copy.
 TEXT_DEFAULTS: dict[str, dict[str, Any]] = {"relief": {"mode": "extrude", "depth_mm": 1.5}}
+
+
 def default_formats(params: dict[str, Any]) -> tuple[str, ...]:
     """What a picture or text job writes unless it says: every mesh format, and for a colour print
     (``colors`` above 1, or a ``palette``) also the ZIP of one STL per colour."""

@@ -122,7 +122,8 @@ def test_bad_parameters_name_the_field(params: dict, field: str | None) -> None:
 def test_schema_lists_modes_units_and_ranges() -> None:
     schema = parameters_schema(get_engine("relief"))
     props = schema["properties"]
-    assert props["mode"]["enum"] == [*MODES, "revolve"]  # revolve: tests/engines/test_revolve.py
+    # keychain: tests/engines/test_relief_keychain.py; revolve: tests/engines/test_revolve.py
+    assert props["mode"]["enum"] == [*MODES[:3], "keychain", *MODES[3:], "revolve"]
     assert props["size_mm"]["unit"] == "mm" and props["size_mm"]["minimum"] == 5
     assert props["inflation"]["modes"] == ["puffy"]
     assert "relief" in [e.name for e in all_engines()]

@@ -4,43 +4,20 @@ STL without repairing anything, and the Khronos validator finds no error in the 
 
 from __future__ import annotations
 
-import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import orfeas
 from orfeas.mesh import exchange
 from orfeas.mesh.verify import check
-from tests.conftest import gltf_validation, require, require_tool
-from tests.pictures import PICTURES, TEXTS
+from tests.conftest import gltf_validation, slicer_problems
+from tests.pictures import PICTURES, TEXTS, make_model
 
 MODES = ("puffy", "relief", "extrude")
 #: The figures every model of the corpus must reach.
 MAX_STRAY_SHARE = 0.01
 MIN_IOU = 0.98
-#: What PrusaSlicer prints after a model's name when it had to repair something.
-REPAIR_KEYS = (
-    "open_edges",
-    "facets_reversed",
-    "backwards_edges",
-    "edges_fixed",
-    "degenerate_facets",
-    "facets_removed",
-    "facets_added",
-)
-
-
-def _make(name: str, mode: str) -> orfeas.Model:
-    params = {"mode": mode, "size_mm": 60}
-    if name in TEXTS:
-        text, options = TEXTS[name]
-        font = options.get("font_path")
-        require(font is None or Path(str(font)).is_file(), f"the font {font} is not installed")
-        return orfeas.generate(text=text, lettering=options, params=params)
-    return orfeas.generate(PICTURES[name](), params=params)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +27,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict[str
     made = {}
     for name in [*PICTURES, *TEXTS]:
         for mode in MODES:
-            model = _make(name, mode)
+            model = make_model(name, {"mode": mode, "size_mm": 60})
             folder = out / f"{name}--{mode}"
             model.save(folder / "model.stl")
             model.save(folder / "model.glb")
@@ -106,18 +83,10 @@ def test_extruded_models_are_crisp_and_light(corpus: dict[str, tuple[dict[str, A
 
 @pytest.mark.integration
 def test_files_reload_and_prusaslicer_repairs_nothing(corpus: dict[str, tuple[dict[str, Any], Path]]) -> None:
-    slicer = require_tool("prusa-slicer")
-    paths = []
     for key, (_, folder) in corpus.items():
         for fmt in ("stl", "glb"):
             assert check(exchange.load((folder / f"model.{fmt}").read_bytes(), fmt)).ok, (key, fmt)
-        paths.append(str(folder / "model.stl"))
-    info = subprocess.run([slicer, "--info", *paths], capture_output=True, text=True, timeout=600, check=True)
-    blocks = re.split(r"^\[.*model\.stl\]$", info.stdout, flags=re.MULTILINE)[1:]
-    assert len(blocks) == len(paths)
-    for path, block in zip(paths, blocks, strict=True):
-        assert "manifold = yes" in block and "number_of_parts =  1" in block, (path, block)
-        assert not [k for k in REPAIR_KEYS if f"{k} =" in block], (path, block)
+    assert not slicer_problems([folder / "model.stl" for _, folder in corpus.values()])
 
 
 @pytest.mark.integration

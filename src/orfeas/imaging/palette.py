@@ -247,7 +247,7 @@ def _cleaned(
             opened = cv2.morphologyEx(own, cv2.MORPH_OPEN, kernel, borderType=cv2.BORDER_REPLICATE)
             small |= (own > 0) & (opened == 0) & inside
             own = opened
-        n, parts, stats, _ = cv2.connectedComponentsWithStats(own, connectivity=4)
+        _, parts, stats, _ = cv2.connectedComponentsWithStats(own, connectivity=4)
         tiny = np.nonzero(stats[1:, cv2.CC_STAT_AREA] < min_region_px)[0] + 1
         if len(tiny):
             small |= np.isin(parts, tiny)

@@ -221,3 +221,45 @@ def _segments(radius_mm: float, tolerance_mm: float = 0.02) -> int:
 
 def _area(x: np.ndarray, y: np.ndarray) -> float:
     return 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
+
+
+def bridged(section: manifold3d.CrossSection, width_mm: float) -> tuple[manifold3d.CrossSection, int]:
+    """``section`` with its separate pieces joined by straight bars ``width_mm`` wide between their
+    nearest points (:func:`spanning_links`), and the number of bars."""
+    pieces = section.decompose()
+    if len(pieces) <= 1:
+        return section, 0
+    points = [np.concatenate(densified(contours_of(piece), width_mm / 4)) for piece in pieces]
+    bars = [_bar(a, b, width_mm) for a, b in spanning_links(points)]
+    return manifold3d.CrossSection.batch_boolean([section, *bars], manifold3d.OpType.Add), len(bars)
+
+
+def spanning_links(points: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For separate parts, each given by points on its edge: the shortest links — pairs of nearest
+    points of two parts — that join them all (a minimum spanning tree)."""
+    from scipy.sparse import csgraph
+    from scipy.spatial import cKDTree
+
+    trees = [cKDTree(p) for p in points]
+    count = len(points)
+    distance = np.zeros((count, count))
+    ends: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+    for i in range(count):
+        for j in range(i + 1, count):
+            gaps, nearest = trees[i].query(points[j])
+            k = int(np.argmin(gaps))
+            distance[i, j] = max(float(gaps[k]), 1e-6)
+            ends[(i, j)] = (points[i][nearest[k]], points[j][k])
+    tree = csgraph.minimum_spanning_tree(distance).tocoo()
+    return [ends[(min(i, j), max(i, j))] for i, j in zip(tree.row, tree.col, strict=True)]
+
+
+def _bar(a: np.ndarray, b: np.ndarray, width_mm: float) -> manifold3d.CrossSection:
+    """A rectangle ``width_mm`` wide from ``a`` to ``b``, reaching half its width past both ends
+    (into the pieces it joins)."""
+    along = b - a
+    length = float(np.linalg.norm(along))
+    d = along / length if length > 1e-9 else np.array([1.0, 0.0])
+    n = np.array([-d[1], d[0]]) * width_mm / 2
+    start, end = a - d * width_mm / 2, b + d * width_mm / 2
+    return manifold3d.CrossSection([np.array([start - n, end - n, end + n, start + n])])

@@ -5,6 +5,7 @@ Modes (one module each, see :mod:`~orfeas.engines.relief.build`):
 * ``puffy`` — the silhouette inflated into a rounded body (:mod:`.puffy`);
 * ``relief`` — a bas-relief plaque, the subject raised from a flat back (:mod:`.plaque`);
 * ``extrude`` — the outline extruded: flat top, vertical walls, name plates (:mod:`.extrude`);
+* ``keychain`` — the design on a backing that follows its outline, with a loop (:mod:`.keychain`);
 * ``lithophane`` — the whole picture, darker is thicker, to hold to the light (:mod:`.lithophane`);
 * ``heightmap`` — the picture already is a height or depth image (:mod:`.heightmap`).
 

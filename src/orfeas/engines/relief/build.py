@@ -18,6 +18,7 @@ from orfeas.engines.base import EngineInput, EngineOutput, ProgressCallback
 from orfeas.engines.relief.extrude import extrude
 from orfeas.engines.relief.grid import Built, colour_source, find_mask
 from orfeas.engines.relief.heightmap import heightmap
+from orfeas.engines.relief.keychain import keychain
 from orfeas.engines.relief.lithophane import lithophane
 from orfeas.engines.relief.parameters import ReliefParameters
 from orfeas.engines.relief.plaque import plaque
@@ -33,6 +34,7 @@ BUILDERS: dict[str, Builder] = {
     "puffy": puffy,
     "relief": plaque,
     "extrude": extrude,
+    "keychain": keychain,
     "lithophane": lithophane,
     "heightmap": heightmap,
     "revolve": revolve,

@@ -136,7 +136,9 @@ def regions(
     out = []
     half = MIN_WIDTH_MM / 2
     for k in others:
-        traced = cross_section(trace((labels == k).astype(np.float32), grid, tolerance_mm=REGION_TOLERANCE_MM))
+        traced = cross_section(
+            trace((labels == k).astype(np.float32), grid, tolerance_mm=REGION_TOLERANCE_MM)
+        )
         grown = traced.offset(REGION_TOLERANCE_MM, manifold3d.JoinType.Miter, miter_limit=2.0)
         pieces = [
             ((grown ^ zone) - taken)
@@ -153,7 +155,9 @@ def regions(
     return base, _tidied([(base, footprint - taken), *out])
 
 
-def _tidied(partition: list[tuple[int, manifold3d.CrossSection]]) -> list[tuple[int, manifold3d.CrossSection]]:
+def _tidied(
+    partition: list[tuple[int, manifold3d.CrossSection]],
+) -> list[tuple[int, manifold3d.CrossSection]]:
     """The partition with every piece narrower than :data:`MIN_WIDTH_MM` or smaller than
     :data:`MIN_AREA_MM2` (what the tracing leaves where three colours meet) joined to the region it
     shares the most border with."""
@@ -206,7 +210,9 @@ def coloured(
     else:
         solids = [body]
         for rank in range(1, len(ordered)):
-            above = manifold3d.CrossSection.batch_boolean([s for _, s in ordered[rank:]], manifold3d.OpType.Add)
+            above = manifold3d.CrossSection.batch_boolean(
+                [s for _, s in ordered[rank:]], manifold3d.OpType.Add
+            )
             slab = body.translate((0.0, 0.0, rank * depth)) - body.translate((0.0, 0.0, (rank - 1) * depth))
             solids.append(slab ^ prism(above, high + rank * depth))
             raised[rank] = rank * depth
@@ -235,9 +241,7 @@ def coloured(
             f"the picture has {len(parts)} colour{'s' if len(parts) != 1 else ''} that print apart "
             f"({palette.asked} asked)"
         )
-    return Colouring(
-        parts, union_mesh, [ordered[i][1] for i in kept], [raised[i] for i in kept], notes
-    )
+    return Colouring(parts, union_mesh, [ordered[i][1] for i in kept], [raised[i] for i in kept], notes)
 
 
 def _without_slivers(solid: manifold3d.Manifold) -> manifold3d.Manifold:

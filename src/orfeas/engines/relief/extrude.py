@@ -12,6 +12,7 @@ build on.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass, replace
 
 import cv2
 import manifold3d
@@ -59,11 +60,6 @@ def extrude(
     mask, notes = joined_subject(found, p.size_mm, not p.separate_parts and not on_plate)
     if on_plate and notes["parts"] > 1:
         notes["joined_by"] = "the plate"
-    field = coverage(rgba, found, mask)
-    rows, cols = np.nonzero(field >= 0.5)
-    if len(rows) == 0:
-        raise InputRejected("The subject is too small to build.", code="no_subject")
-    side_px = max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1)
     subject_mm = p.size_mm - (2 * p.margin_mm if on_plate else 0.0)
     if subject_mm <= 1.0:
         raise InputRejected(
@@ -71,13 +67,9 @@ def extrude(
             code="invalid_parameter",
             field="margin_mm",
         )
-    traced = PixelGrid(field.shape, subject_mm / side_px, (0.0, field.shape[0] * subject_mm / side_px))
-
     progress("mesh", 0.0)
-    tolerance = float(np.clip(0.2 * traced.pixel_mm, TOLERANCE_MM, 0.05))  # no finer than the picture knows
-    section = cross_section(trace(field, traced, tolerance_mm=tolerance))
-    if section.is_empty():
-        raise InputRejected("The subject is too small to build.", code="no_subject")
+    outline = traced_outline(rgba, found, mask, subject_mm)
+    section = outline.section
     top = p.base_mm + p.depth_mm
     edge = p.top_edge if p.top_edge != "sharp" else None
     body, edge_mm = extruded(section, 0.0, top, edge=edge, edge_mm=min(p.top_edge_mm, p.depth_mm))
@@ -92,7 +84,9 @@ def extrude(
     colouring = None
     if colours.wanted(p):
         whole = Grid((0.0, 0.0, 1.0, 1.0), mask.astype(np.float32))
-        palette, label_grid = colours.picture_palette(rgba, whole, traced, None if on_plate else mask, p)
+        palette, label_grid = colours.picture_palette(
+            rgba, whole, outline.grid, None if on_plate else mask, p
+        )
         zones = [section] if plate_section is None else [section, plate_section - section]
         colouring = colours.coloured(body, zones, palette, label_grid, p)
         mesh = colouring.union
@@ -102,8 +96,8 @@ def extrude(
 
     # What was meant, on a grid no finer than the picture: the outline's coverage, the flat top
     # lowered by the edge, the plate around it.
-    check = PixelGrid.around(low, high, max(float(np.max(high - low)) / CHECK_PIXELS, traced.pixel_mm))
-    subject = sample(field, traced, check) >= 0.5
+    check = outline.check_grid(low, high)
+    subject = outline.coverage_on(check)
     height = designed_top(subject, check.pixel_mm, top, edge, edge_mm)
     if plate_section is not None:
         on = rasterize(contours_of(plate_section), check)
@@ -115,18 +109,64 @@ def extrude(
         if on_plate:
             subject |= (raised > 0) & np.isfinite(height)
     intent = Intent(check, subject, height, plate_mm=p.base_mm if on_plate else None)
-    colours_box = Grid(_box_in(check, traced), subject.astype(np.float32))
-    notes["outline_tolerance_mm"] = round(tolerance, 4)
+    notes["outline_tolerance_mm"] = round(outline.tolerance_mm, 4)
     return finish(
         mesh,
         intent,
         rgba,
-        colours_box,
+        outline.colour_box(check, subject),
         p.size_mm,
         colours="plate" if on_plate else "subject",
         notes=notes,
         parts=colouring.parts if colouring is not None else None,
     )
+
+
+@dataclass(frozen=True)
+class Outline:
+    """A picture's subject traced into a cross-section in mm, with the coverage it was traced from
+    (``field``, on ``grid``) and the tolerance it was traced to."""
+
+    section: manifold3d.CrossSection
+    field: np.ndarray
+    grid: PixelGrid
+    tolerance_mm: float
+
+    def scaled(self, factor: float) -> Outline:
+        """The same outline ``factor`` times as large (about the origin)."""
+        x0, y0 = self.grid.origin_mm
+        grid = PixelGrid(self.grid.shape, self.grid.pixel_mm * factor, (x0 * factor, y0 * factor))
+        return replace(self, section=self.section.scale((factor, factor)), grid=grid)
+
+    def check_grid(self, low: np.ndarray, high: np.ndarray) -> PixelGrid:
+        """The grid a model over ``low``–``high`` is compared with what was meant on: about
+        :data:`CHECK_PIXELS` along its longest side, no finer than the picture."""
+        return PixelGrid.around(low, high, max(float(np.max(high - low)) / CHECK_PIXELS, self.grid.pixel_mm))
+
+    def coverage_on(self, check: PixelGrid) -> np.ndarray:
+        """The picture's subject on ``check`` (the intent's own view of it, not the traced polygons)."""
+        return sample(self.field, self.grid, check) >= 0.5
+
+    def colour_box(self, check: PixelGrid, subject: np.ndarray) -> Grid:
+        """The working grid the picture's colours are laid over ``check`` with."""
+        return Grid(_box_in(check, self.grid), subject.astype(np.float32))
+
+
+def traced_outline(rgba: np.ndarray, found: ForegroundMask, mask: np.ndarray, side_mm: float) -> Outline:
+    """The subject (``mask``, the found mask perhaps with bridges) traced into a cross-section whose
+    longest side is ``side_mm``, simplified to :data:`TOLERANCE_MM` (no finer than a fifth of the
+    picture's pixel, at most 0.05 mm)."""
+    field = coverage(rgba, found, mask)
+    rows, cols = np.nonzero(field >= 0.5)
+    if len(rows) == 0:
+        raise InputRejected("The subject is too small to build.", code="no_subject")
+    side_px = max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1)
+    traced = PixelGrid(field.shape, side_mm / side_px, (0.0, field.shape[0] * side_mm / side_px))
+    tolerance = float(np.clip(0.2 * traced.pixel_mm, TOLERANCE_MM, 0.05))  # no finer than the picture knows
+    section = cross_section(trace(field, traced, tolerance_mm=tolerance))
+    if section.is_empty():
+        raise InputRejected("The subject is too small to build.", code="no_subject")
+    return Outline(section, field, traced, tolerance)
 
 
 def coverage(rgba: np.ndarray, found: ForegroundMask, mask: np.ndarray) -> np.ndarray:

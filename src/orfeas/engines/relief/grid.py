@@ -16,15 +16,13 @@ import cv2
 import numpy as np
 import trimesh
 from scipy import ndimage
-from scipy.sparse import csgraph
-from scipy.spatial import cKDTree
 
 from orfeas.engines.base import EngineInput
 from orfeas.engines.relief.parameters import WORKING_SIDE
 from orfeas.errors import InputRejected
 from orfeas.imaging.mask import ForegroundMask, MaskSource, alpha_is_meaningful, subject_mask
 from orfeas.mesh.fidelity import Intent, allowed_deviation_mm
-from orfeas.mesh.outline import densified, trace
+from orfeas.mesh.outline import densified, spanning_links, trace
 from orfeas.mesh.parts import Part
 from orfeas.mesh.raster import PixelGrid
 from orfeas.mesh.texture import PlanarTexture
@@ -154,24 +152,13 @@ def joined(mask: np.ndarray, width_px: float) -> tuple[np.ndarray, int]:
     if count <= 2:
         return mask, 0
     edge = mask & ~ndimage.binary_erosion(mask)
-    points = [np.column_stack(np.nonzero(edge & (labels == k))) for k in range(1, count)]
-    trees = [cKDTree(p) for p in points]
-    parts = len(points)
-    distance = np.zeros((parts, parts))
-    ends: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-    for i in range(parts):
-        for j in range(i + 1, parts):
-            gaps, nearest = trees[i].query(points[j])
-            k = int(np.argmin(gaps))
-            distance[i, j] = max(float(gaps[k]), 1e-6)
-            ends[(i, j)] = (points[i][nearest[k]], points[j][k])
-    tree = csgraph.minimum_spanning_tree(distance).tocoo()
+    points = [np.column_stack(np.nonzero(edge & (labels == k))).astype(np.float64) for k in range(1, count)]
+    links = spanning_links(points)
     out = mask.astype(np.uint8)
     thickness = max(1, round(width_px))
-    for i, j in zip(tree.row, tree.col, strict=True):
-        a, b = ends[(min(i, j), max(i, j))]
+    for a, b in links:
         cv2.line(out, (int(a[1]), int(a[0])), (int(b[1]), int(b[0])), 1, thickness, lineType=cv2.LINE_8)
-    return out.astype(bool), len(tree.row)
+    return out.astype(bool), len(links)
 
 
 def joined_subject(
@@ -250,6 +237,7 @@ def finish(
     *,
     colours: str = "subject",
     notes: dict[str, object] | None = None,
+    plate_mm: float | None = None,
     parts: list[Part] | None = None,
 ) -> Built:
     """Scale x and y so the longest side is exactly ``size_mm``, place the model's corner at the
@@ -259,7 +247,8 @@ def finish(
     ``colours``: ``"subject"`` (the subject's colours, spread past its outline so walls take the
     outline's colour), ``"picture"`` (the whole picture over a light plate, for lithophanes and
     height maps) or ``"plate"`` (the subject's colours on the subject, the picture over a light
-    plate elsewhere).
+    plate elsewhere); ``plate_mm``: vertices up to this height take the plate's colours (default:
+    the intent's plate).
     """
     low, high = mesh.bounds
     span = max(high[0] - low[0], high[1] - low[1])
@@ -283,7 +272,8 @@ def finish(
     )
     out = trimesh.Trimesh(vertices, mesh.faces, process=False)
     if parts is None:
-        out.visual.vertex_colors = vertex_colours(vertices, placed, subject_colour, plate_colour, intent.plate_mm)
+        plate_top = intent.plate_mm if plate_mm is None else plate_mm
+        out.visual.vertex_colors = vertex_colours(vertices, placed, subject_colour, plate_colour, plate_top)
     else:
         out.visual.vertex_colors = np.asarray(mesh.visual.vertex_colors)
         parts = [

@@ -4,9 +4,9 @@ from it), each field saying which modes use it (``modes`` in the schema, read by
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from orfeas.imaging.sources import MaskSource  # light: no numpy, no OpenCV
 from orfeas.parameters import Parameters
@@ -15,13 +15,27 @@ from orfeas.parameters import Parameters
 #: strokes must survive: admission checks them against it).
 WORKING_SIDE = 1024
 
-Mode = Literal["puffy", "relief", "extrude", "lithophane", "heightmap", "revolve"]
+Mode = Literal["puffy", "relief", "extrude", "keychain", "lithophane", "heightmap", "revolve"]
 #: The modes that print in several colours (``colors``), each colour its own part.
-COLOUR_MODES = ("relief", "extrude")
+COLOUR_MODES = ("relief", "extrude", "keychain")
 #: The most colours (parts) a print may have, and source colours a given palette may list.
 MAX_COLORS = 8
 MAX_PALETTE_COLOURS = 16
 _PALETTE_PART = re.compile(r"^#?[0-9a-fA-F]{6}(\+#?[0-9a-fA-F]{6})*$")
+
+#: Where a maker object's sizes differ from the engine's general defaults (a keychain is smaller
+#: and thinner than a sign): mode → field → default, used wherever the client did not say. The
+#: schema carries them as ``mode_defaults`` so the studio and the CLI show what a mode will use.
+MODE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "keychain": {"size_mm": 50.0, "depth_mm": 1.5, "base_mm": 3.0, "margin_mm": 2.0},
+}
+
+
+def _with_mode_defaults(schema: dict[str, Any]) -> None:
+    """Each property's defaults per mode, from :data:`MODE_DEFAULTS`, as ``mode_defaults``."""
+    for mode, defaults in MODE_DEFAULTS.items():
+        for name, value in defaults.items():
+            schema["properties"][name].setdefault("mode_defaults", {})[mode] = value
 
 
 def _for(*modes: str, unit: str | None = None, advanced: bool = False) -> dict[str, Any]:
@@ -38,21 +52,27 @@ def _for(*modes: str, unit: str | None = None, advanced: bool = False) -> dict[s
 class ReliefParameters(Parameters):
     """Parameters of the ``relief`` engine; each says which modes use it."""
 
-    model_config = ConfigDict(extra="forbid", title="relief parameters")
+    model_config = ConfigDict(
+        extra="forbid", title="relief parameters", json_schema_extra=_with_mode_defaults
+    )
+    #: the modes' own defaults (:data:`MODE_DEFAULTS`), for the command line's help
+    mode_defaults: ClassVar[dict[str, dict[str, Any]]] = MODE_DEFAULTS
 
     mode: Mode = Field("puffy", description="What kind of object to make from the picture.")
     mask: MaskSource = Field(
         "auto",
         description="Where the subject's outline comes from: auto (alpha, else the neural mask, with "
         "GrabCut where it is surer), alpha, neural, grabcut, or none (the whole picture).",
-        json_schema_extra=_for("puffy", "relief", "extrude", "heightmap", "revolve"),
+        json_schema_extra=_for("puffy", "relief", "extrude", "keychain", "heightmap", "revolve"),
     )
     size_mm: float = Field(
         80.0,
         ge=5,
         le=500,
         description="Longest side of the object (for revolve: its height).",
-        json_schema_extra=_for("puffy", "relief", "extrude", "lithophane", "heightmap", "revolve", unit="mm"),
+        json_schema_extra=_for(
+            "puffy", "relief", "extrude", "keychain", "lithophane", "heightmap", "revolve", unit="mm"
+        ),
     )
     inflation: float = Field(
         1.0,
@@ -77,22 +97,22 @@ class ReliefParameters(Parameters):
         4.0,
         ge=0.2,
         le=50,
-        description="Height of the subject above the plate.",
-        json_schema_extra=_for("relief", "extrude", "heightmap", unit="mm"),
+        description="Height of the subject above the plate (a keychain: above its backing).",
+        json_schema_extra=_for("relief", "extrude", "keychain", "heightmap", unit="mm"),
     )
     base_mm: float = Field(
         2.0,
         ge=0.0,
         le=20,
-        description="Base plate thickness (0: no plate).",
-        json_schema_extra=_for("relief", "extrude", "heightmap", unit="mm"),
+        description="Base plate thickness (a keychain: of the backing that follows its outline; 0: none).",
+        json_schema_extra=_for("relief", "extrude", "keychain", "heightmap", unit="mm"),
     )
     margin_mm: float = Field(
         3.0,
         ge=1.0,
         le=50,
-        description="Plate margin around the subject.",
-        json_schema_extra=_for("relief", "extrude", unit="mm"),
+        description="Plate margin around the subject (a keychain: how far its backing reaches past it).",
+        json_schema_extra=_for("relief", "extrude", "keychain", unit="mm"),
     )
     corner_mm: float = Field(
         3.0,
@@ -104,14 +124,47 @@ class ReliefParameters(Parameters):
     top_edge: Literal["sharp", "chamfer", "fillet"] = Field(
         "sharp",
         description="The top edge of the extruded shape: sharp, a 45° chamfer or a rounded fillet.",
-        json_schema_extra=_for("extrude"),
+        json_schema_extra=_for("extrude", "keychain"),
     )
     top_edge_mm: float = Field(
         0.6,
         ge=0.1,
         le=10,
         description="Size of the chamfer or fillet.",
-        json_schema_extra=_for("extrude", unit="mm", advanced=True),
+        json_schema_extra=_for("extrude", "keychain", unit="mm", advanced=True),
+    )
+    loop: Literal["ring", "hole"] = Field(
+        "ring",
+        description="How the keychain is hung: a ring loop beside the outline, or a hole through it "
+        "where it is wide enough.",
+        json_schema_extra=_for("keychain"),
+    )
+    hole_mm: float = Field(
+        5.0,
+        ge=4.0,
+        le=20,
+        description="Diameter of the keychain's hole (a split ring needs 4 mm or more).",
+        json_schema_extra=_for("keychain", unit="mm"),
+    )
+    loop_wall_mm: float = Field(
+        2.5,
+        ge=2.0,
+        le=10,
+        description="Material all around the hole.",
+        json_schema_extra=_for("keychain", unit="mm", advanced=True),
+    )
+    loop_position: Literal["auto", "top", "left", "right"] = Field(
+        "auto",
+        description="Where the loop goes: found automatically (near the top, where it joins the outline "
+        "solidly), or at the top, left or right.",
+        json_schema_extra=_for("keychain"),
+    )
+    loop_angle_deg: float | None = Field(
+        None,
+        ge=-360,
+        le=360,
+        description="An angle instead of a position: degrees clockwise from the top (90: right, -90: left).",
+        json_schema_extra={**_for("keychain", unit="°", advanced=True), "placeholder": "from the position"},
     )
     colors: int = Field(
         1,
@@ -253,6 +306,16 @@ class ReliefParameters(Parameters):
         if sum(len(part.split("+")) for part in parts) > MAX_PALETTE_COLOURS:
             raise ValueError(f"at most {MAX_PALETTE_COLOURS} colours in all")
         return ",".join(parts)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mode_defaults(cls, data: Any) -> Any:
+        # Before validation, so a mode's own default is checked like any value a client sends.
+        if isinstance(data, dict):
+            defaults = MODE_DEFAULTS.get(str(data.get("mode", "")), {})
+            if defaults:
+                data = {**defaults, **data}
+        return data
 
     @field_validator("max_thickness_mm")
     @classmethod

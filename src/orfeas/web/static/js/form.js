@@ -11,6 +11,8 @@
 //   enum_labels (extra)        {value: label} instead of the value made readable ("in" → "Inches")
 //   placeholder (extra)        shown in an empty number or text box (what leaving it empty means)
 //   slider (extra, boolean)    false: a number box only (ranges are otherwise given a slider)
+//   mode_defaults (extra)      {mode: value}: the default when that mode is chosen (a keychain is
+//                              smaller than a sign); a value the person typed is kept
 // The property named `mode` (an enum; another name with the `modeKey` option) picks the mode; it
 // is drawn first, as a row of buttons.
 
@@ -21,6 +23,7 @@ const KNOWN_CHOICES = {
   puffy: "The outline inflated into a rounded body, like a cushion or a keychain.",
   relief: "A bas-relief: the subject raised from a flat plate.",
   extrude: "The outline cut out with straight walls and a flat top: signs, name plates, logos.",
+  keychain: "The design raised on a backing that follows its outline, with a ring to hang it by.",
   lithophane: "The whole picture as thickness: print in white, hold up to light.",
   heightmap: "The picture is a height map: brighter is higher.",
   revolve: "A round thing seen from the side (a chess piece, a bottle, a vase) turned into a solid or a vessel.",
@@ -266,6 +269,7 @@ class Field {
   }
 
   _changed() {
+    this.touched = true; // the person's own value: a mode's default no longer replaces it
     this.setError(null);
     this._updateChoiceNote();
     this.onChange?.(this);
@@ -341,10 +345,14 @@ export class SchemaForm {
       if (prop.format === "path") continue; // server-side paths are not the page's business
       let value = key in values ? values[key] : prop.default;
       if (key === modeKey && mode !== undefined && prop.enum?.includes(mode)) value = mode;
+      const given = key in values && values[key] !== undefined;
       const field = new Field(key, prop, value, (f) => {
         if (f.key === modeKey) this._applyMode();
         onChange?.(f);
       });
+      // A value given back (the form rebuilt) counts as the person's unless it is some default.
+      const defaults = [prop.default, ...Object.values(prop.mode_defaults ?? {})];
+      field.touched = given && !defaults.includes(values[key]);
       this.fields.set(key, field);
       (prop.advanced ? advancedBody : main).append(field.root);
     }
@@ -376,6 +384,8 @@ export class SchemaForm {
     const mode = this.mode;
     for (const field of this.fields.values()) {
       field.root.hidden = Boolean(field.modes && mode !== undefined && !field.modes.includes(mode));
+      const own = field.prop.mode_defaults;
+      if (own && !field.touched) field.setValue(mode in own ? own[mode] : field.prop.default);
     }
     for (const details of this.container.querySelectorAll("details.advanced")) {
       details.hidden = ![...details.querySelectorAll(".field")].some((f) => !f.hidden);

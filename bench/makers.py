@@ -1,0 +1,99 @@
+"""Benchmark of the maker objects (issue #15): time per mode for a 1024 px picture, picture → STL + GLB.
+
+Outline objects run on corpus pictures (tests/pictures.py) enlarged to 1024 px with their alpha;
+lithophane shapes on a 1024² photo-like picture (bench/core.py). One warm-up, then ``--repeat``
+timed runs per case; medians are reported, next to each its ratio to the I/O floor measured in
+the same run (decoding the picture and writing the same STL + GLB, nothing else). Goals on a
+2-core machine (issue #15): keychain ≤ 0.3 s, cylinder lithophane ≤ 1.0 s — reported, not asserted.
+
+    python bench/makers.py [--repeat 3] [--out bench/results/makers.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+sys.path.insert(0, str(Path(__file__).parent))
+
+#: case name → (relief parameters, pictures); a picture is a corpus name or "photo".
+CASES: dict[str, tuple[dict, tuple[str, ...]]] = {
+    "keychain": ({"mode": "keychain"}, ("logo-badge", "line-art", "separate-parts", "emoji-face")),
+}
+GOAL_S = {"keychain": 0.3}
+
+
+def _picture(name: str) -> bytes:
+    from core import picture
+    from fidelity import SIDE, large
+    from tests.pictures import PICTURES
+
+    return picture(SIDE, "photo") if name == "photo" else large(PICTURES[name]())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", default="bench/results/makers.json")
+    args = parser.parse_args()
+    from core import timed
+
+    rows = []
+    print(f"{'case':12s} {'picture':16s} {'faces':>6s} {'total s':>8s} {'goal':>5s} {'× floor':>8s}  stages")
+    for case, (params, pictures) in CASES.items():
+        for name in pictures:
+            median, floor, model = timed(_picture(name), params, args.repeat)
+            row = {
+                "case": case,
+                "picture": name,
+                "params": params,
+                "faces": model.report["faces"],
+                "bodies": model.report["bodies"],
+                "silhouette_iou": model.report["fidelity"]["silhouette_iou"],
+                "stages_s": {k: round(v, 4) for k, v in median.items()},
+                "total_s": round(median["total"], 4),
+                "io_floor_s": round(floor, 4),
+                "ratio_to_io_floor": round(median["total"] / floor, 2),
+                "goal_s": GOAL_S.get(case),
+            }
+            rows.append(row)
+            goal = f"{row['goal_s']:5.2f}" if row["goal_s"] else "     "
+            stages = " ".join(f"{k}={v * 1000:.0f}" for k, v in row["stages_s"].items() if k != "total")
+            print(
+                f"{case:12s} {name:16s} {row['faces']:6d} {row['total_s']:8.3f} {goal} "
+                f"{row['ratio_to_io_floor']:7.1f}×  {stages}",
+                flush=True,
+            )
+    summary = {}
+    for case in CASES:
+        mine = [r for r in rows if r["case"] == case]
+        summary[case] = {
+            "median_total_s": round(statistics.median(r["total_s"] for r in mine), 4),
+            "worst_total_s": round(max(r["total_s"] for r in mine), 4),
+            "median_ratio_to_io_floor": round(statistics.median(r["ratio_to_io_floor"] for r in mine), 2),
+            "goal_s": GOAL_S.get(case),
+            "pictures_within_goal": sum(r["total_s"] <= GOAL_S.get(case, float("inf")) for r in mine),
+            "pictures": len(mine),
+        }
+    print("\nper case:")
+    for case, s in summary.items():
+        goal = f", goal ≤ {s['goal_s']}: {s['pictures_within_goal']}/{s['pictures']}" if s["goal_s"] else ""
+        print(
+            f"  {case:12s} median {s['median_total_s']:.3f} s (worst {s['worst_total_s']:.3f}{goal}), "
+            f"{s['median_ratio_to_io_floor']:.1f}× the I/O floor"
+        )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"machine": platform.machine(), "python": platform.python_version(), "repeat": args.repeat}
+    out.write_text(json.dumps({"meta": meta, "summary": summary, "cases": rows}, indent=2))
+    print(f"written {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

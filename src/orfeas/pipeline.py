@@ -198,7 +198,8 @@ def build(spec: JobSpec, rgba: np.ndarray | None, progress: ProgressCallback, se
     clock = time.perf_counter()
 
     # 3. One post-processing path for every engine: clean → scale → simplify → verify → fidelity.
-    # A colour print's parts (built in mm, to their budget) are cleaned and moved with the mesh.
+    # A colour print's parts (closed solids from manifold3d, in mm, to their budget) move with the
+    # mesh; merging their vertices by position would pinch them where two colours meet at a point.
     progress("simplify", 0.0)
     mesh = clean_mesh(output.mesh)
     built = mesh.bounds.copy()
@@ -212,9 +213,7 @@ def build(spec: JobSpec, rgba: np.ndarray | None, progress: ProgressCallback, se
     parts = None
     if output.parts:  # the same scale and move for every part
         scale = float(np.max(mesh.extents) / max(np.max(built[1] - built[0]), 1e-12))
-        parts = transformed(
-            [p.with_mesh(clean_mesh(p.mesh)) for p in output.parts], scale, mesh.bounds[0] - built[0] * scale
-        )
+        parts = transformed(output.parts, scale, mesh.bounds[0] - built[0] * scale)
     lap("simplify")
 
     progress("verify", 0.0)

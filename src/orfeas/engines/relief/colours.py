@@ -38,6 +38,7 @@ from orfeas.imaging.palette import Palette, parse_palette, reduce_colours
 from orfeas.mesh.outline import contours_of, cross_section, rasterize, trace
 from orfeas.mesh.parts import Part
 from orfeas.mesh.raster import PixelGrid
+from orfeas.mesh.revolve import to_trimesh
 
 #: Colour regions narrower than this are merged into their neighbours (mm): a nozzle's line and
 #: a little more, and wider than any anti-aliased edge between two colours.
@@ -76,6 +77,11 @@ class Colouring:
             if lift > 0:
                 out[rasterize(contours_of(region), grid)] = lift
         return out
+
+    def lifted(self, height: np.ndarray, grid: PixelGrid) -> np.ndarray:
+        """The intended top ``height`` (on ``grid``, NaN off the object) with the stacked colours
+        standing higher."""
+        return height + np.where(np.isfinite(height), self.raised_on(grid), 0.0)
 
 
 def picture_palette(
@@ -207,29 +213,29 @@ def coloured(
         skin = body - body.translate((0.0, 0.0, -depth))  # the top `depth` of every column
         inlays = [skin ^ prism(section, high) for _, section in ordered[1:]]
         solids = [body - (skin ^ prism(footprint - ordered[0][1], high)) if inlays else body, *inlays]
+        union = body
     else:
-        solids = [body]
+        solids, steps = [body], [body]
         for rank in range(1, len(ordered)):
             above = manifold3d.CrossSection.batch_boolean(
                 [s for _, s in ordered[rank:]], manifold3d.OpType.Add
             )
-            slab = body.translate((0.0, 0.0, rank * depth)) - body.translate((0.0, 0.0, (rank - 1) * depth))
-            solids.append(slab ^ prism(above, high + rank * depth))
+            lifted = body.translate((0.0, 0.0, rank * depth)) ^ prism(above, high + rank * depth)
+            solids.append(lifted - body.translate((0.0, 0.0, (rank - 1) * depth)))
+            steps.append(lifted)
             raised[rank] = rank * depth
+        # The steps overlap (each stands on the one below): their union merges into one solid,
+        # where a union of the parts, which only touch, would keep their shared walls inside.
+        union = manifold3d.Manifold.batch_boolean(steps, manifold3d.OpType.Add)
 
     solids = [_without_slivers(solid) for solid in solids]
     kept = [i for i, solid in enumerate(solids) if not solid.is_empty()]
-    originals = [solids[i].as_original() for i in kept]
-    union = _without_slivers(manifold3d.Manifold.batch_boolean(originals, manifold3d.OpType.Add))
     parts = []
-    colours = []
     for n, i in enumerate(kept):
         k, section = ordered[i]
         colour = tuple(int(v) for v in palette.colours[k])
-        colours.append(colour)
         name = "base" if i == 0 else f"colour {n + 1}"
-        parts.append(Part(name, _trimesh_of(originals[n].to_mesh()), colour, float(section.area())))  # type: ignore[arg-type]
-    union_mesh = _coloured_union(union, [o.original_id() for o in originals], colours)
+        parts.append(Part(name, to_trimesh(solids[i]), colour, float(section.area())))  # type: ignore[arg-type]
     notes = {
         "colours": len(parts),
         "colours_asked": palette.asked,
@@ -241,7 +247,9 @@ def coloured(
             f"the picture has {len(parts)} colour{'s' if len(parts) != 1 else ''} that print apart "
             f"({palette.asked} asked)"
         )
-    return Colouring(parts, union_mesh, [ordered[i][1] for i in kept], [raised[i] for i in kept], notes)
+    return Colouring(
+        parts, to_trimesh(union), [ordered[i][1] for i in kept], [raised[i] for i in kept], notes
+    )
 
 
 def _without_slivers(solid: manifold3d.Manifold) -> manifold3d.Manifold:
@@ -254,35 +262,3 @@ def _without_slivers(solid: manifold3d.Manifold) -> manifold3d.Manifold:
     if not kept:
         return manifold3d.Manifold()
     return manifold3d.Manifold.batch_boolean(kept, manifold3d.OpType.Add)
-
-
-def _coloured_union(
-    union: manifold3d.Manifold, original_ids: list[int], colours: list[tuple[int, int, int]]
-) -> trimesh.Trimesh:
-    """The union as a trimesh whose vertices take the colour of the part their largest face came
-    from (manifold3d keeps, for each run of triangles, the original it came from)."""
-    mesh = union.to_mesh()
-    out = _trimesh_of(mesh)
-    run_index = np.asarray(mesh.run_index, dtype=np.int64)
-    run_original = np.asarray(mesh.run_original_id, dtype=np.int64)
-    lookup = {oid: n for n, oid in enumerate(original_ids)}
-    face_part = np.zeros(len(out.faces), dtype=np.int64)
-    for start, end, oid in zip(run_index[:-1] // 3, run_index[1:] // 3, run_original, strict=True):
-        face_part[start:end] = lookup.get(int(oid), 0)
-    area = out.area_faces
-    corner = out.faces.ravel()
-    best = np.zeros(len(out.vertices))
-    owner = np.zeros(len(out.vertices), dtype=np.int64)
-    corner_area = np.repeat(area, 3)
-    np.maximum.at(best, corner, corner_area)
-    largest = corner_area >= best[corner]
-    owner[corner[largest]] = np.repeat(face_part, 3)[largest]
-    palette = np.array(colours, dtype=np.uint8)
-    out.visual.vertex_colors = np.column_stack([palette[owner], np.full(len(owner), 255, np.uint8)])
-    return out
-
-
-def _trimesh_of(mesh: manifold3d.Mesh) -> trimesh.Trimesh:
-    """A manifold3d mesh (positions only) as a trimesh."""
-    vertices = np.asarray(mesh.vert_properties, dtype=np.float64)[:, :3]
-    return trimesh.Trimesh(vertices, np.asarray(mesh.tri_verts, dtype=np.int64), process=False)

@@ -104,10 +104,9 @@ def extrude(
         height = np.where(subject, height, np.where(on, p.base_mm, np.nan))
         subject &= on
     if colouring is not None:  # stacked colours stand higher (and on a plate, out of it)
-        raised = colouring.raised_on(check)
-        height = height + np.where(np.isfinite(height), raised, 0.0)
+        height = colouring.lifted(height, check)
         if on_plate:
-            subject |= (raised > 0) & np.isfinite(height)
+            subject |= (colouring.raised_on(check) > 0) & np.isfinite(height)
     intent = Intent(check, subject, height, plate_mm=p.base_mm if on_plate else None)
     notes["outline_tolerance_mm"] = round(outline.tolerance_mm, 4)
     return finish(

@@ -242,7 +242,7 @@ def finish(
 ) -> Built:
     """Scale x and y so the longest side is exactly ``size_mm``, place the model's corner at the
     origin, and colour it; the intent (and the picture laid over it) and a colour print's
-    ``parts`` move along (the mesh, their union, keeps the parts' colours).
+    ``parts`` (each in its own colour; ``mesh`` is their union) move along.
 
     ``colours``: ``"subject"`` (the subject's colours, spread past its outline so walls take the
     outline's colour), ``"picture"`` (the whole picture over a light plate, for lithophanes and
@@ -271,11 +271,9 @@ def finish(
         subject_colour if colours != "plate" else _merged(subject_colour, plate_colour, crop), _frame(placed)
     )
     out = trimesh.Trimesh(vertices, mesh.faces, process=False)
-    if parts is None:
-        plate_top = intent.plate_mm if plate_mm is None else plate_mm
-        out.visual.vertex_colors = vertex_colours(vertices, placed, subject_colour, plate_colour, plate_top)
-    else:
-        out.visual.vertex_colors = np.asarray(mesh.visual.vertex_colors)
+    plate_top = intent.plate_mm if plate_mm is None else plate_mm
+    out.visual.vertex_colors = vertex_colours(vertices, placed, subject_colour, plate_colour, plate_top)
+    if parts is not None:
         parts = [
             replace(
                 part,

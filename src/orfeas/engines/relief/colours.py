@@ -53,6 +53,19 @@ SLIVER_MM3 = 1e-3
 PALETTE_SIDE = 768
 
 
+def solid_of(mesh: trimesh.Trimesh) -> manifold3d.Manifold:
+    """A closed mesh (a height field's solid) as a manifold3d solid, to cut it into parts."""
+    solid = manifold3d.Manifold(
+        manifold3d.Mesh(
+            vert_properties=np.ascontiguousarray(mesh.vertices, dtype=np.float32),
+            tri_verts=np.ascontiguousarray(mesh.faces, dtype=np.uint32),
+        )
+    )
+    if solid.status() != manifold3d.Error.NoError:
+        raise ValueError(f"not a closed solid: {solid.status()}")
+    return solid
+
+
 def wanted(p: ReliefParameters) -> bool:
     """Whether the parameters ask for a print in several colours."""
     return p.colors > 1 or bool(p.palette)

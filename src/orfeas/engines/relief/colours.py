@@ -47,6 +47,14 @@ MIN_WIDTH_MM = 0.5
 MIN_AREA_MM2 = 1.0
 #: The tolerance colour regions are traced to (mm): the design's bound for outlines.
 REGION_TOLERANCE_MM = 0.05
+#: How far each colour's prism reaches into the regions of the colours cut after it (mm): far
+#: more than a rounding error, far less than anything a printer resolves.
+OVERLAP_MM = 0.01
+#: Each colour's prism is simplified to this (mm), well inside the tracing's tolerance: no edge
+#: shorter than a file's float32 coordinates can tell apart meets another prism's wall.
+SIMPLIFY_MM = 0.005
+#: Pieces of a region smaller than this (mm²) are rounding errors, not colour.
+SPECK_MM2 = 0.01
 #: Shells of less volume than this that a boolean leaves are dropped (mm³).
 SLIVER_MM3 = 1e-3
 #: Longest side of the picture the colours are reduced on.
@@ -135,21 +143,18 @@ def picture_palette(
 
 
 def regions(
-    palette: Palette, grid: PixelGrid, zones: list[manifold3d.CrossSection]
-) -> tuple[int, list[tuple[int, manifold3d.CrossSection]]]:
-    """The palette's colours as cross-sections (mm, on ``grid``) that partition the footprint
-    (the union of ``zones``: the parts of it at one height, such as a plate and the subject on it),
-    in part order: the base colour (the most common along the footprint's edge) first, then the
-    others by area. Each region is traced from its colour's pixels, grown by the tracing tolerance
-    and cut to each zone, where what is narrower than :data:`MIN_WIDTH_MM` goes (a colour's edge a
-    fraction of a pixel past the subject's outline would stand as a sliver on the plate); earlier
-    regions keep what two claim, and the base takes what is left — no gaps, no overlaps. Returns
-    (the base's palette index, [(palette index, region)])."""
+    palette: Palette, grid: PixelGrid, design: manifold3d.CrossSection
+) -> list[tuple[int, manifold3d.CrossSection]]:
+    """The palette's colours as cross-sections (mm, on ``grid``) that partition ``design`` (the
+    part of the object seen from above that shows the picture), in part order: the base colour
+    (the most common along the design's edge) first, then the others by area, as
+    [(palette index, region)]. Each region is traced from its colour's pixels, grown by the tracing
+    tolerance and cut to the design; what is narrower than :data:`MIN_WIDTH_MM` goes, earlier
+    regions keep what two claim and the base takes what is left — no gaps, no overlaps."""
     labels, region = palette.labels, palette.region
     edge = region & ~cv2.erode(region.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     along = np.bincount(labels[edge & (labels >= 0)], minlength=palette.count)
     base = int(np.argmax(along)) if along.any() else 0
-    footprint = manifold3d.CrossSection.batch_boolean(zones, manifold3d.OpType.Add)
     others = [k for k in np.argsort(-palette.shares, kind="stable") if k != base]
     taken = manifold3d.CrossSection()
     out = []
@@ -159,19 +164,17 @@ def regions(
             trace((labels == k).astype(np.float32), grid, tolerance_mm=REGION_TOLERANCE_MM)
         )
         grown = traced.offset(REGION_TOLERANCE_MM, manifold3d.JoinType.Miter, miter_limit=2.0)
-        pieces = [
-            ((grown ^ zone) - taken)
+        opened = (
+            ((grown ^ design) - taken)
             .offset(-half, manifold3d.JoinType.Miter, miter_limit=2.0)
             .offset(half, manifold3d.JoinType.Miter, miter_limit=2.0)
-            ^ zone
-            for zone in zones
-        ]
-        own = manifold3d.CrossSection.batch_boolean(pieces, manifold3d.OpType.Add) - taken
+        )
+        own = (opened ^ design) - taken
         if own.area() < MIN_AREA_MM2:
             continue
         taken = taken + own
         out.append((int(k), own))
-    return base, _tidied([(base, footprint - taken), *out])
+    return _tidied([(base, design - taken), *out])
 
 
 def _tidied(
@@ -198,16 +201,15 @@ def _tidied(
 
 def coloured(
     body: manifold3d.Manifold,
-    zones: list[manifold3d.CrossSection],
+    design: manifold3d.CrossSection,
     palette: Palette,
     grid: PixelGrid,
     p: ReliefParameters,
 ) -> Colouring:
-    """``body`` cut into one part per colour of ``palette`` (labels laid out on ``grid``; the
-    footprint seen from above is the union of ``zones``, see :func:`regions`), as
-    ``p.color_strategy`` says (see the module doc)."""
-    _, ordered = regions(palette, grid, zones)
-    footprint = manifold3d.CrossSection.batch_boolean(zones, manifold3d.OpType.Add)
+    """``body`` cut into one part per colour of ``palette`` (labels laid out on ``grid``) over
+    ``design`` (see :func:`regions`), as ``p.color_strategy`` says (see the module doc). The rest
+    of the body (a plate, a backing, a loop) is the base colour's."""
+    ordered = regions(palette, grid, design)
     depth = p.color_depth_mm
     low, high = body.bounding_box()[2], body.bounding_box()[5]
     if p.color_strategy == "inlay" and depth >= high - low:
@@ -220,26 +222,47 @@ def coloured(
     def prism(section: manifold3d.CrossSection, top: float) -> manifold3d.Manifold:
         return manifold3d.Manifold.extrude(section, top - low + 2.0).translate((0.0, 0.0, low - 1.0))
 
-    solids: list[manifold3d.Manifold] = []
+    def grown(section: manifold3d.CrossSection) -> manifold3d.CrossSection:
+        # Within the design only: past its edge the body's top is at another height (a plate),
+        # where a colour reaching over would stand as a sliver — as would the rounding errors a
+        # region cut to the design leaves along its edge.
+        own = [piece for piece in (section ^ design).decompose() if piece.area() >= SPECK_MM2]
+        if not own:
+            return manifold3d.CrossSection()
+        reach = manifold3d.CrossSection.batch_boolean(own, manifold3d.OpType.Add).offset(
+            OVERLAP_MM, manifold3d.JoinType.Miter, miter_limit=2.0
+        )
+        return reach.simplify(SIMPLIFY_MM) ^ design
+
+    # Every boundary between two parts is one wall of one prism: each colour's prism reaches
+    # OVERLAP_MM into its neighbours and takes only what the colours before it left. Two prisms
+    # with walls a rounding error apart (two regions' shared edge, traced from each side) would
+    # leave slivers of no width, which pinch the parts once a file's vertices are merged.
     raised = [0.0] * len(ordered)
     if p.color_strategy == "inlay":
         skin = body - body.translate((0.0, 0.0, -depth))  # the top `depth` of every column
-        inlays = [skin ^ prism(section, high) for _, section in ordered[1:]]
-        solids = [body - (skin ^ prism(footprint - ordered[0][1], high)) if inlays else body, *inlays]
-        union = body
+        left, inlays = body, []
+        for _, section in ordered[1:]:
+            inlay = left ^ (skin ^ prism(grown(section), high))
+            inlays.append(inlay)
+            left = left - inlay
+        solids, union = [left, *inlays], body  # the base is what the inlays leave
     else:
-        solids, steps = [body], [body]
+        # Each step is the body lifted over the regions of its colour and those above it (built
+        # from the top down, so each contains the next exactly); a part is its step less all that
+        # is below. The steps overlap, so their union merges into one solid, where a union of the
+        # parts, which only touch, would keep their shared walls inside.
+        above = [manifold3d.CrossSection()] * len(ordered)
+        reach = manifold3d.CrossSection()
+        for rank in range(len(ordered) - 1, 0, -1):
+            reach = reach + grown(ordered[rank][1])
+            above[rank] = reach
+        solids, union = [body], body
         for rank in range(1, len(ordered)):
-            above = manifold3d.CrossSection.batch_boolean(
-                [s for _, s in ordered[rank:]], manifold3d.OpType.Add
-            )
-            lifted = body.translate((0.0, 0.0, rank * depth)) ^ prism(above, high + rank * depth)
-            solids.append(lifted - body.translate((0.0, 0.0, (rank - 1) * depth)))
-            steps.append(lifted)
+            step = body.translate((0.0, 0.0, rank * depth)) ^ prism(above[rank], high + rank * depth)
+            solids.append(step - union)
+            union = union + step
             raised[rank] = rank * depth
-        # The steps overlap (each stands on the one below): their union merges into one solid,
-        # where a union of the parts, which only touch, would keep their shared walls inside.
-        union = manifold3d.Manifold.batch_boolean(steps, manifold3d.OpType.Add)
 
     solids = [_without_slivers(solid) for solid in solids]
     kept = [i for i, solid in enumerate(solids) if not solid.is_empty()]

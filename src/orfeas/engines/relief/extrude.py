@@ -82,13 +82,10 @@ def extrude(
         body = body + manifold3d.Manifold.extrude(plate_section, p.base_mm)
         low, high = low - p.margin_mm, high + p.margin_mm
     colouring = None
-    if colours.wanted(p):
+    if colours.wanted(p):  # the design in its colours; a plate in the colour along its edge
         whole = Grid((0.0, 0.0, 1.0, 1.0), mask.astype(np.float32))
-        palette, label_grid = colours.picture_palette(
-            rgba, whole, outline.grid, None if on_plate else mask, p
-        )
-        zones = [section] if plate_section is None else [section, plate_section - section]
-        colouring = colours.coloured(body, zones, palette, label_grid, p)
+        palette, label_grid = colours.picture_palette(rgba, whole, outline.grid, mask, p)
+        colouring = colours.coloured(body, section, palette, label_grid, p)
         mesh = colouring.union
         notes.update(colouring.notes)
     else:

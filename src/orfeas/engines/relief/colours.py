@@ -106,35 +106,29 @@ class Colouring:
 
 
 def picture_palette(
-    rgba: np.ndarray, crop: Grid, frame: PixelGrid, subject: np.ndarray | None, p: ReliefParameters
+    rgba: np.ndarray, crop: Grid, frame: PixelGrid, subject: np.ndarray, count: int, p: ReliefParameters
 ) -> tuple[Palette, PixelGrid]:
-    """The picture's colours seen from above, reduced as ``p`` asks, on a grid of
-    :data:`PALETTE_SIDE` px over the box ``crop`` (picture fractions) that ``frame`` lays out in mm.
-
-    With the ``subject``'s mask (over the same box, any size) the object is the subject alone: its
-    own colours count, spread past its outline (bridges and the outline's last pixels take the
-    nearest subject colour). Without, the object is a plate and all of it shows: the picture over
-    the plate's light colour. The picture is enlarged or reduced with its colours weighted by
-    their opacity, so no colour of a transparent pixel bleeds into an edge."""
+    """The subject's colours seen from above reduced to ``count`` (or to ``p.palette``), on a grid
+    of :data:`PALETTE_SIDE` px over the box ``crop`` (picture fractions) that ``frame`` lays out in
+    mm. ``subject`` is its mask over the same box (any size); its colours are spread past its
+    outline (bridges and the outline's last pixels take the nearest subject colour). The picture
+    is enlarged or reduced with its colours weighted by their opacity, so no colour of a
+    transparent pixel bleeds into an edge."""
     scale = PALETTE_SIDE / max(frame.shape)
     shape = (max(2, round(frame.shape[0] * scale)), max(2, round(frame.shape[1] * scale)))
     alpha = rgba[..., 3:4].astype(np.float32) / 255.0
     weighted = resample(np.dstack([rgba[..., :3] * alpha, alpha]).astype(np.float32), crop, shape)
-    cover = np.clip(weighted[..., 3:], 0.0, 1.0)  # 0 outside the picture (a plate's margin)
-    if subject is None:
-        rgb = np.clip(weighted[..., :3] + PLATE_GREY * (1.0 - cover), 0, 255).astype(np.uint8)
-        region = np.ones(shape, bool)
-    else:
-        solid = cover[..., 0] >= 0.5
-        rgb = np.clip(weighted[..., :3] / np.maximum(cover, 1e-3), 0, 255).astype(np.uint8)
-        region = cv2.resize(subject.astype(np.float32), shape[::-1], interpolation=cv2.INTER_LINEAR) >= 0.5
-        rgb = spread_colours(rgb, solid & region if (solid & region).any() else region)
+    cover = np.clip(weighted[..., 3:], 0.0, 1.0)
+    solid = cover[..., 0] >= 0.5
+    rgb = np.clip(weighted[..., :3] / np.maximum(cover, 1e-3), 0, 255).astype(np.uint8)
+    region = cv2.resize(subject.astype(np.float32), shape[::-1], interpolation=cv2.INTER_LINEAR) >= 0.5
+    rgb = spread_colours(rgb, solid & region if (solid & region).any() else region)
     grid = PixelGrid(shape, frame.pixel_mm * frame.shape[0] / shape[0], frame.origin_mm)
     parts = parse_palette(p.palette) if p.palette else None
     palette = reduce_colours(
         rgb,
         region,
-        p.colors,
+        count,
         parts=parts,
         min_region_px=max(4, round(MIN_AREA_MM2 / grid.pixel_mm**2)),
         min_width_px=max(1, round(MIN_WIDTH_MM / grid.pixel_mm)),
@@ -199,17 +193,31 @@ def _tidied(
     return [(k, section) for (k, _), section in zip(partition, sections, strict=True)]
 
 
+def design_colours(p: ReliefParameters, plate: bool) -> int:
+    """How many colours the design gets: all that were asked, less one for a plate of its own."""
+    return max(1, p.colors - 1) if plate else p.colors
+
+
 def coloured(
     body: manifold3d.Manifold,
     design: manifold3d.CrossSection,
     palette: Palette,
     grid: PixelGrid,
     p: ReliefParameters,
+    *,
+    plate: bool = False,
 ) -> Colouring:
     """``body`` cut into one part per colour of ``palette`` (labels laid out on ``grid``) over
     ``design`` (see :func:`regions`), as ``p.color_strategy`` says (see the module doc). The rest
-    of the body (a plate, a backing, a loop) is the base colour's."""
-    ordered = regions(palette, grid, design)
+    of the body (a backing, a loop) is the base colour's; a ``plate`` is a part of its own in the
+    plate's light colour, under all the design's colours."""
+    partition = [
+        (tuple(int(v) for v in palette.colours[k]), region) for k, region in regions(palette, grid, design)
+    ]
+    if plate:
+        around = body.project() - design
+        partition = [((PLATE_GREY,) * 3, around), *partition]
+    ordered = partition
     depth = p.color_depth_mm
     low, high = body.bounding_box()[2], body.bounding_box()[5]
     if p.color_strategy == "inlay" and depth >= high - low:
@@ -267,21 +275,24 @@ def coloured(
     solids = [_without_slivers(solid) for solid in solids]
     kept = [i for i, solid in enumerate(solids) if not solid.is_empty()]
     parts = []
+    seen_from_above = body.project().area()
     for n, i in enumerate(kept):
-        k, section = ordered[i]
-        colour = tuple(int(v) for v in palette.colours[k])
-        name = "base" if i == 0 else f"colour {n + 1}"
-        parts.append(Part(name, to_trimesh(solids[i]), colour, float(section.area())))  # type: ignore[arg-type]
+        colour, section = ordered[i]
+        name = ("plate" if plate else "base") if i == 0 else f"colour {n + 1}"
+        # The base also shows wherever no other colour does (a backing, a loop).
+        shown = seen_from_above - sum(s.area() for _, s in ordered[1:]) if i == 0 else section.area()
+        parts.append(Part(name, to_trimesh(solids[i]), colour, float(shown)))  # type: ignore[arg-type]
+    asked = palette.asked + (1 if plate else 0)
     notes = {
         "colours": len(parts),
-        "colours_asked": palette.asked,
+        "colours_asked": asked,
         "color_strategy": p.color_strategy,
         "color_depth_mm": depth,
     }
-    if len(parts) < palette.asked:
+    if len(parts) < asked:
         notes["colours_found"] = (
             f"the picture has {len(parts)} colour{'s' if len(parts) != 1 else ''} that print apart "
-            f"({palette.asked} asked)"
+            f"({asked} asked)"
         )
     return Colouring(
         parts, to_trimesh(union), [ordered[i][1] for i in kept], [raised[i] for i in kept], notes

@@ -82,10 +82,11 @@ def extrude(
         body = body + manifold3d.Manifold.extrude(plate_section, p.base_mm)
         low, high = low - p.margin_mm, high + p.margin_mm
     colouring = None
-    if colours.wanted(p):  # the design in its colours; a plate in the colour along its edge
+    if colours.wanted(p):  # the design in its colours, a plate in its own
         whole = Grid((0.0, 0.0, 1.0, 1.0), mask.astype(np.float32))
-        palette, label_grid = colours.picture_palette(rgba, whole, outline.grid, mask, p)
-        colouring = colours.coloured(body, section, palette, label_grid, p)
+        count = colours.design_colours(p, on_plate)
+        palette, label_grid = colours.picture_palette(rgba, whole, outline.grid, mask, count, p)
+        colouring = colours.coloured(body, section, palette, label_grid, p, plate=on_plate)
         mesh = colouring.union
         notes.update(colouring.notes)
     else:

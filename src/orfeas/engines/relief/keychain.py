@@ -158,7 +158,9 @@ def keychain(
     colouring = None
     if colours.wanted(p):  # the backing takes the colour along the design's edge
         subject = Grid((0.0, 0.0, 1.0, 1.0), (layout.outline.field >= 0.5).astype(np.float32))
-        palette, labels = colours.picture_palette(rgba, subject, layout.outline.grid, subject.mask, p)
+        palette, labels = colours.picture_palette(
+            rgba, subject, layout.outline.grid, subject.mask, p.colors, p
+        )
         colouring = colours.coloured(solid, layout.design, palette, labels, p)
         notes.update(colouring.notes)
     mesh = to_trimesh(solid) if colouring is None else colouring.union

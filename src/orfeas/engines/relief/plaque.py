@@ -67,7 +67,7 @@ def plaque(
             hard_error_mm=hard_error_mm(front, settings),
         )
         intent = Intent(grid, crop.mask, np.where(inside, front, np.nan))
-        colouring = _coloured(mesh, cross_section(subject), rgba, crop, grid, crop.mask, p)
+        colouring = _coloured(mesh, cross_section(subject), rgba, crop, grid, False, p)
         if colouring is None:
             return finish(mesh, intent, rgba, crop, p.size_mm, notes=notes)
         intent = replace(intent, height=colouring.lifted(intent.height, grid))
@@ -91,7 +91,7 @@ def plaque(
     )
     on = rasterize(plate, grid)
     intent = Intent(grid, crop.mask & on, np.where(on, top, np.nan), plate_mm=p.base_mm)
-    colouring = _coloured(mesh, cross_section(subject), rgba, crop, grid, crop.mask, p)
+    colouring = _coloured(mesh, cross_section(subject), rgba, crop, grid, True, p)
     if colouring is not None:
         intent = replace(intent, height=colouring.lifted(intent.height, grid))
         notes.update(colouring.notes)
@@ -106,15 +106,16 @@ def _coloured(
     rgba: np.ndarray,
     crop: Grid,
     grid: PixelGrid,
-    subject: np.ndarray | None,
+    plate: bool,
     p: ReliefParameters,
 ) -> colours.Colouring | None:
     """The plaque cut into colour parts when ``p`` asks for colours (see :mod:`.colours`): the
-    subject in its colours, a plate in the colour along the subject's edge."""
+    subject in its colours, a ``plate`` in its own."""
     if not colours.wanted(p):
         return None
-    palette, labels = colours.picture_palette(rgba, crop, grid, subject, p)
-    return colours.coloured(colours.solid_of(mesh), design, palette, labels, p)
+    count = colours.design_colours(p, plate)
+    palette, labels = colours.picture_palette(rgba, crop, grid, crop.mask, count, p)
+    return colours.coloured(colours.solid_of(mesh), design, palette, labels, p, plate=plate)
 
 
 def plate_margin(p: ReliefParameters) -> float:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import ConfigDict, Field
 
-from orfeas.mesh.formats import FORMATS, OUTPUT_FORMATS, PARTS_ZIP, OutputFormat
+from orfeas.mesh.formats import FORMATS, OUTPUT_FORMATS, PARTS_ZIP, Format, OutputFormat
 from orfeas.parameters import Parameters
 
 #: generate a model from a picture or text; analyze or repair a mesh brought to us; paint a text
@@ -25,7 +25,7 @@ Task = Literal["generate", "analyze", "repair", "paint"]
 TASKS: tuple[str, ...] = Task.__args__  # type: ignore[attr-defined]
 MESH_TASKS = ("analyze", "repair")
 
-__all__ = ["FORMATS", "OUTPUT_FORMATS", "JobSpec", "OutputFormat", "default_formats"]
+__all__ = ["FORMATS", "OUTPUT_FORMATS", "Format", "JobSpec", "OutputFormat", "default_formats"]
 #: The name mesh jobs show as their engine: the mesh doctor, not a generation engine.
 DOCTOR = "doctor"
 

@@ -12,6 +12,6 @@ What a job makes is a :class:`JobSpec` (:mod:`orfeas.spec`); it is part of this 
 vocabulary, so it is importable from here, with the formats a job may ask for.
 """
 
-from orfeas.spec import FORMATS, OUTPUT_FORMATS, JobSpec, OutputFormat
+from orfeas.spec import FORMATS, OUTPUT_FORMATS, Format, JobSpec, OutputFormat
 
-__all__ = ["FORMATS", "OUTPUT_FORMATS", "JobSpec", "OutputFormat"]
+__all__ = ["FORMATS", "OUTPUT_FORMATS", "Format", "JobSpec", "OutputFormat"]

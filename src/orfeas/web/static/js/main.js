@@ -5,6 +5,7 @@ import { SchemaForm } from "./form.js";
 import { MESH_EXTENSIONS, MESH_FORMATS, MESH_SCHEMA, isMeshJob, meshFields } from "./mesh.js";
 import { ProgressCard } from "./progress.js";
 import { renderRecent } from "./recent.js";
+import { PalettePanel, renderBuiltPalette } from "./palette.js";
 import { formatBytes, renderDownloads, renderReport } from "./report.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -130,6 +131,7 @@ function setFile(file) {
     img.hidden = true;
     icon.hidden = false;
   };
+  img.onload = () => state.palette.setImage(img);
   img.src = state.previewUrl;
   $("#file-name").textContent = file.name || "Pasted picture";
   $("#file-size").textContent = formatBytes(file.size);
@@ -150,6 +152,7 @@ function clearFile() {
   $("#dropzone .drop-full").hidden = true;
   $("#dropzone").classList.remove("has-file");
   $("#image-clear").hidden = true;
+  state.palette?.setImage(null);
 }
 
 /** Check a mesh file before it is sent (by name and size; the server reads it in full). */
@@ -225,6 +228,7 @@ function setSource(source) {
   renderEngines();
   updateLettering();
   updateSubmit();
+  state.palette?.update();
 }
 
 /** The submit button says what it will do, and waits for the server (and, to generate, an engine). */
@@ -357,7 +361,15 @@ function chooseEngine(name) {
   state.engine = name;
   const saved = state.saved[name] ?? {};
   const mode = saved.mode ?? (state.source === "text" ? textMode(name) : undefined);
-  state.form = new SchemaForm($("#params"), engine.parameters, { values: saved, mode, onChange: () => formError(null) });
+  state.form = new SchemaForm($("#params"), engine.parameters, {
+    values: saved,
+    mode,
+    onChange: (field) => {
+      formError(null);
+      if (field.key !== "palette") state.palette.update();
+    },
+  });
+  state.palette.update();
   fieldError("engine", null);
   for (const input of document.querySelectorAll('input[name="engine"]')) input.checked = input.value === name;
 }
@@ -578,6 +590,7 @@ function followJob(job) {
 async function finish(job) {
   progress.update(job);
   renderReport($("#report"), job);
+  renderBuiltPalette($("#built-palette"), job);
   renderDownloads($("#downloads"), job);
   refreshRecent();
   if (job.state === "failed") {
@@ -713,6 +726,7 @@ function setTurning(on) {
 // --- start ---------------------------------------------------------------------------------------------
 
 function start() {
+  state.palette = new PalettePanel($("#palette"), () => (state.source === "image" ? state.form : null));
   state.meshForm = new SchemaForm($("#mesh-options"), MESH_SCHEMA, {
     modeKey: "task",
     onChange: (field) => {

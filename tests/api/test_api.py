@@ -255,6 +255,7 @@ def test_engines(client: TestClient) -> None:
         "puffy",
         "relief",
         "extrude",
+        "keychain",
         "lithophane",
         "heightmap",
         "revolve",

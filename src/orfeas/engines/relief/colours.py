@@ -206,11 +206,14 @@ def coloured(
     p: ReliefParameters,
     *,
     plate: bool = False,
+    flat_top_mm: float | None = None,
 ) -> Colouring:
     """``body`` cut into one part per colour of ``palette`` (labels laid out on ``grid``) over
     ``design`` (see :func:`regions`), as ``p.color_strategy`` says (see the module doc). The rest
     of the body (a backing, a loop) is the base colour's; a ``plate`` is a part of its own in the
-    plate's light colour, under all the design's colours."""
+    plate's light colour, under all the design's colours. ``flat_top_mm``: the height of the
+    design's flat top, when it has one (an inlay then goes ``color_depth_mm`` below it, cut by a
+    plane; a chamfer or fillet dips under the inlay toward the outline)."""
     partition = [
         (tuple(int(v) for v in palette.colours[k]), region) for k, region in regions(palette, grid, design)
     ]
@@ -248,7 +251,12 @@ def coloured(
     # leave slivers of no width, which pinch the parts once a file's vertices are merged.
     raised = [0.0] * len(ordered)
     if p.color_strategy == "inlay":
-        skin = body - body.translate((0.0, 0.0, -depth))  # the top `depth` of every column
+        if flat_top_mm is None:
+            skin = body - body.translate((0.0, 0.0, -depth))  # the top `depth` of every column
+        else:  # the design's top is flat (but for an edge): what is above `depth` below it
+            skin = manifold3d.Manifold.extrude(design, high - flat_top_mm + depth + 1.0).translate(
+                (0.0, 0.0, flat_top_mm - depth)
+            )
         left, inlays = body, []
         for _, section in ordered[1:]:
             inlay = left ^ (skin ^ prism(grown(section), high))

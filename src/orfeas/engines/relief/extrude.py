@@ -86,7 +86,7 @@ def extrude(
         whole = Grid((0.0, 0.0, 1.0, 1.0), mask.astype(np.float32))
         count = colours.design_colours(p, on_plate)
         palette, label_grid = colours.picture_palette(rgba, whole, outline.grid, mask, count, p)
-        colouring = colours.coloured(body, section, palette, label_grid, p, plate=on_plate)
+        colouring = colours.coloured(body, section, palette, label_grid, p, plate=on_plate, flat_top_mm=top)
         mesh = colouring.union
         notes.update(colouring.notes)
     else:

@@ -161,7 +161,7 @@ def keychain(
         palette, labels = colours.picture_palette(
             rgba, subject, layout.outline.grid, subject.mask, p.colors, p
         )
-        colouring = colours.coloured(solid, layout.design, palette, labels, p)
+        colouring = colours.coloured(solid, layout.design, palette, labels, p, flat_top_mm=layout.top_mm)
         notes.update(colouring.notes)
     mesh = to_trimesh(solid) if colouring is None else colouring.union
 

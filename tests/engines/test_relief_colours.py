@@ -39,6 +39,11 @@ CASES = {
     ),
     # A keychain's backing takes the colour along the design's edge.
     "keychain": ("logo-badge", {"mode": "keychain", "colors": 3}, [DARK, BLUE, YELLOW]),
+    "keychain-stacked": (
+        "logo-badge",
+        {"mode": "keychain", "colors": 3, "color_strategy": "stacked", "color_depth_mm": 0.4},
+        [DARK, BLUE, YELLOW],
+    ),
     "relief": (
         "logo-badge",
         {"mode": "relief", "colors": 4, "target_faces": 20_000},
@@ -257,7 +262,7 @@ def test_the_3mf_carries_base_materials_and_each_slicers_extruder_per_part() -> 
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("case", ["keychain", "extrude-inlay", "extrude-stacked"])
+@pytest.mark.parametrize("case", ["keychain", "keychain-stacked", "extrude-inlay", "extrude-stacked"])
 def test_prusaslicer_prints_each_colour_with_its_own_tool(case: str, tmp_path: Path) -> None:
     model = _model(case)
     count = len(model.parts or [])

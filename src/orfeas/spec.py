@@ -41,17 +41,17 @@ TextToImage = Literal["lettering", "diffusion"]
 TEXT_DEFAULTS: dict[str, dict[str, Any]] = {"relief": {"mode": "extrude", "depth_mm": 1.5}}
 
 
+MESH_DEFAULT_FORMATS: dict[str, tuple[str, ...]] = {
+    "analyze": ("glb",),  # an analysis keeps the mesh as it is, for viewing
+    "repair": FORMATS,  # a repair gives every printable format
+}
+
+
 def default_formats(params: dict[str, Any]) -> tuple[str, ...]:
     """What a picture or text job writes unless it says: every mesh format, and for a colour print
     (``colors`` above 1, or a ``palette``) also the ZIP of one STL per colour."""
     coloured = int(params.get("colors") or 1) > 1 or bool(params.get("palette"))
     return (*FORMATS, PARTS_ZIP) if coloured else FORMATS
-
-
-MESH_DEFAULT_FORMATS: dict[str, tuple[str, ...]] = {
-    "analyze": ("glb",),  # an analysis keeps the mesh as it is, for viewing
-    "repair": FORMATS,  # a repair gives every printable format
-}
 
 
 class JobSpec(Parameters):

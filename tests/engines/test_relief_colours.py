@@ -311,3 +311,9 @@ def test_the_stl_zip_holds_one_closed_stl_per_colour(tmp_path: Path) -> None:
             assert check(mesh).volume_mm3 == pytest.approx(check(part.mesh).volume_mm3, rel=1e-4)
     again = exchange.load(path.read_bytes(), "stl.zip")
     assert check(again).bodies == 1
+
+
+@pytest.mark.unit
+def test_colours_for_a_mode_that_cannot_print_them_are_refused_with_the_modes_that_can() -> None:
+    with pytest.raises(InputRejected, match="extrude, keychain"):
+        orfeas.generate(PICTURES["logo-badge"](), params={"mode": "puffy", "colors": 3})

@@ -42,9 +42,6 @@ class Part:
         r, g, b = self.colour
         return f"#{r:02x}{g:02x}{b:02x}"
 
-    def with_mesh(self, mesh: trimesh.Trimesh) -> Part:
-        return replace(self, mesh=mesh)
-
 
 def transformed(parts: list[Part], scale: float, offset: np.ndarray) -> list[Part]:
     """The parts scaled by ``scale`` about the origin, then moved by ``offset`` (mm): as the

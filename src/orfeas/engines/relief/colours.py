@@ -1,11 +1,11 @@
 """Colour prints: the picture's colours become the parts of one object (``colors``, ``palette``,
 ``color_strategy``, ``color_depth_mm``), for the modes built as one solid from above — ``extrude``,
-``relief`` and ``keychain``.
+``relief`` and ``keychain`` (and so typeset text).
 
-A mode builds its object as usual (one solid, the ``body``). What of it is seen from above, its
-footprint, is coloured: :func:`picture_palette` reduces the picture's colours there
+A mode builds its object as usual (one solid, the ``body``) and says which part of it shows the
+picture from above, its ``design``. :func:`picture_palette` reduces the design's colours
 (:mod:`orfeas.imaging.palette`), :func:`regions` traces each colour into a cross-section so that
-together they partition the footprint exactly, and :func:`coloured` cuts the body along them:
+together they partition the design, and :func:`coloured` cuts the body along them:
 
 * ``inlay`` — flush: each colour fills the top ``color_depth_mm`` of the body over its region,
   the rest of the body is in the base colour. The top stays exactly as it was; filament changes
@@ -15,10 +15,13 @@ together they partition the footprint exactly, and :func:`coloured` cuts the bod
   Each colour then begins at its own height, so a printer with one nozzle prints it too,
   changing filament at those heights.
 
-The base colour is the one along the footprint's edge (a logo's outline, a plate's colour), so the
-walls show one colour. The parts touch without overlapping; their union, the mesh every other
-format gets, is computed by manifold3d, which also says which part each of its faces belongs to
-(its colour in OBJ and PLY).
+The base colour is the one along the design's edge (a logo's outline), so the walls show one
+colour; the rest of the body (a keychain's backing and loop) is the base's too, except a plate,
+which is a colour of its own (light grey) under the design's. Every boundary between two parts
+is one wall of one prism, each part cut from what the ones before it left: the parts touch
+without overlapping and fill the body exactly. The mesh every other format gets is the body (for
+``stacked``, with the steps on it), one solid — never a union of the parts, which would keep
+their shared walls inside.
 """
 
 from __future__ import annotations

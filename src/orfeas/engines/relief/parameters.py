@@ -317,6 +317,14 @@ class ReliefParameters(Parameters):
                 data = {**defaults, **data}
         return data
 
+    @model_validator(mode="after")
+    def _colours_where_they_print(self) -> ReliefParameters:
+        if (self.colors > 1 or self.palette) and self.mode not in COLOUR_MODES:
+            raise ValueError(
+                f"colors and palette apply to the modes {', '.join(COLOUR_MODES)} (not {self.mode})"
+            )
+        return self
+
     @field_validator("max_thickness_mm")
     @classmethod
     def _thicker_than_min(cls, value: float, info: ValidationInfo) -> float:

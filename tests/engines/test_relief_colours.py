@@ -297,8 +297,11 @@ def _glb_json(data: bytes) -> str:
 
 
 @pytest.mark.integration
-def test_the_stl_zip_holds_one_closed_stl_per_colour(tmp_path: Path) -> None:
-    model = _model("keychain")
+@pytest.mark.parametrize("case", ["keychain", "extrude-inlay", "extrude-stacked"])
+def test_the_stl_zip_holds_one_closed_stl_per_colour(case: str, tmp_path: Path) -> None:
+    """Each STL holds up once its vertices are merged by position (as every STL reader does);
+    PrusaSlicer loads each as it is. (A relief's are known not to yet: see the README.)"""
+    model = _model(case)
     path = model.save(tmp_path / "model.stl.zip")
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
@@ -309,6 +312,8 @@ def test_the_stl_zip_holds_one_closed_stl_per_colour(tmp_path: Path) -> None:
             mesh = exchange.load(archive.read(name), "stl")
             assert check(mesh).ok
             assert check(mesh).volume_mm3 == pytest.approx(check(part.mesh).volume_mm3, rel=1e-4)
+        archive.extractall(tmp_path / "parts")
+    assert slicer_problems(sorted((tmp_path / "parts").glob("*.stl"))) == {}
     again = exchange.load(path.read_bytes(), "stl.zip")
     assert check(again).bodies == 1
 

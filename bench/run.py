@@ -15,6 +15,7 @@ BENCHMARKS = (
     "core.py",
     "fidelity.py",
     "makers.py",
+    "colours.py",
     "mask.py",
     "startup.py",
     "load.py",

@@ -228,3 +228,25 @@ def test_summary_says_how_alike_and_when_a_model_is_in_pieces(tmp_path: Path, ca
         == 0
     )
     assert "2 separate pieces: it will fall apart when printed" in capsys.readouterr().out
+
+
+@pytest.mark.integration
+def test_a_colour_keychain_prints_its_palette_and_writes_a_zip_of_stls(tmp_path: Path, capsys) -> None:
+    from tests.pictures import logo_badge
+
+    path = tmp_path / "logo.png"
+    path.write_bytes(logo_badge())
+    out = [tmp_path / "key.3mf", tmp_path / "key.stl.zip"]
+    args = ["generate", str(path), "--mode", "keychain", "--param", "colors=3"]
+    assert main([*args, "-o", str(out[0]), "-o", str(out[1])]) == 0
+    printed = capsys.readouterr().out
+    assert "3 colours, one extruder each:" in printed
+    lines = [line.split() for line in printed.splitlines() if line.strip().startswith("T")]
+    assert [line[0] for line in lines] == ["T0", "T1", "T2"]
+    assert all(line[1].startswith("#") and len(line[1]) == 7 for line in lines)
+    assert all(" g / " in " ".join(line) and line[-1] == "m" for line in lines)
+    import zipfile
+
+    with zipfile.ZipFile(out[1]) as archive:
+        assert len([n for n in archive.namelist() if n.endswith(".stl")]) == 3
+    assert check(exchange.load(out[0].read_bytes(), "3mf")).bodies == 1

@@ -80,7 +80,7 @@ def test_build_info(m: Metrics) -> None:
 def test_the_vocabulary_comes_from_its_owners() -> None:
     from orfeas.catalog import engine_names
     from orfeas.pipeline import STAGES
-    from orfeas.spec import FORMATS
+    from orfeas.spec import OUTPUT_FORMATS
 
     words = api_vocabulary()
     assert words.stages == STAGES and set(words.engines) == set(engine_names())
@@ -91,7 +91,7 @@ def test_the_vocabulary_comes_from_its_owners() -> None:
         assert error.code in words.server_failure_reasons
     assert set(errors.INPUT_CODES) <= set(words.validation_reasons)
     assert errors.EngineUnavailable.code in words.validation_reasons
-    assert set(words.download_formats) == {*FORMATS, "png"}
+    assert set(words.download_formats) == {*OUTPUT_FORMATS, "png"}  # stl.zip included
     from orfeas.imaging.sources import MASK_METHODS
 
     assert words.mask_methods == MASK_METHODS

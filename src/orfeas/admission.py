@@ -35,9 +35,8 @@ from orfeas.imaging import (
 from orfeas.imaging.decode import ACCEPTED_FORMATS, image_size
 from orfeas.mesh.doctor_options import DoctorParameters
 from orfeas.mesh.exchange.untrusted import face_bound, read_model
-from orfeas.mesh.formats import FORMATS
 from orfeas.settings import Settings
-from orfeas.spec import DOCTOR, MESH_DEFAULT_FORMATS, MESH_TASKS, TEXT_DEFAULTS, JobSpec
+from orfeas.spec import DOCTOR, MESH_DEFAULT_FORMATS, MESH_TASKS, TEXT_DEFAULTS, JobSpec, default_formats
 
 if TYPE_CHECKING:
     import numpy as np
@@ -134,7 +133,7 @@ def admit(
         raw = {**TEXT_DEFAULTS.get(engine.name, {}), **raw}
     params = validate_parameters(engine, raw).model_dump(mode="json")
     require_available(engine, settings)
-    filled = {"engine": engine.name, "params": params, "formats": spec.formats or FORMATS}
+    filled = {"engine": engine.name, "params": params, "formats": spec.formats or default_formats(params)}
 
     if spec.painted:
         text = checked_text(spec.text or "", settings, one_line=True)  # as the step checks its prompt

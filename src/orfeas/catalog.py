@@ -16,7 +16,7 @@ from orfeas.errors import OrfeasError
 from orfeas.imaging.lettering import LetteringOptions
 from orfeas.imaging.sources import MASK_METHODS, MASK_SOURCES, mask_sources
 from orfeas.mesh.doctor_options import DoctorParameters
-from orfeas.mesh.formats import FORMATS
+from orfeas.mesh.formats import OUTPUT_FORMATS
 from orfeas.settings import Settings
 from orfeas.spec import MESH_DEFAULT_FORMATS, MESH_TASKS, TEXT_DEFAULTS
 from orfeas.version import VERSION
@@ -73,7 +73,7 @@ def catalog(settings: Settings) -> dict[str, Any]:
         "text_to_image": [engine_entry(step, settings) for step in text_to_image_engines()],
         "mesh_doctor": {"tasks": list(MESH_TASKS), "parameters": DoctorParameters.model_json_schema()},
         "default": settings.default_engine,
-        "formats": list(FORMATS),
+        "formats": list(OUTPUT_FORMATS),
         "rules": {
             "text": TEXT_DEFAULTS,
             "mesh_formats": {k: list(v) for k, v in MESH_DEFAULT_FORMATS.items()},

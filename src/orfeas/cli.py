@@ -17,7 +17,7 @@ from typing import Any
 
 from orfeas.errors import EngineUnavailable, InputRejected, MeshInvalid
 from orfeas.files import write_atomic
-from orfeas.mesh.formats import FORMATS, format_from_path
+from orfeas.mesh.formats import OUTPUT_FORMATS, format_from_path
 
 if typing.TYPE_CHECKING:
     from pydantic import BaseModel
@@ -107,8 +107,8 @@ def _generate_batch(folder: Path, args: argparse.Namespace, params: dict[str, An
         _usage("for a folder, give one output folder: -o OUTDIR (and --format stl,glb)")
     formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
     for fmt in formats:
-        if fmt not in FORMATS:
-            _usage(f"unknown format '{fmt}'; choose from {', '.join(FORMATS)}")
+        if fmt not in OUTPUT_FORMATS:
+            _usage(f"unknown format '{fmt}'; choose from {', '.join(OUTPUT_FORMATS)}")
     images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not images:
         _usage(f"no images in {folder}")
@@ -167,7 +167,17 @@ def _summary(report: dict[str, Any], outputs: list[Path]) -> str:
             worst = max(deviation, fidelity["deviation_mm"]["intent_to_mesh"]["max"])
             line += f", surface within {worst:.2f} mm, {fidelity['stray_share'] * 100:.1f} % stray"
         lines.append(line)
+    colours = report.get("colours")
+    if colours:
+        lines.append(f"  {colours['count']} colours, one extruder each:")
+        lines += [
+            f"    T{c['extruder'] - 1} {c['hex']} {c['name']:10s} {c['share'] * 100:4.0f} % of the top, "
+            f"~{c['filament_g']:.1f} g / {c['filament_m']:.2f} m"
+            for c in colours["parts"]
+        ]
     engine = report.get("engine", {})
+    if "colours_found" in engine:
+        lines.append(f"  note: {engine['colours_found']}")
     if "vessel" in engine:
         lines.append(f"  holds {engine['vessel']['capacity_ml']:.0f} ml")
     if "loop" in engine:
@@ -346,7 +356,9 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("-o", "--output", action="append", help="output file (format from extension); repeat")
     gen.add_argument("--text", help='text to typeset into a sign (e.g. "HELLO"); use \\n for new lines')
     gen.add_argument("--engine", help="engine name (see `orfeas engines`)")
-    gen.add_argument("--format", default="stl", help="batch: comma-separated formats (stl,3mf,obj,glb,ply)")
+    gen.add_argument(
+        "--format", default="stl", help="batch: comma-separated formats (stl,3mf,obj,glb,ply,stl.zip)"
+    )
     gen.add_argument("--report", help="write the printability report as JSON here")
     gen.add_argument(
         "--text-to-image",

@@ -29,6 +29,7 @@ from orfeas.mesh.doctor_options import UNITS_TO_MM, DoctorParameters
 from orfeas.mesh.exchange.untrusted import read_model
 from orfeas.mesh.fidelity import faithful
 from orfeas.mesh.formats import CONTENT_TYPES
+from orfeas.mesh.parts import Part, check_parts, filament_assumption, parts_report, transformed
 from orfeas.mesh.repair import clean_mesh, place_on_bed, scale_to_size, simplify_to
 from orfeas.mesh.report import printability_report
 from orfeas.mesh.texture import PlanarTexture
@@ -45,17 +46,19 @@ File = tuple[str, str, bytes, str]
 
 @dataclass
 class Model:
-    """A finished, verified model in millimetres, with its printability report."""
+    """A finished, verified model in millimetres, with its printability report; a colour print
+    also has its ``parts`` (one per colour, in extruder order), whose union ``mesh`` is."""
 
     mesh: trimesh.Trimesh
     report: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
     source_rgba: np.ndarray | None = None
     texture: PlanarTexture | None = None
+    parts: list[Part] | None = None
 
     def export(self, fmt: str) -> bytes:
-        """The model as file bytes in ``fmt`` (one of :data:`orfeas.mesh.formats.FORMATS`)."""
-        return exchange.export(self.mesh, fmt, texture=self.texture)
+        """The model as file bytes in ``fmt`` (one of :data:`orfeas.mesh.formats.OUTPUT_FORMATS`)."""
+        return exchange.export(self.mesh, fmt, texture=self.texture, parts=self.parts)
 
     def save(self, path: str | Path, fmt: str | None = None) -> Path:
         """Write the model to ``path`` atomically; the format comes from the extension unless given."""
@@ -214,28 +217,43 @@ def build(
     clock = time.perf_counter()
 
     # 3. One post-processing path for every engine: clean → scale → simplify → verify → fidelity.
+    # A colour print's parts (closed solids from manifold3d, in mm, to their budget) move with the
+    # mesh; merging their vertices by position would pinch them where two colours meet at a point.
     progress("simplify", 0.0)
     mesh = clean_mesh(output.mesh)
+    built = mesh.bounds.copy()
     if output.units == "model":
         mesh = scale_to_size(mesh, float(getattr(params, "size_mm", 100.0)))
-    if output.units == "model" or output.intent is None:  # an engine building in mm meets its own budget
+    if (output.units == "model" or output.intent is None) and not output.parts:  # parts meet their budget
         mesh = simplify_to(mesh, int(getattr(params, "target_faces", 50_000)))
     corner = mesh.bounds[0].copy()
     mesh = place_on_bed(mesh)
     intent = output.intent.moved(mesh.bounds[0] - corner) if output.intent is not None else None
+    parts = None
+    if output.parts:  # the same scale and move for every part
+        scale = float(np.max(mesh.extents) / max(np.max(built[1] - built[0]), 1e-12))
+        parts = transformed(output.parts, scale, mesh.bounds[0] - built[0] * scale)
     lap("simplify")
 
     progress("verify", 0.0)
     verification = verify(mesh)  # raises MeshInvalid: a failing mesh is never returned
+    if parts:
+        check_parts(parts, mesh)  # each part closed, together filling the mesh exactly
     fidelity = faithful(mesh, intent, settings) if intent is not None else None  # raises MeshInvalid too
     report = printability_report(mesh, verification, fidelity)
+    if parts:
+        report["colours"] = {
+            "count": len(parts),
+            "parts": parts_report(parts),
+            "filament_assumption": filament_assumption(),
+        }
     report["engine"] = {"name": chosen.name, "version": chosen.version, **output.notes}
     report["parameters"] = params.model_dump(mode="json")
     report.update(input_notes)
     lap("verify")
     progress("export", 0.0)
     texture = intent.texture if intent is not None else None
-    return Model(mesh=mesh, report=report, timings=timings, source_rgba=rgba, texture=texture)
+    return Model(mesh=mesh, report=report, timings=timings, source_rgba=rgba, texture=texture, parts=parts)
 
 
 def paint(spec: JobSpec, progress: ProgressCallback, settings: Settings) -> Painting:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import ConfigDict, Field
 
-from orfeas.mesh.formats import FORMATS, Format
+from orfeas.mesh.formats import FORMATS, OUTPUT_FORMATS, PARTS_ZIP, Format, OutputFormat
 from orfeas.parameters import Parameters
 
 #: generate a model from a picture or text; analyze or repair a mesh brought to us; paint a text
@@ -24,6 +24,8 @@ from orfeas.parameters import Parameters
 Task = Literal["generate", "analyze", "repair", "paint"]
 TASKS: tuple[str, ...] = Task.__args__  # type: ignore[attr-defined]
 MESH_TASKS = ("analyze", "repair")
+
+__all__ = ["FORMATS", "OUTPUT_FORMATS", "Format", "JobSpec", "OutputFormat", "default_formats"]
 #: The name mesh jobs show as their engine: the mesh doctor, not a generation engine.
 DOCTOR = "doctor"
 
@@ -39,10 +41,19 @@ TextToImage = Literal["lettering", "diffusion"]
 #: otherwise (a name plate), and what a mesh job writes by default. The studio reads these from
 #: ``GET /api/v1/engines`` (``rules``) instead of keeping its own copy.
 TEXT_DEFAULTS: dict[str, dict[str, Any]] = {"relief": {"mode": "extrude", "depth_mm": 1.5}}
+
+
 MESH_DEFAULT_FORMATS: dict[str, tuple[str, ...]] = {
     "analyze": ("glb",),  # an analysis keeps the mesh as it is, for viewing
     "repair": FORMATS,  # a repair gives every printable format
 }
+
+
+def default_formats(params: dict[str, Any]) -> tuple[str, ...]:
+    """What a picture or text job writes unless it says: every mesh format, and for a colour print
+    (``colors`` above 1, or a ``palette``) also the ZIP of one STL per colour."""
+    coloured = int(params.get("colors") or 1) > 1 or bool(params.get("palette"))
+    return (*FORMATS, PARTS_ZIP) if coloured else FORMATS
 
 
 class JobSpec(Parameters):
@@ -56,8 +67,11 @@ class JobSpec(Parameters):
     params: dict[str, Any] = Field(
         default_factory=dict, description="The engine's (or mesh task's) parameters."
     )
-    formats: tuple[Format, ...] | None = Field(
-        None, min_length=1, description="Files to make; default: every format (a mesh analysis: glb)."
+    formats: tuple[OutputFormat, ...] | None = Field(
+        None,
+        min_length=1,
+        description="Files to make; default: every mesh format, and for a colour print the ZIP of one STL "
+        "per colour (stl.zip); a mesh analysis: glb.",
     )
     text: str | None = Field(None, description="A text instead of a picture; '\\n' for new lines.")
     lettering: dict[str, Any] | None = Field(

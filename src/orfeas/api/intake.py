@@ -24,7 +24,7 @@ from starlette.requests import Request
 
 from orfeas.api.bodies import content_type, json_object, read_form, read_json
 from orfeas.api.errors import ApiError
-from orfeas.jobs import FORMATS
+from orfeas.jobs import OUTPUT_FORMATS
 from orfeas.settings import Settings
 
 #: Room for multipart boundaries and the small form fields on top of the file itself.
@@ -189,12 +189,12 @@ def refuse_server_paths(lettering: Any) -> None:
 
 def _formats(raw: str) -> tuple[str, ...]:
     wanted = [f.strip().lower().lstrip(".") for f in raw.split(",") if f.strip()]
-    unknown = [f for f in wanted if f not in FORMATS]
+    unknown = [f for f in wanted if f not in OUTPUT_FORMATS]
     if unknown or not wanted:
         raise ApiError(
             422,
             "invalid_parameter",
-            f"Unknown format(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(FORMATS)}.",
+            f"Unknown format(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(OUTPUT_FORMATS)}.",
             field="formats",
         )
     return tuple(dict.fromkeys(wanted))

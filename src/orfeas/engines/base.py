@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # numpy and trimesh are loaded by the engines' work, not by t
     import trimesh
 
     from orfeas.mesh.fidelity import Intent
+    from orfeas.mesh.parts import Part
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -58,7 +59,8 @@ class EngineOutput:
     then leaves the scale alone) or ``"model"`` when the pipeline must scale it to ``size_mm``.
     Vertex colours, when known, are in ``mesh.visual.vertex_colors``. ``intent`` is what the engine
     meant to build (:class:`orfeas.mesh.fidelity.Intent`), placed like ``mesh``: the pipeline
-    measures the final mesh against it.
+    measures the final mesh against it. ``parts``: a colour print's parts
+    (:class:`orfeas.mesh.parts.Part`, in extruder order), placed like ``mesh``, which is their union.
     """
 
     mesh: trimesh.Trimesh
@@ -66,6 +68,7 @@ class EngineOutput:
     intent: Intent | None = None
     notes: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    parts: list[Part] | None = None
 
 
 @runtime_checkable

@@ -14,6 +14,15 @@ job's mask edit file and where masks come from.
 """
 
 from orfeas.catalog import MASK_METHODS, MASK_SOURCES
-from orfeas.spec import FORMATS, MASK_EDIT_NAME, Format, JobSpec
+from orfeas.spec import FORMATS, MASK_EDIT_NAME, OUTPUT_FORMATS, Format, JobSpec, OutputFormat
 
-__all__ = ["FORMATS", "MASK_EDIT_NAME", "MASK_METHODS", "MASK_SOURCES", "Format", "JobSpec"]
+__all__ = [
+    "FORMATS",
+    "MASK_EDIT_NAME",
+    "MASK_METHODS",
+    "MASK_SOURCES",
+    "OUTPUT_FORMATS",
+    "Format",
+    "JobSpec",
+    "OutputFormat",
+]

@@ -16,7 +16,7 @@ from orfeas.jobs.states import SERVER_FAULTS, FailureReason, JobState
 from orfeas.metrics import JobEventRecorder, MaskRecorder, Metrics, ModelLoadRecorder, Vocabulary
 from orfeas.pipeline import STAGES
 from orfeas.settings import Settings
-from orfeas.spec import FORMATS, INPUT_KINDS
+from orfeas.spec import INPUT_KINDS, OUTPUT_FORMATS
 
 #: What can be downloaded besides the models: the input picture (and a painting).
 PICTURE_FORMAT = "png"
@@ -37,7 +37,7 @@ def vocabulary(
         outcomes=(JobState.SUCCEEDED.value, JobState.FAILED.value, JobState.CANCELLED.value),
         failure_reasons=tuple(r.value for r in FailureReason if r is not FailureReason.CANCELLED),
         server_failure_reasons=tuple(sorted(r.value for r in SERVER_FAULTS)),
-        download_formats=(*FORMATS, PICTURE_FORMAT),
+        download_formats=(*OUTPUT_FORMATS, PICTURE_FORMAT),
         upload_types=IMAGE_FORMATS,
         validation_reasons=tuple(dict.fromkeys((*INPUT_CODES, EngineUnavailable.code, *validation_reasons))),
         rate_limit_scopes=rate_limit_scopes,

@@ -63,4 +63,6 @@ def build(
     built = BUILDERS[params.mode](rgba, found, params, progress, settings)
     notes.update(built.notes)
     timings["mesh"] = time.perf_counter() - clock
-    return EngineOutput(mesh=built.mesh, units="mm", intent=built.intent, notes=notes, timings=timings)
+    return EngineOutput(
+        mesh=built.mesh, units="mm", intent=built.intent, notes=notes, timings=timings, parts=built.parts
+    )

@@ -22,6 +22,7 @@ import trimesh
 from scipy import ndimage
 
 from orfeas.engines.base import ProgressCallback
+from orfeas.engines.relief import colours
 from orfeas.engines.relief.grid import Built, Grid, finish, joined_subject
 from orfeas.engines.relief.parameters import ReliefParameters
 from orfeas.errors import InputRejected
@@ -80,7 +81,16 @@ def extrude(
         plate_section = rounded_rectangle(low - p.margin_mm, high + p.margin_mm, p.corner_mm)
         body = body + manifold3d.Manifold.extrude(plate_section, p.base_mm)
         low, high = low - p.margin_mm, high + p.margin_mm
-    mesh = to_trimesh(body)
+    colouring = None
+    if colours.wanted(p):  # the design in its colours, a plate in its own
+        whole = Grid((0.0, 0.0, 1.0, 1.0), mask.astype(np.float32))
+        count = colours.design_colours(p, on_plate)
+        palette, label_grid = colours.picture_palette(rgba, whole, outline.grid, mask, count, p)
+        colouring = colours.coloured(body, section, palette, label_grid, p, plate=on_plate, flat_top_mm=top)
+        mesh = colouring.union
+        notes.update(colouring.notes)
+    else:
+        mesh = to_trimesh(body)
 
     # What was meant, on a grid no finer than the picture: the outline's coverage, the flat top
     # lowered by the edge, the plate around it.
@@ -91,6 +101,10 @@ def extrude(
         on = rasterize(contours_of(plate_section), check)
         height = np.where(subject, height, np.where(on, p.base_mm, np.nan))
         subject &= on
+    if colouring is not None:  # stacked colours stand higher (and on a plate, out of it)
+        height = colouring.lifted(height, check)
+        if on_plate:
+            subject |= (colouring.raised_on(check) > 0) & np.isfinite(height)
     intent = Intent(check, subject, height, plate_mm=p.base_mm if on_plate else None)
     notes["outline_tolerance_mm"] = round(outline.tolerance_mm, 4)
     return finish(
@@ -101,6 +115,7 @@ def extrude(
         p.size_mm,
         colours="plate" if on_plate else "subject",
         notes=notes,
+        parts=colouring.parts if colouring is not None else None,
     )
 
 

@@ -23,6 +23,7 @@ from orfeas.errors import InputRejected
 from orfeas.imaging.mask import ForegroundMask, MaskSource, alpha_is_meaningful, subject_mask
 from orfeas.mesh.fidelity import Intent, allowed_deviation_mm
 from orfeas.mesh.outline import densified, spanning_links, trace
+from orfeas.mesh.parts import Part
 from orfeas.mesh.raster import PixelGrid
 from orfeas.mesh.texture import PlanarTexture
 from orfeas.settings import Settings
@@ -71,11 +72,13 @@ class Grid:
 
 @dataclass(frozen=True)
 class Built:
-    """What a mode's builder hands back: the closed mesh in mm, what it meant, and its notes."""
+    """What a mode's builder hands back: the closed mesh in mm, what it meant, its notes, and for
+    a colour print the parts the mesh is the union of."""
 
     mesh: trimesh.Trimesh
     intent: Intent
     notes: dict[str, object]
+    parts: list[Part] | None = None
 
 
 def find_mask(
@@ -235,9 +238,11 @@ def finish(
     colours: str = "subject",
     notes: dict[str, object] | None = None,
     plate_mm: float | None = None,
+    parts: list[Part] | None = None,
 ) -> Built:
     """Scale x and y so the longest side is exactly ``size_mm``, place the model's corner at the
-    origin, and colour it; the intent (and the picture laid over it) moves along.
+    origin, and colour it; the intent (and the picture laid over it) and a colour print's
+    ``parts`` (each in its own colour; ``mesh`` is their union) move along.
 
     ``colours``: ``"subject"`` (the subject's colours, spread past its outline so walls take the
     outline's colour), ``"picture"`` (the whole picture over a light plate, for lithophanes and
@@ -250,9 +255,14 @@ def finish(
     if span <= 0:
         raise InputRejected("The subject is too small to build.", code="no_subject")
     factor = size_mm / span
-    vertices = mesh.vertices.copy()
-    vertices[:, 0] = (vertices[:, 0] - low[0]) * factor
-    vertices[:, 1] = (vertices[:, 1] - low[1]) * factor
+
+    def placed_vertices(points: np.ndarray) -> np.ndarray:
+        out = np.array(points, dtype=np.float64)
+        out[:, 0] = (out[:, 0] - low[0]) * factor
+        out[:, 1] = (out[:, 1] - low[1]) * factor
+        return out
+
+    vertices = placed_vertices(mesh.vertices)
     grid = intent.grid
     x0, y0 = grid.origin_mm
     placed = PixelGrid(grid.shape, grid.pixel_mm * factor, ((x0 - low[0]) * factor, (y0 - low[1]) * factor))
@@ -263,8 +273,17 @@ def finish(
     out = trimesh.Trimesh(vertices, mesh.faces, process=False)
     plate_top = intent.plate_mm if plate_mm is None else plate_mm
     out.visual.vertex_colors = vertex_colours(vertices, placed, subject_colour, plate_colour, plate_top)
+    if parts is not None:
+        parts = [
+            replace(
+                part,
+                mesh=trimesh.Trimesh(placed_vertices(part.mesh.vertices), part.mesh.faces, process=False),
+                shown_mm2=part.shown_mm2 * factor**2,
+            )
+            for part in parts
+        ]
     intent = replace(intent, grid=placed, texture=texture)
-    return Built(out, intent, dict(notes or {}))
+    return Built(out, intent, dict(notes or {}), parts)
 
 
 def colour_pictures(rgba: np.ndarray, crop: Grid, colours: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -280,7 +299,7 @@ def colour_pictures(rgba: np.ndarray, crop: Grid, colours: str) -> tuple[np.ndar
     over_plate = (picture[..., :3] * alpha + PLATE_GREY * (1 - alpha)).astype(np.uint8)
     if colours == "picture" or not solid.any():
         return over_plate, None
-    return _spread(picture[..., :3], solid), (over_plate if colours == "plate" else None)
+    return spread_colours(picture[..., :3], solid), (over_plate if colours == "plate" else None)
 
 
 def vertex_colours(
@@ -315,7 +334,7 @@ def luminance_detail(rgba: np.ndarray, crop: Grid, amount_mm: float, fade: np.nd
     return np.clip(band / (3 * spread), -1.0, 1.0) * amount_mm * fade
 
 
-def _spread(rgb: np.ndarray, solid: np.ndarray) -> np.ndarray:
+def spread_colours(rgb: np.ndarray, solid: np.ndarray) -> np.ndarray:
     """``rgb`` with every pixel outside the subject taking its nearest subject pixel's colour, so
     walls and outline vertices, which sample at the outline, get the subject's colour and the
     picture's own background never shows on the model."""

@@ -25,8 +25,9 @@ import numpy as np
 from scipy import ndimage
 
 from orfeas.engines.base import ProgressCallback
+from orfeas.engines.relief import colours
 from orfeas.engines.relief.extrude import Outline, designed_top, extruded, to_trimesh, traced_outline
-from orfeas.engines.relief.grid import BRIDGE_MM, Built, finish, joined_subject
+from orfeas.engines.relief.grid import BRIDGE_MM, Built, Grid, finish, joined_subject
 from orfeas.engines.relief.parameters import ReliefParameters
 from orfeas.errors import InputRejected
 from orfeas.imaging.mask import ForegroundMask
@@ -154,7 +155,15 @@ def keychain(
     }  # type: ignore[dict-item]
     if edge is not None:
         notes["top_edge_mm"] = round(edge_mm, 3)
-    mesh = to_trimesh(solid)
+    colouring = None
+    if colours.wanted(p):  # the backing takes the colour along the design's edge
+        subject = Grid((0.0, 0.0, 1.0, 1.0), (layout.outline.field >= 0.5).astype(np.float32))
+        palette, labels = colours.picture_palette(
+            rgba, subject, layout.outline.grid, subject.mask, p.colors, p
+        )
+        colouring = colours.coloured(solid, layout.design, palette, labels, p, flat_top_mm=layout.top_mm)
+        notes.update(colouring.notes)
+    mesh = to_trimesh(solid) if colouring is None else colouring.union
 
     # What was meant: the picture's subject raised (less a hole's flattened disc), the backing and
     # the loop at the backing's height; seen from above, the outline plus the loop.
@@ -170,6 +179,8 @@ def keychain(
         whole = backing | design
         raised = designed_top(design, check.pixel_mm, layout.top_mm, edge, edge_mm)
         height = np.where(design, raised, np.where(backing, layout.base_mm, np.nan))
+    if colouring is not None:
+        height = colouring.lifted(height, check)
     intent = Intent(check, whole, height)
     span = float(np.max(mesh.bounds[1, :2] - mesh.bounds[0, :2]))  # sized already: no scaling
     return finish(
@@ -181,6 +192,7 @@ def keychain(
         colours="plate" if layout.base is not None else "subject",
         notes=notes,
         plate_mm=layout.base_mm if layout.base is not None else None,
+        parts=colouring.parts if colouring is not None else None,
     )
 
 

@@ -3,6 +3,7 @@ from it), each field saying which modes use it (``modes`` in the schema, read by
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -17,6 +18,12 @@ WORKING_SIDE = 1024
 Mode = Literal[
     "puffy", "relief", "extrude", "keychain", "cutter", "stamp", "lithophane", "heightmap", "revolve"
 ]
+#: The modes that print in several colours (``colors``), each colour its own part.
+COLOUR_MODES = ("relief", "extrude", "keychain")
+#: The most colours (parts) a print may have, and source colours a given palette may list.
+MAX_COLORS = 8
+MAX_PALETTE_COLOURS = 16
+_PALETTE_PART = re.compile(r"^#?[0-9a-fA-F]{6}(\+#?[0-9a-fA-F]{6})*$")
 
 #: Where a maker object's sizes differ from the engine's general defaults (a keychain is smaller
 #: and thinner than a sign): mode → field → default, used wherever the client did not say. The
@@ -244,6 +251,36 @@ class ReliefParameters(Parameters):
         description="Height of a ring inside the bottom of a cylinder lithophane that stiffens it (0: none).",
         json_schema_extra=_for("lithophane", unit="mm", advanced=True),
     )
+    colors: int = Field(
+        1,
+        ge=1,
+        le=MAX_COLORS,
+        description="Colours to print in: the picture's colours are reduced to this many, each printed "
+        "as its own part of the object in its own filament (1: one colour).",
+        json_schema_extra=_for(*COLOUR_MODES),
+    )
+    color_strategy: Literal["inlay", "stacked"] = Field(
+        "inlay",
+        description="How the colours meet: inlay — flush, each colour fills the top of its region; "
+        "stacked — each colour stands a step higher than the one below (prints with filament changes "
+        "at those heights too).",
+        json_schema_extra=_for(*COLOUR_MODES),
+    )
+    color_depth_mm: float = Field(
+        0.6,
+        ge=0.2,
+        le=10,
+        description="How deep each colour's inlay goes, or how much higher each stacked colour stands.",
+        json_schema_extra=_for(*COLOUR_MODES, unit="mm", advanced=True),
+    )
+    palette: str | None = Field(
+        None,
+        max_length=200,
+        description="The colours themselves instead of a count: parts separated by commas, colours "
+        "merged into one part joined by '+', the part printing in its first colour "
+        "(#d62828+#f77f00,#003049). Every pixel goes to the part holding its nearest colour.",
+        json_schema_extra=_for(*COLOUR_MODES, advanced=True),
+    )
     separate_parts: bool = Field(
         False,
         description="Keep separate parts of the picture as separate pieces (default: join them into one).",
@@ -340,6 +377,21 @@ class ReliefParameters(Parameters):
         json_schema_extra=_for("revolve", advanced=True),
     )
 
+    @field_validator("palette")
+    @classmethod
+    def _palette_colours(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = [part.replace(" ", "") for part in value.split(",")]
+        for part in parts:
+            if not _PALETTE_PART.match(part):
+                raise ValueError(f"'{part}' is not a colour like #d62828 (or colours joined by '+')")
+        if len(parts) > MAX_COLORS:
+            raise ValueError(f"at most {MAX_COLORS} parts, got {len(parts)}")
+        if sum(len(part.split("+")) for part in parts) > MAX_PALETTE_COLOURS:
+            raise ValueError(f"at most {MAX_PALETTE_COLOURS} colours in all")
+        return ",".join(parts)
+
     @model_validator(mode="before")
     @classmethod
     def _mode_defaults(cls, data: Any) -> Any:
@@ -349,6 +401,14 @@ class ReliefParameters(Parameters):
             if defaults:
                 data = {**defaults, **data}
         return data
+
+    @model_validator(mode="after")
+    def _colours_where_they_print(self) -> ReliefParameters:
+        if (self.colors > 1 or self.palette) and self.mode not in COLOUR_MODES:
+            raise ValueError(
+                f"colors and palette apply to the modes {', '.join(COLOUR_MODES)} (not {self.mode})"
+            )
+        return self
 
     @field_validator("max_thickness_mm")
     @classmethod

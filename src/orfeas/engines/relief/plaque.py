@@ -7,9 +7,14 @@ exactly flat (it has no vertex of its own inside), and nothing ramps from the su
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import manifold3d
 import numpy as np
+import trimesh
 
 from orfeas.engines.base import ProgressCallback
+from orfeas.engines.relief import colours
 from orfeas.engines.relief.grid import (
     Built,
     Grid,
@@ -24,7 +29,7 @@ from orfeas.engines.relief.parameters import ReliefParameters
 from orfeas.imaging.mask import ForegroundMask
 from orfeas.mesh.fidelity import Intent
 from orfeas.mesh.heightfield import distance_inside, outline_solid
-from orfeas.mesh.outline import contours_of, rasterize, rounded_rectangle
+from orfeas.mesh.outline import contours_of, cross_section, rasterize, rounded_rectangle
 from orfeas.mesh.raster import PixelGrid
 from orfeas.settings import Settings
 
@@ -62,7 +67,12 @@ def plaque(
             hard_error_mm=hard_error_mm(front, settings),
         )
         intent = Intent(grid, crop.mask, np.where(inside, front, np.nan))
-        return finish(mesh, intent, rgba, crop, p.size_mm, notes=notes)
+        colouring = _coloured(mesh, cross_section(subject), rgba, crop, grid, False, p)
+        if colouring is None:
+            return finish(mesh, intent, rgba, crop, p.size_mm, notes=notes)
+        intent = replace(intent, height=colouring.lifted(intent.height, grid))
+        notes.update(colouring.notes)
+        return finish(colouring.union, intent, rgba, crop, p.size_mm, notes=notes, parts=colouring.parts)
     if notes["parts"] > 1:
         notes["joined_by"] = "the plate"
     plate = plate_outline(grid, p.corner_mm)
@@ -81,7 +91,31 @@ def plaque(
     )
     on = rasterize(plate, grid)
     intent = Intent(grid, crop.mask & on, np.where(on, top, np.nan), plate_mm=p.base_mm)
-    return finish(mesh, intent, rgba, crop, p.size_mm, colours="plate", notes=notes)
+    colouring = _coloured(mesh, cross_section(subject), rgba, crop, grid, True, p)
+    if colouring is not None:
+        intent = replace(intent, height=colouring.lifted(intent.height, grid))
+        notes.update(colouring.notes)
+        mesh = colouring.union
+    parts = colouring.parts if colouring is not None else None
+    return finish(mesh, intent, rgba, crop, p.size_mm, colours="plate", notes=notes, parts=parts)
+
+
+def _coloured(
+    mesh: trimesh.Trimesh,
+    design: manifold3d.CrossSection,
+    rgba: np.ndarray,
+    crop: Grid,
+    grid: PixelGrid,
+    plate: bool,
+    p: ReliefParameters,
+) -> colours.Colouring | None:
+    """The plaque cut into colour parts when ``p`` asks for colours (see :mod:`.colours`): the
+    subject in its colours, a ``plate`` in its own."""
+    if not colours.wanted(p):
+        return None
+    count = colours.design_colours(p, plate)
+    palette, labels = colours.picture_palette(rgba, crop, grid, crop.mask, count, p)
+    return colours.coloured(colours.solid_of(mesh), design, palette, labels, p, plate=plate)
 
 
 def plate_margin(p: ReliefParameters) -> float:

@@ -5,7 +5,8 @@ Blender, three.js or a game engine at its real size and the right way up:
 * up axis: +Y — our meshes are Z-up (the printing convention) and are turned on the way out;
 * ``COLOR_0`` is linear — our sRGB vertex colours are converted on the way out and back;
 * a texture (the picture laid over the model from above, :mod:`orfeas.mesh.texture`) replaces
-  the vertex colours when it carries more detail than they can.
+  the vertex colours when it carries more detail than they can;
+* a colour print's parts are one mesh each, with a material of the part's colour.
 
 A GLB from elsewhere is checked from its JSON chunk before trimesh reads it (:func:`read_glb`):
 every accessor must lie inside the file (trimesh fills a bufferless one with ``count`` zeros, so
@@ -19,7 +20,7 @@ import base64
 import io
 import json
 import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import trimesh
@@ -27,6 +28,9 @@ from PIL import Image
 
 from orfeas.errors import InputRejected
 from orfeas.mesh.texture import PlanarTexture
+
+if TYPE_CHECKING:
+    from orfeas.mesh.parts import Part
 
 MM_PER_METRE = 1000.0
 #: Z-up millimetres → Y-up metres: (x, y, z) → (x, z, −y) / 1000.
@@ -37,9 +41,32 @@ _TO_GLTF[3, 3] = 1.0
 CREASE_DEGREES = 50.0
 
 
-def export_glb(mesh: trimesh.Trimesh, texture: PlanarTexture | None = None) -> bytes:
+def export_glb(
+    mesh: trimesh.Trimesh, texture: PlanarTexture | None = None, parts: list[Part] | None = None
+) -> bytes:
     """The mesh as binary glTF: with ``texture`` when it is sharper than the vertex colours (more
-    texels than vertices), else with the vertex colours."""
+    texels than vertices), else with the vertex colours; a colour print as its ``parts``, each a
+    mesh with a material of its colour."""
+    if parts:
+        scene = trimesh.Scene()
+        for part in parts:
+            linear = srgb_to_linear(np.asarray(part.colour, dtype=np.float64) / 255.0)
+            material = trimesh.visual.material.PBRMaterial(
+                name=part.name,
+                baseColorFactor=[*np.round(linear * 255).astype(int).tolist(), 255],
+                metallicFactor=0.0,
+                roughnessFactor=0.8,
+            )
+            out = trimesh.Trimesh(
+                part.mesh.vertices,
+                part.mesh.faces,
+                visual=trimesh.visual.TextureVisuals(material=material),
+                process=False,
+            )
+            out.apply_transform(_TO_GLTF)
+            out.vertex_normals = _unit_normals(out)
+            scene.add_geometry(out, node_name=part.name, geom_name=part.name)
+        return trimesh.exchange.gltf.export_glb(scene, include_normals=True)
     if texture is not None and texture.image.shape[0] * texture.image.shape[1] > len(mesh.vertices):
         out = _textured(mesh, texture)
     else:

@@ -7,6 +7,7 @@ import { MESH_EXTENSIONS, MESH_FORMATS, MESH_SCHEMA, isMeshJob, meshFields } fro
 import { BacklitPreview, objectCards } from "./objects.js";
 import { ProgressCard } from "./progress.js";
 import { renderRecent } from "./recent.js";
+import { PalettePanel, renderBuiltPalette } from "./palette.js";
 import { formatBytes, renderDownloads, renderReport } from "./report.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -134,7 +135,10 @@ function setFile(file) {
     img.hidden = true;
     icon.hidden = false;
   };
-  img.onload = showBacklit;
+  img.onload = () => {
+    showBacklit();
+    state.palette.setImage(img);
+  };
   img.src = state.previewUrl;
   $("#file-name").textContent = file.name || "Pasted picture";
   $("#file-size").textContent = formatBytes(file.size);
@@ -165,6 +169,7 @@ function clearFile() {
   $("#dropzone").classList.remove("has-file");
   $("#image-clear").hidden = true;
   showBacklit();
+  state.palette?.setImage(null);
 }
 
 /** Check a mesh file before it is sent (by name and size; the server reads it in full). */
@@ -241,6 +246,7 @@ function setSource(source) {
   updateLettering();
   updateSubmit();
   showBacklit();
+  state.palette?.update();
 }
 
 /** The submit button says what it will do, and waits for the server (and, to generate, an engine). */
@@ -376,12 +382,14 @@ function chooseEngine(name) {
   const onChange = (field) => {
     formError(null);
     if (field.key === "mask") state.mask.choose(field.value()); // the cut-out follows the Mask field
+    if (field.key !== "palette") state.palette.update();
     showBacklit();
   };
   state.form = new SchemaForm($("#params"), engine.parameters, { values: saved, mode, onChange });
   state.form.set("mask", state.mask.source);
   objectCards(state.form);
   showBacklit();
+  state.palette.update();
   fieldError("engine", null);
   for (const input of document.querySelectorAll('input[name="engine"]')) input.checked = input.value === name;
 }
@@ -606,6 +614,7 @@ function followJob(job) {
 async function finish(job) {
   progress.update(job);
   renderReport($("#report"), job);
+  renderBuiltPalette($("#built-palette"), job);
   renderDownloads($("#downloads"), job);
   refreshRecent();
   if (job.state === "failed") {
@@ -743,6 +752,7 @@ function setTurning(on) {
 function start() {
   // The cut-out's source switch and the form's Mask field say the same thing: each follows the other.
   state.mask = new MaskEditor($("#mask-editor"), { onSource: (name) => state.form?.set("mask", name) });
+  state.palette = new PalettePanel($("#palette"), () => (state.source === "image" ? state.form : null));
   state.meshForm = new SchemaForm($("#mesh-options"), MESH_SCHEMA, {
     modeKey: "task",
     onChange: (field) => {

@@ -93,10 +93,13 @@ export class Viewer {
       const colours = node.geometry.getAttribute("color");
       // The picture as a texture when the GLB carries one (sharper than vertex colours).
       const picture = node.material?.map ?? null;
+      // A colour print's part: one mesh with a material of its colour (plain white: no colour).
+      const own = node.material?.color;
+      const part = !colours && !picture && own && own.getHex() !== 0xffffff ? own.getHex() : null;
       node.material = new THREE.MeshStandardMaterial({
         map: picture,
         vertexColors: Boolean(colours) && !picture,
-        color: colours || picture ? 0xffffff : 0xc9ced8,
+        color: colours || picture ? 0xffffff : (part ?? 0xc9ced8),
         roughness: 0.62,
         metalness: 0.0,
         side: THREE.DoubleSide,

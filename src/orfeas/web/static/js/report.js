@@ -15,6 +15,7 @@ const FORMAT_NOTES = {
   obj: "Modelling tools",
   glb: "Web, AR, with colour",
   ply: "Mesh tools, with colour",
+  "stl.zip": "One STL per colour",
 };
 
 /** Words for the units a mesh was read in (report.input.units_to_mm). */

@@ -17,6 +17,7 @@ Quality score (in [0, 1]); 0 for any mesh that fails verification, otherwise
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -114,6 +115,17 @@ def overhang_share(mesh: trimesh.Trimesh) -> float:
     z_low = mesh.bounds[0, 2]
     on_bed = mesh.triangles[:, :, 2].max(axis=1) <= z_low + 0.05
     return float(areas[down & ~on_bed].sum() / total)
+
+
+class _FewerSamplesAreFine(logging.Filter):
+    """trimesh warns when even sampling finds fewer points than asked (thin walls, small parts);
+    the wall estimate works with what it gets, so that warning is noise on a user's terminal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("only got ")
+
+
+logging.getLogger("trimesh.sample").addFilter(_FewerSamplesAreFine())
 
 
 def thinnest_wall_mm(mesh: trimesh.Trimesh, samples: int = WALL_SAMPLES) -> float:

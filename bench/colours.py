@@ -13,8 +13,6 @@ not asserted.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import sys
 import time
@@ -103,11 +101,9 @@ def main() -> int:
         f"goal ≤ {GOAL_S}: {summary['pictures_within_goal']}/{summary['pictures']}), "
         f"{summary['median_ratio_to_one_colour']:.1f}× the one-colour extrude"
     )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"machine": platform.machine(), "python": platform.python_version(), "repeat": args.repeat}
-    out.write_text(json.dumps({"meta": meta, "summary": summary, "cases": rows}, indent=2))
-    print(f"written {out}")
+    from core import write_results
+
+    write_results(args.out, args.repeat, {"summary": summary, "cases": rows})
     return 0
 
 

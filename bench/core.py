@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import platform
 import resource
 import shutil
@@ -148,6 +149,22 @@ def run_case(picture_path: Path, size: int, mode: str, kind: str, repeat: int) -
     }
 
 
+def write_results(out: str | Path, repeat: int, payload: dict, **meta: object) -> None:
+    """A benchmark's JSON at ``out``: ``meta`` (the machine, Python, repeats and ``meta``) and the
+    ``payload``; says where it went."""
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    head = {
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "repeat": repeat,
+        **meta,
+    }
+    path.write_text(json.dumps({"meta": head, **payload}, indent=2))
+    print(f"written {path}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -190,18 +207,8 @@ def main() -> int:
             f"{size}² {mode:10s} {kind:6s}{'':11s} {row['faces']:7d} {row['total_s']:8.3f} "
             f"{row['ratio_to_io_floor']:10.1f}× {row['peak_rss_mb']:7.0f}  {target:6s}  {stages}"
         )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "machine": platform.machine(),
-        "cpus": __import__("os").cpu_count(),
-        "python": platform.python_version(),
-        "repeat": args.repeat,
-        "rss_target_mb": RSS_TARGET_MB,
-    }
-    out.write_text(json.dumps({"meta": meta, "cases": results}, indent=2))
     shutil.rmtree(pictures, ignore_errors=True)
-    print(f"written {out}")
+    write_results(args.out, args.repeat, {"cases": results}, rss_target_mb=RSS_TARGET_MB)
     return 0
 
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
-import platform
 import statistics
 import sys
 import time
@@ -150,16 +148,9 @@ def main() -> int:
             f"{s['median_check_ms_per_50k_faces']:.0f} ms / 50k faces (goal ≤ {GOAL_CHECK_MS_PER_50K:.0f}), "
             f"IoU ≥ {s['worst_silhouette_iou']:.3f}, stray ≤ {s['worst_stray_share']:.3f}"
         )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "repeat": args.repeat,
-        "side": SIDE,
-    }
-    out.write_text(json.dumps({"meta": meta, "summary": summary, "cases": rows}, indent=2))
-    print(f"written {out}")
+    from core import write_results
+
+    write_results(args.out, args.repeat, {"summary": summary, "cases": rows}, side=SIDE)
     return 0
 
 

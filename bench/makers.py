@@ -12,8 +12,6 @@ the same run (decoding the picture and writing the same STL + GLB, nothing else)
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import shutil
 import statistics
 import subprocess
@@ -119,11 +117,9 @@ def main() -> int:
             f"  {case:12s} median {s['median_total_s']:.3f} s (worst {s['worst_total_s']:.3f}{goal}), "
             f"{s['median_ratio_to_io_floor']:.1f}× the I/O floor"
         )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"machine": platform.machine(), "python": platform.python_version(), "repeat": args.repeat}
-    out.write_text(json.dumps({"meta": meta, "summary": summary, "cases": rows}, indent=2))
-    print(f"written {out}")
+    from core import write_results
+
+    write_results(args.out, args.repeat, {"summary": summary, "cases": rows})
     return 0
 
 

@@ -114,3 +114,15 @@ def test_a_thin_plate_reads_thin_however_wide(side: float) -> None:
 def test_a_tube_wall_is_its_thickness() -> None:
     tube = trimesh.creation.annulus(r_min=9.0, r_max=10.0, height=30.0)
     assert thinnest_wall_mm(tube) == pytest.approx(1.0, abs=0.1)
+
+
+@pytest.mark.unit
+def test_a_thick_block_with_a_thin_fin_reads_the_fin() -> None:
+    # Same-side neighbours used to hide a block's far side (it read as the smallest extent); the
+    # other side is now looked for among points facing away, however far, and the fin still wins.
+    block = trimesh.creation.box((40.0, 40.0, 5.0))
+    fin = trimesh.creation.box((30.0, 0.8, 10.0))
+    fin.apply_translation((0.0, 0.0, 7.5))
+    finned = trimesh.boolean.union([block, fin], engine="manifold")
+    assert thinnest_wall_mm(finned) == pytest.approx(0.8, abs=0.1)
+    assert thinnest_wall_mm(trimesh.creation.icosphere(4, radius=10.0)) > 15.0

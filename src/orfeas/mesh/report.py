@@ -116,12 +116,22 @@ def overhang_share(mesh: trimesh.Trimesh) -> float:
     return float(areas[down & ~on_bed].sum() / total)
 
 
+#: The six directions a surface point can mostly face; points are grouped by them so that each
+#: looks for the other side of its wall only among points facing the other way, however far.
+_AXES = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=float)
+#: Opposite-facing neighbours each point weighs.
+_WALL_NEIGHBOURS = 8
+
+
 def thinnest_wall_mm(mesh: trimesh.Trimesh, samples: int = WALL_SAMPLES) -> float:
     """An estimate of the thinnest wall: distance from surface points to the nearest surface
-    facing the other way (normals more than 120° apart), 2nd percentile over random samples.
-    Random, not evenly spread: even sampling keeps points a spacing apart *across* a wall too, so
-    a wall thinner than that spacing (a 0.6 mm plate 200 mm wide) would read as the spacing.
-    Cheap and robust; a slicer's own check is the final word."""
+    facing the other way (normals more than 120° apart) behind them, 2nd percentile over random
+    samples. Cheap and robust; a slicer's own check is the final word.
+
+    Random samples, not evenly spread ones: even sampling keeps points a spacing apart *across* a
+    wall too, so a wall thinner than that (a 0.6 mm plate 200 mm wide) would read as the spacing.
+    The other side is looked for among the points facing away (grouped by the axis they face), so
+    a thick wall is measured too instead of being lost among same-side neighbours."""
     if len(mesh.faces) == 0:
         return 0.0
     rng = np.random.default_rng(0)
@@ -129,15 +139,22 @@ def thinnest_wall_mm(mesh: trimesh.Trimesh, samples: int = WALL_SAMPLES) -> floa
     if len(points) < 8:
         return 0.0
     normals = mesh.face_normals[face_index]
-    tree = cKDTree(points)
-    k = min(32, len(points))
-    distances, neighbours = tree.query(points, k=k)
-    facing = np.einsum("ij,ikj->ik", normals, normals[neighbours]) < -0.5
-    # Only count opposite points that lie behind the surface (inside the solid).
-    offsets = points[neighbours] - points[:, None, :]
-    behind = np.einsum("ij,ikj->ik", normals, offsets) < 0
-    candidate = np.where(facing & behind, distances, np.inf)
-    nearest = candidate.min(axis=1)
+    facing_axis = np.argmax(normals @ _AXES.T, axis=1)
+    nearest = np.full(len(points), np.inf)
+    for axis, direction in enumerate(_AXES):
+        members = np.flatnonzero(facing_axis == axis)
+        askers = np.flatnonzero(normals @ direction < -0.3)  # points that may face these
+        if len(members) == 0 or len(askers) == 0:
+            continue
+        k = min(_WALL_NEIGHBOURS, len(members))
+        distances, found = cKDTree(points[members]).query(points[askers], k=k)
+        distances, other = distances.reshape(len(askers), k), members[found.reshape(len(askers), k)]
+        mine = normals[askers]
+        facing = np.einsum("ij,ikj->ik", mine, normals[other]) < -0.5
+        # Only opposite points behind the surface (inside the solid), not across the air in front.
+        behind = np.einsum("ij,ikj->ik", mine, points[other] - points[askers][:, None, :]) < 0
+        candidate = np.where(facing & behind, distances, np.inf).min(axis=1)
+        nearest[askers] = np.minimum(nearest[askers], candidate)
     nearest = nearest[np.isfinite(nearest)]
     if len(nearest) == 0:
         return float(np.min(mesh.extents))

@@ -13,10 +13,10 @@ from orfeas.mesh.revolve import (
     chordal_error_mm,
     section_extents,
     segments_for,
-    to_trimesh,
     turned_solid,
     vessel,
 )
+from orfeas.mesh.solids import to_trimesh
 from orfeas.mesh.verify import check
 
 
@@ -36,7 +36,7 @@ def test_segments_keep_the_chordal_error(radius: float) -> None:
 
 @pytest.mark.unit
 def test_turned_cylinder_is_closed_and_exact() -> None:
-    mesh = to_trimesh(turned_solid(_cylinder(), 64))
+    mesh = to_trimesh(turned_solid(_cylinder(), 64), double=True)
     result = check(mesh)
     assert result.ok and result.bodies == 1
     assert mesh.extents == pytest.approx([40, 40, 60], abs=1e-9)
@@ -47,7 +47,7 @@ def test_turned_cylinder_is_closed_and_exact() -> None:
 @pytest.mark.unit
 def test_vessel_has_its_wall_floor_opening_and_capacity() -> None:
     built = vessel(_cylinder(), 64, wall_mm=2.0, bottom_mm=3.0)
-    mesh = to_trimesh(built.solid)
+    mesh = to_trimesh(built.solid, double=True)
     assert check(mesh).ok and check(mesh).bodies == 1
     # The wall is made a little thicker than asked, so that it still is between facets (chords).
     assert built.opening_radius_mm == pytest.approx(20 - 2 / np.cos(np.pi / 64) ** 2, abs=0.01)
@@ -70,7 +70,7 @@ def test_vessel_keeps_a_thick_foot_solid() -> None:
     z = np.array([0, 5, 5.01, 20, 20.01, 40])
     r = np.array([20, 20, 2.5, 2.5, 15, 15])
     built = vessel(Profile(z, r), 64, wall_mm=1.6, bottom_mm=2.0)
-    mesh = to_trimesh(built.solid)
+    mesh = to_trimesh(built.solid, double=True)
     assert check(mesh).ok and check(mesh).bodies == 1  # no closed void in the foot
     assert built.floor_mm > 20
 

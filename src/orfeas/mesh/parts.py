@@ -19,6 +19,7 @@ import trimesh
 
 from orfeas.errors import MeshInvalid
 from orfeas.mesh.report import PLA_DENSITY
+from orfeas.mesh.solids import to_trimesh
 from orfeas.mesh.verify import check, face_bodies
 
 #: Filament diameter the length estimate assumes (mm).
@@ -130,9 +131,4 @@ def fused(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
     union = manifold3d.Manifold.batch_boolean(solids, manifold3d.OpType.Add)
     if len(union.decompose()) == len(solids):
         return mesh  # separate bodies, none touching: keep them (and their colours) as they are
-    out = union.to_mesh()
-    return trimesh.Trimesh(
-        np.asarray(out.vert_properties, dtype=np.float64)[:, :3],
-        np.asarray(out.tri_verts, dtype=np.int64),
-        process=False,
-    )
+    return to_trimesh(union)

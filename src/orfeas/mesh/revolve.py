@@ -125,14 +125,6 @@ def _width_at(region: manifold3d.CrossSection, z: float) -> float:
     return 0.0 if band.is_empty() else float(band.bounds()[2])
 
 
-def to_trimesh(solid: manifold3d.Manifold) -> trimesh.Trimesh:
-    """A manifold3d solid as a trimesh (float64 vertices, shared, outward winding)."""
-    mesh = solid.to_mesh64()
-    vertices = np.asarray(mesh.vert_properties, dtype=np.float64)[:, :3]
-    faces = np.asarray(mesh.tri_verts, dtype=np.int64)
-    return trimesh.Trimesh(vertices, faces, process=False)
-
-
 def section_extents(mesh: trimesh.Trimesh, heights: np.ndarray) -> np.ndarray:
     """The extent of the horizontal section of ``mesh`` at each of ``heights``.
 

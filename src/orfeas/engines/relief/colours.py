@@ -41,7 +41,7 @@ from orfeas.imaging.palette import Palette, parse_palette, reduce_colours
 from orfeas.mesh.outline import contours_of, cross_section, rasterize, trace
 from orfeas.mesh.parts import Part
 from orfeas.mesh.raster import PixelGrid
-from orfeas.mesh.revolve import to_trimesh
+from orfeas.mesh.solids import to_trimesh
 
 #: Colour regions narrower than this are merged into their neighbours (mm): a nozzle's line and
 #: a little more, and wider than any anti-aliased edge between two colours.
@@ -292,7 +292,7 @@ def coloured(
         name = ("plate" if plate else "base") if i == 0 else f"colour {n + 1}"
         # The base also shows wherever no other colour does (a backing, a loop).
         shown = seen_from_above - sum(s.area() for _, s in ordered[1:]) if i == 0 else section.area()
-        parts.append(Part(name, to_trimesh(solids[i]), colour, float(shown)))  # type: ignore[arg-type]
+        parts.append(Part(name, to_trimesh(solids[i], double=True), colour, float(shown)))  # type: ignore[arg-type]
     asked = palette.asked + (1 if plate else 0)
     notes = {
         "colours": len(parts),
@@ -306,7 +306,7 @@ def coloured(
             f"({asked} asked)"
         )
     return Colouring(
-        parts, to_trimesh(union), [ordered[i][1] for i in kept], [raised[i] for i in kept], notes
+        parts, to_trimesh(union, double=True), [ordered[i][1] for i in kept], [raised[i] for i in kept], notes
     )
 
 

@@ -27,7 +27,6 @@ from orfeas.engines.relief.extrude import (
     MITER_LIMIT,
     Outline,
     extruded,
-    to_trimesh,
     traced_outline,
 )
 from orfeas.engines.relief.grid import BRIDGE_MM, Built, finish, joined_subject
@@ -37,6 +36,7 @@ from orfeas.imaging.mask import ForegroundMask
 from orfeas.mesh.fidelity import Intent
 from orfeas.mesh.outline import bridged, contours_of, rasterize
 from orfeas.mesh.raster import PixelGrid
+from orfeas.mesh.solids import to_trimesh
 from orfeas.settings import Settings
 
 #: The cutting edge is this thick (mm): about one line of a 0.4 mm nozzle.

@@ -18,7 +18,6 @@ import cv2
 import manifold3d
 import numpy as np
 import pythoncdt
-import trimesh
 from scipy import ndimage
 
 from orfeas.engines.base import ProgressCallback
@@ -30,6 +29,7 @@ from orfeas.imaging.mask import ForegroundMask
 from orfeas.mesh.fidelity import Intent
 from orfeas.mesh.outline import contains, contours_of, cross_section, rasterize, rounded_rectangle, trace
 from orfeas.mesh.raster import PixelGrid
+from orfeas.mesh.solids import to_trimesh
 from orfeas.settings import Settings
 
 #: The outline follows the picture this closely at the final size (mm): 0.025 — half the 0.05 the
@@ -207,13 +207,6 @@ def extruded(
             return solid, size
         size /= 2
     return manifold3d.Manifold.extrude(section, z1 - z0).translate((0.0, 0.0, z0)), 0.0
-
-
-def to_trimesh(solid: manifold3d.Manifold) -> trimesh.Trimesh:
-    """A manifold3d solid as a trimesh (positions only)."""
-    mesh = solid.to_mesh()
-    vertices = np.asarray(mesh.vert_properties, dtype=np.float64)[:, :3]
-    return trimesh.Trimesh(vertices, np.asarray(mesh.tri_verts, dtype=np.int64), process=False)
 
 
 def sample(field: np.ndarray, source: PixelGrid, target: PixelGrid) -> np.ndarray:

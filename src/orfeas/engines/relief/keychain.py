@@ -26,7 +26,7 @@ from scipy import ndimage
 
 from orfeas.engines.base import ProgressCallback
 from orfeas.engines.relief import colours
-from orfeas.engines.relief.extrude import Outline, designed_top, extruded, to_trimesh, traced_outline
+from orfeas.engines.relief.extrude import Outline, designed_top, extruded, traced_outline
 from orfeas.engines.relief.grid import BRIDGE_MM, Built, Grid, finish, joined_subject
 from orfeas.engines.relief.parameters import ReliefParameters
 from orfeas.errors import InputRejected
@@ -34,6 +34,7 @@ from orfeas.imaging.mask import ForegroundMask
 from orfeas.mesh.fidelity import Intent
 from orfeas.mesh.outline import bridged, contours_of, rasterize
 from orfeas.mesh.raster import PixelGrid
+from orfeas.mesh.solids import to_trimesh
 from orfeas.settings import Settings
 
 #: Directions ``auto`` tries, in degrees clockwise from the top. A keychain hangs with its loop

@@ -38,10 +38,10 @@ from orfeas.mesh.revolve import (
     chordal_error_mm,
     section_extents,
     segments_for,
-    to_trimesh,
     turned_solid,
     vessel,
 )
+from orfeas.mesh.solids import to_trimesh
 from orfeas.settings import Settings
 
 #: Facets stay within this distance of the true circle.
@@ -184,7 +184,7 @@ def revolve(
 def turn(profile: Profile, segments: int, p: ReliefParameters) -> tuple[trimesh.Trimesh, dict[str, Any]]:
     """The profile turned into a solid, or into a vessel with its figures (``hollow``)."""
     if not p.hollow:
-        return to_trimesh(turned_solid(profile, segments)), {}
+        return to_trimesh(turned_solid(profile, segments), double=True), {}
     try:
         built = vessel(profile, segments, p.wall_mm, p.bottom_mm)
     except ClosedTop as exc:
@@ -200,7 +200,7 @@ def turn(profile: Profile, segments: int, p: ReliefParameters) -> tuple[trimesh.
         "floor_mm": round(built.floor_mm, 3),  # the inside's floor, above the bed
         "opening_diameter_mm": round(2 * built.opening_radius_mm, 2),
     }
-    return to_trimesh(built.solid), {"vessel": figures}
+    return to_trimesh(built.solid, double=True), {"vessel": figures}
 
 
 def vessel_warnings(figures: dict[str, Any], p: ReliefParameters) -> list[str]:

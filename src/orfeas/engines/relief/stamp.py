@@ -22,7 +22,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from orfeas.engines.base import ProgressCallback
-from orfeas.engines.relief.extrude import MITER_LIMIT, Outline, extruded, to_trimesh, traced_outline
+from orfeas.engines.relief.extrude import MITER_LIMIT, Outline, extruded, traced_outline
 from orfeas.engines.relief.grid import Built, Grid, finish, joined_subject
 from orfeas.engines.relief.parameters import ReliefParameters
 from orfeas.errors import InputRejected
@@ -30,6 +30,7 @@ from orfeas.imaging.mask import ForegroundMask
 from orfeas.mesh.fidelity import Intent
 from orfeas.mesh.outline import contours_of, cross_section, densified, rasterize, rounded_rectangle, trace
 from orfeas.mesh.raster import PixelGrid
+from orfeas.mesh.solids import to_trimesh
 from orfeas.settings import Settings
 
 #: Height of the knob's straight part (mm), and its narrower side at least (mm) or this share of

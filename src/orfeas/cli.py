@@ -7,6 +7,7 @@ Exit codes: 0 success, 2 bad arguments or unusable input (the reason on stderr),
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import types
@@ -326,20 +327,23 @@ def _worker(args: argparse.Namespace) -> int:
 # --- argument parsing ---------------------------------------------------------------------------
 
 
-def _engine_fields() -> dict[str, Any]:
+@functools.cache
+def _default_parameters() -> type[BaseModel]:
+    """The default engine's parameter model, which the flags are built from (read once: the
+    settings are read from the environment each time they are asked for)."""
     from orfeas.engines import get_engine
     from orfeas.settings import get_settings
 
-    model: type[BaseModel] = get_engine(get_settings().default_engine).parameters_model
-    return dict(model.model_fields)
+    return get_engine(get_settings().default_engine).parameters_model
+
+
+def _engine_fields() -> dict[str, Any]:
+    return dict(_default_parameters().model_fields)
 
 
 def _mode_defaults(name: str) -> str:
     """'; keychain: 50' — where a mode of the default engine uses its own default for ``name``."""
-    from orfeas.engines import get_engine
-    from orfeas.settings import get_settings
-
-    model = get_engine(get_settings().default_engine).parameters_model
+    model = _default_parameters()
     table: dict[str, dict[str, Any]] = getattr(model, "mode_defaults", {})
     return "".join(f"; {mode}: {values[name]:g}" for mode, values in table.items() if name in values)
 

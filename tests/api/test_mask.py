@@ -15,8 +15,8 @@ from PIL import Image
 
 from orfeas.api import create_app
 from orfeas.api.schemas import MaskOut
-from tests.api.conftest import FAST, LiveServer, app_settings, job_files, start_server, wait_job
-from tests.api.test_security import HOSTILE, MAX_UPLOAD, state_of
+from tests.api.conftest import FAST, LiveServer, app_settings, job_files, wait_job
+from tests.api.test_security import HOSTILE, small_caps_server, state_of
 from tests.conftest import ball_on_gravel, disc_rgba, png_bytes, png_claiming
 
 BALL, TRUTH = ball_on_gravel(320)
@@ -50,14 +50,7 @@ def api(tmp_path: Path) -> Iterator[TestClient]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A real server with the caps of the job route's hostile-file tests (tests/api/test_security.py)."""
-    root = tmp_path_factory.mktemp("mask-security")
-    srv = start_server(
-        root / "data",
-        root / "logs",
-        max_upload_bytes=MAX_UPLOAD,
-        max_model_bytes=MAX_UPLOAD,
-        max_image_pixels=4_000_000,
-    )
+    srv = small_caps_server(tmp_path_factory.mktemp("mask-security"))
     yield srv
     srv.stop()
 

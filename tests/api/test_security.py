@@ -22,16 +22,20 @@ pytestmark = pytest.mark.security
 MAX_UPLOAD = 200_000  # small, so the limits are cheap to reach
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    root = tmp_path_factory.mktemp("security")
-    srv = start_server(
+def small_caps_server(root: Path) -> LiveServer:
+    """A real server whose caps hostile files reach cheaply (the mask route's tests use it too)."""
+    return start_server(
         root / "data",
         root / "logs",
         max_upload_bytes=MAX_UPLOAD,
         max_model_bytes=MAX_UPLOAD,
         max_image_pixels=4_000_000,
     )
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    srv = small_caps_server(tmp_path_factory.mktemp("security"))
     yield srv
     srv.stop()
 

@@ -13,9 +13,7 @@ not asserted.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
@@ -25,28 +23,8 @@ PICTURES = ("logo-badge", "emoji-face", "pictogram", "separate-parts")
 COLOURS = {"mode": "extrude", "colors": 4}
 BASELINE = {"mode": "extrude"}
 GOAL_S = 0.6
-
-
-def _timed(data: bytes, params: dict, repeat: int) -> tuple[float, dict[str, float], object]:
-    """picture → 3MF + GLB: the median total and per-stage seconds of ``repeat`` runs after a warm-up."""
-    import orfeas
-    from orfeas.settings import Settings
-
-    settings = Settings()
-    totals, runs = [], []
-    for i in range(repeat + 1):
-        start = time.perf_counter()
-        model = orfeas.generate(data, params=params, settings=settings)
-        done = time.perf_counter()
-        model.export("3mf")
-        model.export("glb")
-        end = time.perf_counter()
-        if i == 0:
-            continue  # warm-up: imports, caches
-        totals.append(end - start)
-        runs.append({**model.timings, "export": end - done})
-    stages = {k: statistics.median(r.get(k, 0.0) for r in runs) for k in runs[0]}
-    return statistics.median(totals), stages, model
+#: what each case writes: the parts with their extruders, and a material per part
+FORMATS = ("3mf", "glb")
 
 
 def main() -> int:
@@ -54,6 +32,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", default="bench/results/colours.json")
     args = parser.parse_args()
+    from core import timed, timing_summary, write_results
     from fidelity import large
     from tests.pictures import PICTURES as CORPUS
 
@@ -64,8 +43,9 @@ def main() -> int:
     )
     for name in PICTURES:
         data = large(CORPUS[name]())
-        total, stages, model = _timed(data, COLOURS, args.repeat)
-        baseline, _, _ = _timed(data, BASELINE, args.repeat)
+        stages, _, model = timed(data, COLOURS, args.repeat, FORMATS)
+        total = stages.pop("total")
+        baseline = timed(data, BASELINE, args.repeat, FORMATS)[0]["total"]
         row = {
             "picture": name,
             "params": COLOURS,
@@ -87,22 +67,13 @@ def main() -> int:
             f"{row['ratio_to_one_colour']:5.1f}×  {shown}",
             flush=True,
         )
-    summary = {
-        "median_total_s": round(statistics.median(r["total_s"] for r in rows), 4),
-        "worst_total_s": round(max(r["total_s"] for r in rows), 4),
-        "median_ratio_to_one_colour": round(statistics.median(r["ratio_to_one_colour"] for r in rows), 2),
-        "goal_s": GOAL_S,
-        "pictures_within_goal": sum(r["total_s"] <= GOAL_S for r in rows),
-        "pictures": len(rows),
-    }
+    summary = timing_summary(rows, GOAL_S, ratio="ratio_to_one_colour")
     print(
         f"\n4-colour extrude: median {summary['median_total_s']:.3f} s "
         f"(worst {summary['worst_total_s']:.3f}, "
         f"goal ≤ {GOAL_S}: {summary['pictures_within_goal']}/{summary['pictures']}), "
         f"{summary['median_ratio_to_one_colour']:.1f}× the one-colour extrude"
     )
-    from core import write_results
-
     write_results(args.out, args.repeat, {"summary": summary, "cases": rows})
     return 0
 

@@ -99,10 +99,12 @@ def picture(size: int, kind: str) -> bytes:
     return buffer.getvalue()
 
 
-def timed(data: bytes, params: dict, repeat: int) -> tuple[dict[str, float], float, object]:
-    """picture → STL + GLB, one warm-up then ``repeat`` timed runs: (median seconds per stage and
-    in total, the median I/O floor, the last model). The I/O floor is decoding the same bytes and
-    writing the same files, nothing else."""
+def timed(
+    data: bytes, params: dict, repeat: int, formats: tuple[str, ...] = ("stl", "glb")
+) -> tuple[dict[str, float], float, object]:
+    """picture → ``formats`` (STL + GLB), one warm-up then ``repeat`` timed runs: (median seconds
+    per stage and in total, the median I/O floor, the last model). The I/O floor is decoding the
+    same bytes and writing the same files, nothing else."""
     import orfeas
     from orfeas.imaging import decode_image
     from orfeas.settings import Settings
@@ -113,13 +115,13 @@ def timed(data: bytes, params: dict, repeat: int) -> tuple[dict[str, float], flo
         start = time.perf_counter()
         model = orfeas.generate(data, params=params, settings=settings)
         engine_done = time.perf_counter()
-        model.export("stl")
-        model.export("glb")
+        for fmt in formats:
+            model.export(fmt)
         end = time.perf_counter()
         floor_start = time.perf_counter()
         decode_image(data, settings=settings)
-        model.export("stl")
-        model.export("glb")
+        for fmt in formats:
+            model.export(fmt)
         floor = time.perf_counter() - floor_start
         if i == 0:
             continue  # warm-up: imports, caches
@@ -146,6 +148,19 @@ def run_case(picture_path: Path, size: int, mode: str, kind: str, repeat: int) -
         "ratio_to_io_floor": round(median["total"] / floor, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "target_s": TARGETS.get((size, mode, kind)),
+    }
+
+
+def timing_summary(rows: list[dict], goal_s: float | None, ratio: str = "ratio_to_io_floor") -> dict:
+    """What a group of timed rows (``total_s`` and ``ratio`` each) comes to: median and worst
+    total, the median ``ratio`` (as ``median_<ratio>``), and how many meet ``goal_s``."""
+    return {
+        "median_total_s": round(statistics.median(r["total_s"] for r in rows), 4),
+        "worst_total_s": round(max(r["total_s"] for r in rows), 4),
+        f"median_{ratio}": round(statistics.median(r[ratio] for r in rows), 2),
+        "goal_s": goal_s,
+        "pictures_within_goal": sum(r["total_s"] <= (goal_s or float("inf")) for r in rows),
+        "pictures": len(rows),
     }
 
 

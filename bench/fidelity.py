@@ -102,6 +102,7 @@ def main() -> int:
     parser.add_argument("--out", default="bench/results/fidelity.json")
     parser.add_argument("--pictures", help="comma-separated corpus names (default: all)")
     args = parser.parse_args()
+    from core import timing_summary, write_results
     from tests.pictures import PICTURES
 
     names = args.pictures.split(",") if args.pictures else list(PICTURES)
@@ -127,12 +128,7 @@ def main() -> int:
     for mode in MODES:
         mine = [r for r in rows if r["mode"] == mode]
         summary[mode] = {
-            "median_total_s": round(statistics.median(r["total_s"] for r in mine), 4),
-            "worst_total_s": round(max(r["total_s"] for r in mine), 4),
-            "median_ratio_to_io_floor": round(statistics.median(r["ratio_to_io_floor"] for r in mine), 2),
-            "goal_s": GOAL_S[mode],
-            "pictures_within_goal": sum(r["total_s"] <= GOAL_S[mode] for r in mine),
-            "pictures": len(mine),
+            **timing_summary(mine, GOAL_S[mode]),
             "median_check_ms_per_50k_faces": round(
                 statistics.median(r["check_ms_per_50k_faces"] for r in mine), 1
             ),
@@ -148,8 +144,6 @@ def main() -> int:
             f"{s['median_check_ms_per_50k_faces']:.0f} ms / 50k faces (goal ≤ {GOAL_CHECK_MS_PER_50K:.0f}), "
             f"IoU ≥ {s['worst_silhouette_iou']:.3f}, stray ≤ {s['worst_stray_share']:.3f}"
         )
-    from core import write_results
-
     write_results(args.out, args.repeat, {"summary": summary, "cases": rows}, side=SIDE)
     return 0
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -67,7 +66,7 @@ def main() -> int:
     parser.add_argument("--slice", action="store_true", help="and slice each model with prusa-slicer")
     parser.add_argument("--case", action="append", choices=list(CASES), help="only these cases (repeatable)")
     args = parser.parse_args()
-    from core import timed
+    from core import timed, timing_summary, write_results
 
     rows = []
     print(f"{'case':12s} {'picture':16s} {'faces':>6s} {'total s':>8s} {'goal':>5s} {'× floor':>8s}  stages")
@@ -101,15 +100,7 @@ def main() -> int:
             )
     summary = {}
     for case in cases:
-        mine = [r for r in rows if r["case"] == case]
-        summary[case] = {
-            "median_total_s": round(statistics.median(r["total_s"] for r in mine), 4),
-            "worst_total_s": round(max(r["total_s"] for r in mine), 4),
-            "median_ratio_to_io_floor": round(statistics.median(r["ratio_to_io_floor"] for r in mine), 2),
-            "goal_s": GOAL_S.get(case),
-            "pictures_within_goal": sum(r["total_s"] <= GOAL_S.get(case, float("inf")) for r in mine),
-            "pictures": len(mine),
-        }
+        summary[case] = timing_summary([r for r in rows if r["case"] == case], GOAL_S.get(case))
     print("\nper case:")
     for case, s in summary.items():
         goal = f", goal ≤ {s['goal_s']}: {s['pictures_within_goal']}/{s['pictures']}" if s["goal_s"] else ""
@@ -117,8 +108,6 @@ def main() -> int:
             f"  {case:12s} median {s['median_total_s']:.3f} s (worst {s['worst_total_s']:.3f}{goal}), "
             f"{s['median_ratio_to_io_floor']:.1f}× the I/O floor"
         )
-    from core import write_results
-
     write_results(args.out, args.repeat, {"summary": summary, "cases": rows})
     return 0
 
